@@ -1,0 +1,1 @@
+"""cache of airflow_provider_ollama."""

@@ -1,0 +1,1 @@
+"""decorators of airflow_provider_ollama."""

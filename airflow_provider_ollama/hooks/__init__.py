@@ -1,0 +1,1 @@
+"""hooks of airflow_provider_ollama."""

@@ -1,0 +1,1 @@
+"""modelfile of airflow_provider_ollama."""

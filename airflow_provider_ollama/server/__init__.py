@@ -1,0 +1,1 @@
+"""server of airflow_provider_ollama."""

@@ -1,0 +1,1 @@
+"""testing of airflow_provider_ollama."""

@@ -1,0 +1,1 @@
+"""pytest fixtures for an emulated Ollama server and registry (filled in by the emulator work)."""
