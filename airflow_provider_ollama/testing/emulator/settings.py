@@ -1,0 +1,139 @@
+"""Settings of the Ollama emulator, read from the same environment variables as ``ollama serve``.
+
+Real Ollama variables keep their meaning; ``OLLAMA_EMULATOR_*`` variables switch on what only an
+emulator has: a performance model, fault injection at start, GPU reporting and a token check.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PORT = 11434
+EMULATED_VERSION = "0.12.6"
+
+_GO_DURATION_RE = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
+_GO_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class DurationError(ValueError):
+    """A value that is neither a number of seconds nor a Go duration string."""
+
+
+def parse_go_duration(text: str) -> float:
+    """Seconds in a Go duration string such as ``5m``, ``1h30m``, ``-1m`` or ``0``.
+
+    Mirrors Go's ``time.ParseDuration``: a bare number other than 0 has no unit and is an error,
+    which is why ``"300"`` sent as ``keep_alive`` is rejected by a real server.
+    """
+    body = text.strip()
+    sign = -1.0 if body.startswith("-") else 1.0
+    body = body.lstrip("+-")
+    if body == "0":
+        return 0.0
+    if not body:
+        raise DurationError(f'time: invalid duration "{text}"')
+    total = 0.0
+    position = 0
+    for match in _GO_DURATION_RE.finditer(body):
+        if match.start() != position:
+            break
+        total += float(match.group(1)) * _GO_UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    if position != len(body):
+        if re.fullmatch(r"[0-9]*\.?[0-9]+", body):
+            raise DurationError(f'time: missing unit in duration "{text}"')
+        raise DurationError(f'time: invalid duration "{text}"')
+    return sign * total
+
+
+def parse_env_duration(text: str) -> float:
+    """``OLLAMA_KEEP_ALIVE`` style: bare seconds (``300``, ``-1``) or a Go duration (``5m``)."""
+    try:
+        return float(text)
+    except ValueError:
+        return parse_go_duration(text)
+
+
+def _parse_host(value: str) -> tuple[str, int]:
+    """``OLLAMA_HOST`` -> (bind host, port); accepts ``[scheme://]host[:port]`` and ``:port``."""
+    text = value.strip()
+    if "://" in text:
+        text = text.split("://", 1)[1]
+    text = text.split("/", 1)[0]
+    if text.startswith("["):  # [::1]:port
+        host, _, rest = text[1:].partition("]")
+        return host, int(rest.lstrip(":") or DEFAULT_PORT)
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        return text or "127.0.0.1", DEFAULT_PORT
+    return host or "0.0.0.0", int(port)
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class EmulatorSettings:
+    """Everything the emulator's behaviour depends on, resolved once at start."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    models_dir: Path = field(default_factory=lambda: Path.home() / ".ollama" / "models")
+    keep_alive_seconds: float = 300.0
+    num_parallel: int = 1
+    max_queue: int = 512
+    max_loaded_models: int = 3
+    context_length: int = 4096
+    noprune: bool = False
+    version: str = EMULATED_VERSION
+
+    #: Registry used for names without an explicit host (they are still stored under
+    #: registry.ollama.ai); None means the real https://registry.ollama.ai (unreachable offline).
+    registry_url: str | None = None
+
+    # Performance model.
+    load_seconds: float = 0.0
+    first_token_seconds: float = 0.0
+    tokens_per_second: float = 0.0  # 0 = as fast as possible
+    request_latency_seconds: float = 0.0  # fixed extra time per generate/chat/embed request
+
+    # Hardware and access.
+    gpu: bool = False  # report loaded models as fully in VRAM (size_vram == size)
+    required_token: str | None = field(default=None, repr=False)  # 401 unless "Bearer <token>"
+
+    # Faults at start (runtime faults go through the control endpoint).
+    start_delay_seconds: float = 0.0  # listen, but answer HTTP only after this delay (like GPU discovery)
+    crash_on_start: bool = False  # log a line and exit 1 before answering anything
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> EmulatorSettings:
+        env = os.environ if environ is None else environ
+        host, port = _parse_host(env.get("OLLAMA_HOST") or "127.0.0.1:11434")
+        models = env.get("OLLAMA_MODELS") or str(
+            Path(env.get("HOME", str(Path.home()))) / ".ollama" / "models"
+        )
+        return cls(
+            host=host,
+            port=port,
+            models_dir=Path(models).expanduser(),
+            keep_alive_seconds=parse_env_duration(env.get("OLLAMA_KEEP_ALIVE") or "5m"),
+            num_parallel=int(env.get("OLLAMA_NUM_PARALLEL") or 1),
+            max_queue=int(env.get("OLLAMA_MAX_QUEUE") or 512),
+            max_loaded_models=int(env.get("OLLAMA_MAX_LOADED_MODELS") or 3),
+            context_length=int(env.get("OLLAMA_CONTEXT_LENGTH") or 4096),
+            noprune=_flag(env.get("OLLAMA_NOPRUNE")),
+            registry_url=env.get("OLLAMA_EMULATOR_REGISTRY") or None,
+            load_seconds=float(env.get("OLLAMA_EMULATOR_LOAD_SECONDS") or 0),
+            first_token_seconds=float(env.get("OLLAMA_EMULATOR_FIRST_TOKEN_SECONDS") or 0),
+            tokens_per_second=float(env.get("OLLAMA_EMULATOR_TOKENS_PER_SECOND") or 0),
+            request_latency_seconds=float(env.get("OLLAMA_EMULATOR_REQUEST_LATENCY") or 0),
+            gpu=_flag(env.get("OLLAMA_EMULATOR_GPU")),
+            required_token=env.get("OLLAMA_EMULATOR_TOKEN") or None,
+            start_delay_seconds=float(env.get("OLLAMA_EMULATOR_START_DELAY") or 0),
+            crash_on_start=_flag(env.get("OLLAMA_EMULATOR_CRASH_ON_START")),
+        )
