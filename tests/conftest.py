@@ -18,11 +18,14 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airflow-home-"))
+# dag.test() only runs DAGs from the DAGs folder, which must hold nothing but DAG files:
+# tests.support.dag_runs.install_dag_file copies the files a test runs into this one.
+(_AIRFLOW_HOME / "dags").mkdir()
 os.environ.update(
     {
         "AIRFLOW_HOME": str(_AIRFLOW_HOME),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(_AIRFLOW_HOME / "dags"),
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AWS_DEFAULT_REGION": "us-east-1",
         # Never let a developer's own credentials or servers leak into the suite.
