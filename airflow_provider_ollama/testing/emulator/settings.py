@@ -7,55 +7,18 @@ emulator has: a performance model, fault injection at start, GPU reporting and a
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The parsers live in a neutral module so that the hook validates keep_alive exactly as the emulator
+# parses it; re-exported here for the emulator's modules.
+from airflow_provider_ollama.durations import DurationError as DurationError
+from airflow_provider_ollama.durations import parse_env_duration as parse_env_duration
+from airflow_provider_ollama.durations import parse_go_duration as parse_go_duration
+
 DEFAULT_PORT = 11434
 EMULATED_VERSION = "0.12.6"
-
-_GO_DURATION_RE = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
-_GO_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-class DurationError(ValueError):
-    """A value that is neither a number of seconds nor a Go duration string."""
-
-
-def parse_go_duration(text: str) -> float:
-    """Seconds in a Go duration string such as ``5m``, ``1h30m``, ``-1m`` or ``0``.
-
-    Mirrors Go's ``time.ParseDuration``: a bare number other than 0 has no unit and is an error,
-    which is why ``"300"`` sent as ``keep_alive`` is rejected by a real server.
-    """
-    body = text.strip()
-    sign = -1.0 if body.startswith("-") else 1.0
-    body = body.lstrip("+-")
-    if body == "0":
-        return 0.0
-    if not body:
-        raise DurationError(f'time: invalid duration "{text}"')
-    total = 0.0
-    position = 0
-    for match in _GO_DURATION_RE.finditer(body):
-        if match.start() != position:
-            break
-        total += float(match.group(1)) * _GO_UNIT_SECONDS[match.group(2)]
-        position = match.end()
-    if position != len(body):
-        if re.fullmatch(r"[0-9]*\.?[0-9]+", body):
-            raise DurationError(f'time: missing unit in duration "{text}"')
-        raise DurationError(f'time: invalid duration "{text}"')
-    return sign * total
-
-
-def parse_env_duration(text: str) -> float:
-    """``OLLAMA_KEEP_ALIVE`` style: bare seconds (``300``, ``-1``) or a Go duration (``5m``)."""
-    try:
-        return float(text)
-    except ValueError:
-        return parse_go_duration(text)
 
 
 def _parse_host(value: str) -> tuple[str, int]:
