@@ -16,6 +16,10 @@ class OllamaError(AirflowException):
 # --- talking to a server -------------------------------------------------------------------------
 
 
+class OllamaConnectionConfigError(OllamaError, ValueError):
+    """The Airflow connection (host, port or an extra) cannot describe an Ollama server; says which field."""
+
+
 class OllamaServerUnreachableError(OllamaError):
     """Nothing answered at the server URL (refused, DNS failure, TLS failure)."""
 
@@ -94,3 +98,7 @@ class OllamaCacheIntegrityError(OllamaCacheError):
 
 class OllamaTriggerEventError(OllamaError):
     """A deferred task resumed with a missing or malformed trigger event."""
+
+
+class OllamaServerNotReadyError(OllamaTimeoutError):
+    """A shared server did not answer, or lacked the named models, by the wait's deadline."""
