@@ -157,6 +157,13 @@ class ModelStore:
     def has_blob(self, digest: str) -> bool:
         return self.blob_path(digest).is_file()
 
+    def blob_size(self, digest: str) -> int | None:
+        """Size of the blob file (following a symlink), or None if there is none."""
+        try:
+            return self.blob_path(digest).stat().st_size
+        except OSError:
+            return None
+
     def manifest_path(self, name: ModelName) -> Path:
         """Where ``name``'s manifest is, or would be written (the existing spelling if it exists)."""
         return self.find_manifest(name) or self.manifests_dir.joinpath(*name.manifest_path.parts)
