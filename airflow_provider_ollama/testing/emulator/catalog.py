@@ -1,0 +1,197 @@
+"""Turn the on-disk store into :class:`LocalModel` records, reading it afresh on every call.
+
+Ollama reads manifests, config blobs and layer contents from disk on each list, show and load, so
+files written while the server runs are seen at once and a model whose config blob is missing is
+not a model. GGUF headers are cached by digest because blobs are content-addressed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_ollama.names import ModelName
+from airflow_provider_ollama.store import InvalidDigestError, InvalidManifestError, Manifest, ModelStore
+from airflow_provider_ollama.testing.emulator.model import LocalModel
+from airflow_provider_ollama.testing.gguf import GGUFFormatError, read_gguf_header
+
+#: What a model without a template layer renders with (Ollama's ``template.DefaultTemplate``).
+DEFAULT_TEMPLATE = "{{ .Prompt }}"
+#: Arrays longer than this are left out of ``model_info`` unless ``verbose`` (Ollama's decode limit).
+SHOW_ARRAY_LIMIT = 1024
+
+_TEXT_LAYERS = ("template", "prompt", "system")
+
+
+class _GGUFCache:
+    """Parsed GGUF metadata and parameter counts by blob digest (blobs never change content)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, bool], tuple[dict[str, Any], int]] = {}
+
+    def read(self, path: Path, digest: str, *, verbose: bool = False) -> tuple[dict[str, Any], int]:
+        key = (digest, verbose)
+        with self._lock:
+            cached = self._entries.get(key)
+        if cached is not None:
+            return cached
+        header = read_gguf_header(path, max_array_length=None if verbose else SHOW_ARRAY_LIMIT)
+        parameters = 0
+        for tensor in header.tensors:
+            count = 1
+            for dimension in tensor.shape:
+                count *= dimension
+            parameters += count
+        entry = (dict(header.metadata), parameters)
+        with self._lock:
+            self._entries[key] = entry
+        return entry
+
+
+_gguf_cache = _GGUFCache()
+
+
+def read_gguf(path: Path, digest: str, *, verbose: bool = False) -> tuple[dict[str, Any], int]:
+    """``(metadata, parameter count from tensor shapes)`` of a GGUF blob; raises ``GGUFFormatError``."""
+    return _gguf_cache.read(path, digest, verbose=verbose)
+
+
+def model_metadata(path: Path, digest: str, *, verbose: bool = False) -> dict[str, Any]:
+    """GGUF metadata as ``/api/show`` reports it: ``general.parameter_count`` filled in from the
+    tensors when the file lacks it, without ``general.name`` and ``tokenizer.chat_template``."""
+    metadata, parameters = read_gguf(path, digest, verbose=verbose)
+    info = dict(metadata)
+    info.setdefault("general.parameter_count", parameters)
+    info.pop("general.name", None)
+    info.pop("tokenizer.chat_template", None)
+    return info
+
+
+def load_model(store: ModelStore, name: ModelName) -> LocalModel | None:
+    """The model stored as ``name`` (case-insensitive), or None when it is absent or unusable.
+
+    Unusable means what makes Ollama answer "not found": an unreadable manifest, a missing or
+    malformed config blob, or a missing layer blob.
+    """
+    path = store.find_manifest(name)
+    if path is None:
+        return None
+    relative = path.relative_to(store.manifests_dir).parts
+    stored_name = ModelName(*relative[:3], tag=relative[3]) if len(relative) == 4 else name
+    try:
+        raw = path.read_bytes()
+        mtime_ns = path.stat().st_mtime_ns
+        return _build(store, stored_name, Manifest.parse(raw), mtime_ns)
+    except (OSError, ValueError, InvalidManifestError, InvalidDigestError):
+        return None
+
+
+def iter_models(store: ModelStore) -> Iterator[tuple[ModelName, Manifest, dict[str, Any], int]]:
+    """Every listable model: ``(name, manifest, config, manifest mtime in ns)``.
+
+    Skips, as Ollama's list does, manifests that do not parse and those whose config blob is
+    missing or is not JSON. Layer blobs are not checked (Ollama does not check them either).
+    """
+    for name, path in store.iter_manifests():
+        try:
+            manifest = Manifest.parse(path.read_bytes())
+            config = _read_config(store, manifest)
+            mtime_ns = path.stat().st_mtime_ns
+        except (OSError, ValueError, InvalidManifestError, InvalidDigestError):
+            continue
+        yield name, manifest, config, mtime_ns
+
+
+def _read_config(store: ModelStore, manifest: Manifest) -> dict[str, Any]:
+    config = json.loads(store.blob_path(manifest.config.digest).read_bytes())
+    if not isinstance(config, dict):
+        raise ValueError("config blob is not a JSON object")
+    return config
+
+
+def _build(store: ModelStore, name: ModelName, manifest: Manifest, mtime_ns: int) -> LocalModel:
+    config = _read_config(store, manifest)
+    template = ""
+    system = ""
+    licenses: list[str] = []
+    parameters: dict[str, Any] = {}
+    messages: list[dict[str, Any]] = []
+    metadata: dict[str, Any] = {}
+    has_projector = False
+    for layer in manifest.layers:
+        blob = store.blob_path(layer.digest)
+        if layer.kind in _TEXT_LAYERS:
+            text = blob.read_text(encoding="utf-8", errors="replace")
+            if layer.kind == "system":
+                system = text
+            else:
+                template = text
+        elif layer.kind == "license":
+            licenses.append(blob.read_text(encoding="utf-8", errors="replace"))
+        elif layer.kind == "params":
+            loaded = json.loads(blob.read_bytes())
+            parameters = loaded if isinstance(loaded, dict) else {}
+        elif layer.kind == "messages":
+            loaded = json.loads(blob.read_bytes())
+            messages = [m for m in loaded if isinstance(m, dict)] if isinstance(loaded, list) else []
+        elif layer.kind == "model":
+            if not blob.is_file():
+                raise FileNotFoundError(blob)
+            try:
+                metadata, _ = read_gguf(blob, layer.digest)
+            except GGUFFormatError:
+                metadata = {}
+        elif layer.kind == "projector":
+            has_projector = True
+    modified = datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc).astimezone()
+    model = LocalModel(
+        name=name,
+        manifest=manifest,
+        config=config,
+        modified_at=modified,
+        template=template or DEFAULT_TEMPLATE,
+        system=system,
+        license=tuple(licenses),
+        parameters=parameters,
+        messages=tuple(messages),
+        gguf_metadata=metadata,
+        capabilities=(),
+    )
+    return _with_capabilities(
+        model, has_model_layer=manifest.layer("model") is not None, projector=has_projector
+    )
+
+
+def _with_capabilities(model: LocalModel, *, has_model_layer: bool, projector: bool) -> LocalModel:
+    return replace(model, capabilities=tuple(detect_capabilities(model, has_model_layer, projector)))
+
+
+def detect_capabilities(model: LocalModel, has_model_layer: bool, projector: bool) -> list[str]:
+    """Ollama's ``Model.Capabilities``: from the GGUF (embedding when the architecture declares a
+    pooling type, else completion; vision), else the config's list; then tools, insert and thinking
+    from what the template references."""
+    capabilities: list[str] = []
+    arch = str(model.gguf_metadata.get("general.architecture", ""))
+    if has_model_layer and model.gguf_metadata:
+        capabilities.append("embedding" if f"{arch}.pooling_type" in model.gguf_metadata else "completion")
+        if f"{arch}.vision.block_count" in model.gguf_metadata:
+            capabilities.append("vision")
+    else:
+        capabilities.extend(str(c) for c in model.config.get("capabilities") or [])
+    template = model.template
+    if ".Tools" in template:
+        capabilities.append("tools")
+    if ".Suffix" in template:
+        capabilities.append("insert")
+    if projector and "vision" not in capabilities:
+        capabilities.append("vision")
+    family = str(model.config.get("model_family", ""))
+    if "thinking" not in capabilities and (".Think" in template or family in ("gptoss", "gpt-oss")):
+        capabilities.append("thinking")
+    return capabilities
