@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import jinja2.sandbox
 import pytest
 
 from airflow_provider_ollama.modelfile import Message, ModelfileError, ModelfileSpec, parse_modelfile
@@ -180,12 +181,25 @@ def test_good_modelfile_parses_to_expected_spec(text: str, expected: ModelfileSp
     assert parse_modelfile(text) == expected
 
 
-@pytest.mark.smoke
 def test_go_template_and_jinja_braces_survive_untouched() -> None:
     template = '{{- range .Messages }}{{ .Role }}: {{ .Content }}{{ end }}{% raw %}{{ "x" }}'
     spec = parse_modelfile(f'FROM llama3.2\nTEMPLATE """{template}"""\nSYSTEM {{{{ .System }}}}\n')
     assert spec.template == template
     assert spec.system == "{{ .System }}"
+
+
+def test_go_template_survives_jinja_rendering_inside_a_raw_block() -> None:
+    # Airflow renders a templated Modelfile with Jinja first; Go's {{ .System }} is a Jinja syntax
+    # error, so a Modelfile with Go templates keeps them in {% raw %} ... {% endraw %}.
+    text = (
+        "FROM {{ params.base }}\n"
+        'TEMPLATE """{% raw %}{{ if .System }}{{ .System }}{{ end }}{{ .Prompt }}{% endraw %}"""\n'
+    )
+    environment = jinja2.sandbox.SandboxedEnvironment()  # what Airflow renders templated fields with
+    rendered = environment.from_string(text).render(params={"base": "llama3.2"})
+    spec = parse_modelfile(rendered)
+    assert spec.from_model == "llama3.2"
+    assert spec.template == "{{ if .System }}{{ .System }}{{ end }}{{ .Prompt }}"
 
 
 def test_every_parameter_type_is_typed_as_ollama_types_it() -> None:

@@ -10,7 +10,6 @@ import pytest
 from airflow_provider_ollama.modelfile import Message, ModelfileError, ModelfileSpec, parse_modelfile
 
 
-@pytest.mark.smoke
 def test_build_equals_parsing_the_same_modelfile() -> None:
     built = ModelfileSpec.build(
         from_model="llama3.2",
