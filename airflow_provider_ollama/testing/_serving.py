@@ -28,7 +28,16 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     return sock
 
 
-def make_uvicorn_server(app: Any, *, log_level: str = "warning") -> uvicorn.Server:
+def make_uvicorn_server(
+    app: Any,
+    *,
+    log_level: str = "warning",
+    server_header: bool = True,
+    graceful_shutdown_s: int | None = None,
+    server_class: type[uvicorn.Server] = uvicorn.Server,
+) -> uvicorn.Server:
+    """A uvicorn server for ``app``; ``server_header=False`` drops ``Server: uvicorn`` (Go's net/http
+    sends none) and ``graceful_shutdown_s`` bounds how long stop waits for open responses."""
     config = uvicorn.Config(
         app,
         log_level=log_level,
@@ -38,18 +47,20 @@ def make_uvicorn_server(app: Any, *, log_level: str = "warning") -> uvicorn.Serv
         timeout_keep_alive=30,
         # Streams of progress lines must reach the client as they are produced.
         h11_max_incomplete_event_size=1 << 20,
+        server_header=server_header,
+        timeout_graceful_shutdown=graceful_shutdown_s,
     )
-    return uvicorn.Server(config)
+    return server_class(config)
 
 
 class BackgroundServer:
     """An ASGI app served on 127.0.0.1 from a daemon thread; use as a context manager."""
 
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, **server_options: Any) -> None:
         self._app = app
         self._socket = bind_socket(host, port)
         self.host, self.port = self._socket.getsockname()[:2]
-        self._server = make_uvicorn_server(app)
+        self._server = make_uvicorn_server(app, **server_options)
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
 
