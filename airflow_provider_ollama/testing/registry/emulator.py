@@ -108,6 +108,11 @@ class RegistryEmulator:
         return self.url.removeprefix("http://")
 
     @property
+    def storage_dir(self) -> Path:
+        """Where pushed blobs are kept (removed on stop unless it was given)."""
+        return self._storage
+
+    @property
     def port(self) -> int:
         return int(self._running().port)
 
