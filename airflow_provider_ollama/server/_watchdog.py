@@ -1,0 +1,87 @@
+"""Kill a per-task server's process group when the task process dies without stopping it.
+
+Started by file path with ``python -I -S`` (stdlib only, so it starts in milliseconds and never imports
+Airflow) in a session of its own, so signals aimed at the task's process group do not take it out too.
+
+Protocol: the task holds the write end of a pipe whose read end this process watches. The task writes
+``disarm`` once it has stopped the server itself; end-of-file without that word, or a change of parent
+(the task died and this process was re-parented), means the task is gone: SIGTERM the server's group,
+SIGKILL whatever is left after the grace period. A pipe notices the death of the whole task process,
+unlike ``PR_SET_PDEATHSIG``, which fires when the *thread* that started the child ends.
+
+Usage: ``python -I -S _watchdog.py <read fd> <parent pid> <server process group> <grace seconds>``
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import sys
+import time
+
+_DISARM = b"disarm"
+# How often the parent pid is compared, for the case where a forked child of the task keeps the pipe open.
+_PARENT_CHECK_S = 0.2
+_GROUP_POLL_S = 0.05
+
+
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # the id now belongs to someone else's processes: ours are gone
+        return False
+    return True
+
+
+def kill_group(pgid: int, grace_s: float) -> None:
+    """SIGTERM the group, then SIGKILL it if anything is still there after ``grace_s``."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + grace_s
+    # A re-parented server that exited stays a zombie until init reaps it, so the group may look alive
+    # until the deadline; the SIGKILL below is then harmless.
+    while time.monotonic() < deadline and _group_exists(pgid):
+        time.sleep(_GROUP_POLL_S)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def watch(read_fd: int, parent_pid: int, pgid: int, grace_s: float) -> int:
+    """Block until the task disarms us (exit 0) or dies (kill the group, exit 0)."""
+    received = b""
+    while True:
+        readable, _, _ = select.select([read_fd], [], [], _PARENT_CHECK_S)
+        if readable:
+            chunk = os.read(read_fd, 64)
+            if not chunk:
+                break
+            received += chunk
+            if _DISARM in received:
+                return 0
+        if os.getppid() != parent_pid:
+            break
+    kill_group(pgid, grace_s)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    read_fd, parent_pid, pgid, grace_s = int(argv[1]), int(argv[2]), int(argv[3]), float(argv[4])
+    # A terminal's Ctrl-C must not disarm the protection; SIGTERM means "go now, take the server with you".
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def _on_term(_signum: int, _frame: object) -> None:
+        kill_group(pgid, grace_s)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, _on_term)
+    return watch(read_fd, parent_pid, pgid, grace_s)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
