@@ -87,6 +87,21 @@ def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+# Ollama's downloader follows a blob redirect only while the hostname stays the same, and needs the
+# Location of the first response that leaves it (production sends it to a storage host). The CDN
+# URL therefore names the same socket by another loopback name.
+_OTHER_LOOPBACK_NAME = {"127.0.0.1": "localhost", "localhost": "127.0.0.1", "::1": "localhost"}
+
+
+def _cdn_url(request: Request, digest: str) -> str:
+    hostname = request.url.hostname or "127.0.0.1"
+    other = _OTHER_LOOPBACK_NAME.get(hostname, hostname)
+    netloc = f"[{other}]" if ":" in other else other
+    if request.url.port is not None:
+        netloc += f":{request.url.port}"
+    return f"{request.url.scheme}://{netloc}{CDN_PREFIX}{digest}"
+
+
 class _Routes:
     """Route handlers bound to one emulator's state."""
 
@@ -184,8 +199,9 @@ class _Routes:
                 "accept-ranges": "bytes",
             }
             return Response(status_code=200, headers=headers)
-        location = f"{_base_url(request)}{CDN_PREFIX}{digest}"
-        return Response(status_code=307, headers={"location": location, "docker-content-digest": digest})
+        return Response(
+            status_code=307, headers={"location": _cdn_url(request, digest), "docker-content-digest": digest}
+        )
 
     async def cdn(self, request: Request) -> Response | StreamedBody:
         """Blob bytes with ``Range`` support: 206 for a range, 200 for the whole blob."""
@@ -209,7 +225,11 @@ class _Routes:
         except RangeNotSatisfiable:
             return Response(status_code=416, headers={"content-range": f"bytes */{blob.size}"})
         status, first, last = 200, 0, blob.size - 1
-        if selected is not None:
+        if selected is None:
+            # A client that followed the redirect on a host it treats as the registry itself still
+            # finds the direct URL here, as on the registry Ollama's own tests run against.
+            headers["location"] = str(request.url)
+        else:
             status, (first, last) = 206, selected
             headers["content-range"] = f"bytes {first}-{last}/{blob.size}"
         return StreamedBody(

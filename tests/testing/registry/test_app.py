@@ -122,7 +122,7 @@ def test_blob_head_reports_content_length(client: httpx.Client) -> None:
     assert int(response.headers["content-length"]) == layer["size"]
 
 
-def test_blob_get_redirects_307_to_a_cdn_path_on_the_same_server(
+def test_blob_get_redirects_307_to_a_cdn_path_under_another_hostname(
     client: httpx.Client, ollama_registry: RegistryEmulator
 ) -> None:
     digest = _model_layer(client)["digest"]
@@ -130,9 +130,31 @@ def test_blob_get_redirects_307_to_a_cdn_path_on_the_same_server(
     response = client.get(f"/v2/library/tiny/blobs/{digest}")
 
     assert response.status_code == 307
-    location = response.headers["location"]
-    assert location.startswith(ollama_registry.url + "/")
-    assert digest in location
+    location = httpx.URL(response.headers["location"])
+    # Ollama follows same-hostname redirects and then finds no Location: the CDN must look elsewhere.
+    assert location.host == "localhost"
+    assert location.port == ollama_registry.port
+    assert location.path == f"/_cdn/blobs/{digest}"
+
+
+def test_registry_reached_as_localhost_redirects_to_127_0_0_1(ollama_registry: RegistryEmulator) -> None:
+    model = ollama_registry.catalogue.model("library/tiny")
+    assert model is not None
+
+    response = httpx.get(
+        f"http://localhost:{ollama_registry.port}/v2/library/tiny/blobs/{model.model_digest}"
+    )
+
+    assert httpx.URL(response.headers["location"]).host == "127.0.0.1"
+
+
+def test_whole_blob_response_also_names_its_direct_url(client: httpx.Client) -> None:
+    digest = _model_layer(client)["digest"]
+
+    followed = client.get(f"/v2/library/tiny/blobs/{digest}", follow_redirects=True)
+
+    assert followed.status_code == 200
+    assert followed.headers["location"] == str(followed.url)
 
 
 def test_cdn_serves_the_whole_blob_with_200(client: httpx.Client) -> None:
