@@ -1,16 +1,49 @@
-"""Provider metadata that Airflow discovers through the ``apache_airflow_provider`` entry point."""
+"""Provider metadata that Airflow discovers through the ``apache_airflow_provider`` entry point.
+
+Airflow reads it to list the provider, register the ``ollama`` connection type and draw its form
+without importing the hook; it must stay cheap to import (no Airflow, no client).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from airflow_provider_ollama import __version__
+from airflow_provider_ollama.hooks._form import provider_info_connection_form
+
+_PACKAGE = "airflow_provider_ollama"
+_INTEGRATION = "Ollama"
 
 
 def get_provider_info() -> dict[str, Any]:
+    """The provider's description, checked against Airflow's ``provider_info.schema.json`` in the tests."""
     return {
         "package-name": "airflow-provider-ollama",
         "name": "Ollama",
-        "description": "Run open models through Ollama from Airflow.",
+        "description": (
+            "Run open models through `Ollama <https://ollama.com/>`__ from Airflow: per-task or shared "
+            "servers, pull, create and generate, and an S3 model cache."
+        ),
         "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": _INTEGRATION,
+                "external-doc-url": "https://github.com/ollama/ollama/blob/main/docs/api.md",
+                "tags": ["ai"],
+            }
+        ],
+        "hooks": [
+            {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.hooks.ollama"]},
+        ],
+        # Add entries here as the modules land: "operators", "sensors", "triggers" (lists of
+        # {"integration-name": "Ollama", "python-modules": [...]}) and "task-decorators"
+        # ([{"name": "ollama", "class-name": "...decorators.ollama.ollama_task"}]).
+        "connection-types": [
+            {
+                "connection-type": "ollama",
+                "hook-class-name": f"{_PACKAGE}.hooks.ollama.OllamaHook",
+                "hook-name": "Ollama",
+                **provider_info_connection_form(),
+            }
+        ],
     }
