@@ -157,11 +157,11 @@ class Catalogue:
 
     def put_manifest(self, repository: str, tag: str, manifest: Manifest) -> None:
         """Store a pushed manifest; every blob it names must already be here."""
-        missing = [d.digest for d in manifest.blobs if d.digest not in self._blobs]
-        if missing:
-            raise KeyError(missing[0])
         key = self._key(repository, tag)
         with self._lock:
+            missing = [d.digest for d in manifest.blobs if d.digest not in self._blobs]
+            if missing:
+                raise KeyError(missing[0])
             self._manifests[key] = manifest
             self._names[key] = (repository, tag)
             self._models.pop(key, None)

@@ -20,11 +20,17 @@ REQUEST_KINDS = ("manifest", "manifest_put", "blob_head", "blob_get", "cdn_get",
 class StatsSnapshot:
     """The counters at one moment (bytes are counted as they are handed to the connection)."""
 
+    #: Requests by kind (see :data:`REQUEST_KINDS`), faulted ones included.
     requests: Mapping[str, int]
+    #: Body bytes sent, by kind (``manifest``, ``cdn_get``).
     bytes_served: Mapping[str, int]
+    #: Requests naming a blob (HEAD, redirecting GET and CDN GET alike), by digest.
     blob_requests_by_digest: Mapping[str, int]
+    #: Blob bytes sent from the CDN path, by digest.
     blob_bytes_by_digest: Mapping[str, int]
+    #: Bytes pushed in uploads.
     bytes_received: int
+    #: How often each fault type struck.
     faults_applied: Mapping[str, int]
 
     @property

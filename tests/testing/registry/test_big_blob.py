@@ -8,12 +8,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+import pytest
 
 if TYPE_CHECKING:
     from tests.testing.registry.conftest import RegistryProcess
 
 GIB = 1 << 30
 MAX_RSS_GROWTH = 50 << 20
+
+# One worker runs both tests, so the 1 GiB registry process starts once.
+pytestmark = pytest.mark.xdist_group("registry-big-blob")
 
 
 def _memory_kib(pid: int, field: str) -> int:
