@@ -1,0 +1,151 @@
+"""A file target for parallel ranged downloads that computes the file's sha256 while they run.
+
+s3transfer writes the parts of a multipart download at their offsets (seek + write) in whatever order
+they arrive. This writer records which ranges are on disk and a background thread hashes the file as
+its contiguous prefix grows, re-reading from the page cache. Memory stays bounded (no out-of-order
+buffering, unlike a non-seekable target) and no second pass over a multi-GiB file is needed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import os
+import threading
+from types import TracebackType
+
+_HASH_READ_SIZE = 8 << 20
+
+
+class _Extents:
+    """Disjoint byte ranges written so far, merged as they touch."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+
+    def add(self, start: int, end: int) -> None:
+        # Ranges that overlap or touch [start, end) are merged into one (a retried part rewrites
+        # bytes it wrote before).
+        low = bisect.bisect_left(self._ends, start)
+        high = bisect.bisect_right(self._starts, end)
+        if low < high:
+            start = min(start, self._starts[low])
+            end = max(end, self._ends[high - 1])
+        self._starts[low:high] = [start]
+        self._ends[low:high] = [end]
+
+    @property
+    def contiguous_prefix(self) -> int:
+        """How many bytes from offset 0 are written without a gap."""
+        return self._ends[0] if self._starts and self._starts[0] == 0 else 0
+
+
+class HashingFileWriter:
+    """Seekable writer over an open file descriptor that hashes the written prefix in a thread.
+
+    Use as a context manager around the download, then call :meth:`finish` for ``(digest, size)``::
+
+        with HashingFileWriter(fd) as writer:
+            client.download_fileobj(bucket, key, writer, Config=transfer_config)
+            digest, size = writer.finish()
+
+    ``seek`` + ``write`` pairs must come from one thread at a time, which is how s3transfer's single
+    I/O thread calls them.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._position = 0
+        self._extents = _Extents()
+        self._written_prefix = 0
+        self._hashed = 0
+        self._hasher = hashlib.sha256()
+        self._changed = threading.Condition()
+        self._closing = False
+        self._abandoned = False
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._hash_as_written, name="blob-sha256", daemon=True)
+
+    def __enter__(self) -> HashingFileWriter:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # After a failed download there is nothing worth hashing: let the thread go at once.
+        self._stop(abandon=exc is not None)
+
+    # --- the file-object interface s3transfer uses -------------------------------------------------
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_SET:
+            self._position = offset
+        elif whence == os.SEEK_CUR:
+            self._position += offset
+        else:
+            self._position = os.fstat(self._fd).st_size + offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        view = memoryview(data)
+        start = self._position
+        while view:
+            written = os.pwrite(self._fd, view, self._position)
+            view = view[written:]
+            self._position += written
+        with self._changed:
+            self._extents.add(start, self._position)
+            prefix = self._extents.contiguous_prefix
+            if prefix != self._written_prefix:
+                self._written_prefix = prefix
+                self._changed.notify()
+        return self._position - start
+
+    # --- results -----------------------------------------------------------------------------------
+
+    def finish(self) -> tuple[str, int]:
+        """Wait until every contiguous byte from 0 is hashed; return ``("sha256:<hex>", size)``.
+
+        ``size`` counts only the gap-free prefix, so a missing part shows up as a size mismatch.
+        """
+        self._stop()
+        if self._failure is not None:
+            raise self._failure
+        return "sha256:" + self._hasher.hexdigest(), self._hashed
+
+    def _stop(self, *, abandon: bool = False) -> None:
+        with self._changed:
+            self._closing = True
+            self._abandoned = self._abandoned or abandon
+            self._changed.notify()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _hash_as_written(self) -> None:
+        try:
+            while True:
+                with self._changed:
+                    while self._written_prefix == self._hashed and not self._closing:
+                        self._changed.wait()
+                    target = self._written_prefix
+                    if target == self._hashed or self._abandoned:
+                        return
+                while self._hashed < target and not self._abandoned:
+                    chunk = os.pread(self._fd, min(_HASH_READ_SIZE, target - self._hashed), self._hashed)
+                    if not chunk:
+                        raise OSError(f"file shorter than the {target} bytes written to it")
+                    self._hasher.update(chunk)
+                    self._hashed += len(chunk)
+        except BaseException as failure:  # re-raised by finish() in the caller's thread
+            self._failure = failure

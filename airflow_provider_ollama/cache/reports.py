@@ -1,0 +1,122 @@
+"""What one cache operation did to one model: counts, bytes, time, and the error if it failed.
+
+Reports go to the task log as one line and to XCom through :meth:`to_dict`, which holds only JSON
+types, so a downstream task can see hits, misses and throughput without parsing logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+RestoreStatus = Literal["hit", "miss", "skipped", "failed"]
+SaveStatus = Literal["saved", "skipped", "failed"]
+
+_MB = 1_000_000
+
+
+def format_bytes(size: int) -> str:
+    """``2147483648`` -> ``"2.0 GiB"``: sizes people read in logs."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _megabytes_per_second(size: int, seconds: float) -> float:
+    return round(size / _MB / seconds, 1) if seconds > 0 and size else 0.0
+
+
+@dataclass
+class RestoreReport:
+    """Outcome of restoring one model from the cache into a local store.
+
+    ``status`` is ``hit`` (the model is now complete in the store), ``miss`` (no entry in the cache),
+    ``skipped`` (the policy does not read) or ``failed`` (``error`` says why; only when the caller
+    asked for reports instead of exceptions).
+    """
+
+    model: str
+    location: str
+    status: RestoreStatus = "miss"
+    manifest_digest: str | None = None
+    blobs_downloaded: int = 0
+    bytes_downloaded: int = 0
+    #: Blobs linked or copied from the host's verified blob cache instead of downloaded.
+    blobs_from_host_cache: int = 0
+    bytes_from_host_cache: int = 0
+    #: Blobs the store already had with the right size.
+    blobs_already_local: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def hit(self) -> bool:
+        return self.status == "hit"
+
+    @property
+    def megabytes_per_second(self) -> float:
+        """Download throughput from S3 (decimal MB/s; 0 when nothing was downloaded)."""
+        return _megabytes_per_second(self.bytes_downloaded, self.seconds)
+
+    def to_dict(self) -> dict[str, str | int | float | bool | None]:
+        return {**dataclasses.asdict(self), "hit": self.hit, "mb_per_s": self.megabytes_per_second}
+
+    def summary(self) -> str:
+        """The one log line for this restore."""
+        line = f"S3 model cache restore of {self.model} from {self.location}: {self.status}"
+        if self.status == "hit":
+            line += (
+                f", {self.blobs_downloaded} blob(s) downloaded ({format_bytes(self.bytes_downloaded)}), "
+                f"{self.blobs_from_host_cache} from the host cache, {self.blobs_already_local} already "
+                f"local, {self.seconds:.1f} s, {self.megabytes_per_second:.0f} MB/s"
+            )
+        if self.error:
+            line += f": {self.error}"
+        return line
+
+
+@dataclass
+class SaveReport:
+    """Outcome of saving one model from a local store to the cache.
+
+    ``status`` is ``saved`` (the entry is complete in S3), ``skipped`` (the policy does not write) or
+    ``failed`` (``error`` says why; only when the caller asked for reports instead of exceptions).
+    """
+
+    model: str
+    location: str
+    status: SaveStatus = "saved"
+    manifest_digest: str | None = None
+    blobs_uploaded: int = 0
+    bytes_uploaded: int = 0
+    #: Blobs S3 already held with the right size and digest: not uploaded again.
+    blobs_already_cached: int = 0
+    #: Blobs S3 held with the wrong size or digest, overwritten by the verified local copy.
+    blobs_repaired: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def megabytes_per_second(self) -> float:
+        """Upload throughput to S3 (decimal MB/s; 0 when nothing was uploaded)."""
+        return _megabytes_per_second(self.bytes_uploaded, self.seconds)
+
+    def to_dict(self) -> dict[str, str | int | float | bool | None]:
+        return {**dataclasses.asdict(self), "mb_per_s": self.megabytes_per_second}
+
+    def summary(self) -> str:
+        """The one log line for this save."""
+        line = f"S3 model cache save of {self.model} to {self.location}: {self.status}"
+        if self.status == "saved":
+            line += (
+                f", {self.blobs_uploaded} blob(s) uploaded ({format_bytes(self.bytes_uploaded)}), "
+                f"{self.blobs_already_cached} already cached, {self.blobs_repaired} repaired, "
+                f"{self.seconds:.1f} s, {self.megabytes_per_second:.0f} MB/s"
+            )
+        if self.error:
+            line += f": {self.error}"
+        return line

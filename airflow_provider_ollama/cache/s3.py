@@ -1,0 +1,338 @@
+"""S3ModelCache: save a model from a local Ollama store to S3 and restore it, verified, into another.
+
+Entries mirror the store (blobs, then the manifest's exact bytes as the commit marker), so a manifest
+in S3 always means a complete entry, and every restored byte is checked against its sha256 and size
+before Ollama can see it. Unlike Metaflow's cache, the config blob is saved and everything is verified.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_ollama.cache.bucket import CacheBucket, ObjectInfo
+from airflow_provider_ollama.cache.hashing_writer import HashingFileWriter
+from airflow_provider_ollama.cache.host_cache import HostBlobCache
+from airflow_provider_ollama.cache.location import CacheLocation
+from airflow_provider_ollama.cache.policy import CachePolicy
+from airflow_provider_ollama.cache.progress import TransferProgress
+from airflow_provider_ollama.cache.reports import RestoreReport, SaveReport
+from airflow_provider_ollama.exceptions import OllamaCacheError, OllamaCacheIntegrityError
+from airflow_provider_ollama.names import ModelName
+from airflow_provider_ollama.store import (
+    MANIFEST_MEDIA_TYPE,
+    Descriptor,
+    InvalidManifestError,
+    Manifest,
+    ModelStore,
+    file_digest,
+)
+
+log = logging.getLogger(__name__)
+
+_REPAIR_HINT = "pull the model from its registry and save it again to repair the cache entry"
+
+
+class S3ModelCache:
+    """A model cache at ``s3://bucket/prefix``, reached through an Airflow aws connection.
+
+    :param location: ``s3://bucket/prefix`` (or a parsed :class:`CacheLocation`).
+    :param aws_conn_id: the Airflow connection S3Hook uses (credentials, region, ``endpoint_url``).
+    :param policy: ``read-write`` (default), ``read-only``, ``write-only`` or ``off``.
+    :param transfer_config_args: s3transfer ``TransferConfig`` settings over the cache's defaults
+        (64 MiB parts, 8 in parallel); the connection's ``service_config.s3.transfer_config_args``
+        wins over both.
+
+    Nothing talks to S3 (or imports the Amazon provider) until the first save, restore or lookup.
+    """
+
+    def __init__(
+        self,
+        location: CacheLocation | str,
+        *,
+        aws_conn_id: str | None = "aws_default",
+        policy: CachePolicy | str = CachePolicy.READ_WRITE,
+        transfer_config_args: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.location = location if isinstance(location, CacheLocation) else CacheLocation.parse(location)
+        self.aws_conn_id = aws_conn_id
+        self.policy = CachePolicy.parse(policy)
+        self._bucket = CacheBucket(
+            self.location.bucket, aws_conn_id=aws_conn_id, transfer_config_args=transfer_config_args
+        )
+        # Digests whose S3 copy this cache found corrupt: the next save overwrites them even when
+        # their size and metadata look right.
+        self._suspect_digests: set[str] = set()
+
+    def __repr__(self) -> str:
+        return (
+            f"S3ModelCache({self.location.url!r}, aws_conn_id={self.aws_conn_id!r}, "
+            f"policy={self.policy.value!r})"
+        )
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    def lookup(self, name: ModelName | str) -> Manifest | None:
+        """The cached manifest of ``name``, or None on a miss (or a policy that does not read).
+
+        Only the manifest is fetched: a cheap hit test. Raises :class:`OllamaCacheIntegrityError` if
+        the cached manifest is not a valid one.
+        """
+        model = _as_model_name(name)
+        if not self.policy.reads:
+            return None
+        key = self.location.manifest_key(model)
+        raw = self._bucket.get_bytes(key)
+        if raw is None:
+            return None
+        try:
+            return Manifest.parse(raw)
+        except InvalidManifestError as error:
+            raise OllamaCacheIntegrityError(
+                f"cached manifest s3://{self.location.bucket}/{key} of {model.display_shortest()} is "
+                f"unreadable ({error}); {_REPAIR_HINT}"
+            ) from error
+
+    def restore(
+        self,
+        store: ModelStore,
+        name: ModelName | str,
+        *,
+        host_cache: HostBlobCache | None = None,
+        raise_errors: bool = True,
+    ) -> RestoreReport:
+        """Make ``name`` complete in ``store`` from the cache; return what happened.
+
+        Blobs the store already has with the right size are kept; the others come from ``host_cache``
+        when given (hard links, no download) or from S3, each streamed to a temp file beside its target,
+        hashed on the way, checked against the manifest's sha256 and size, and renamed into place.
+        The manifest is written last. A corrupt, truncated or missing cached blob is never installed:
+        :class:`OllamaCacheIntegrityError` is raised (pull from the registry, then :meth:`save` repairs
+        the entry). With ``raise_errors=False`` cache errors come back as a ``failed`` report instead.
+        """
+        model = _as_model_name(name)
+        report = RestoreReport(model=model.display_shortest(), location=self.location.url)
+        if not self.policy.reads:
+            report.status = "skipped"
+            log.info("%s (policy %s)", report.summary(), self.policy.value)
+            return report
+        started = time.monotonic()
+        try:
+            self._restore(store, model, host_cache, report)
+        except OllamaCacheError as error:
+            report.status = "failed"
+            report.error = str(error)
+            report.seconds = round(time.monotonic() - started, 3)
+            log.warning(report.summary())
+            if raise_errors:
+                raise
+            return report
+        report.seconds = round(time.monotonic() - started, 3)
+        log.info(report.summary())
+        return report
+
+    def _restore(
+        self, store: ModelStore, model: ModelName, host_cache: HostBlobCache | None, report: RestoreReport
+    ) -> None:
+        manifest = self.lookup(model)
+        if manifest is None:
+            report.status = "miss"
+            return
+        report.manifest_digest = manifest.digest
+        blobs = _distinct_blobs(manifest)
+        missing = [blob for blob in blobs if store.blob_size(blob.digest) != blob.size]
+        report.blobs_already_local = len(blobs) - len(missing)
+        # Check every blob the restore will download before downloading any: an incomplete or
+        # truncated entry fails in milliseconds instead of after gigabytes.
+        for blob in missing:
+            if host_cache is None or not host_cache.has(blob):
+                self._check_cached_blob(blob, self._bucket.head(self.location.blob_key(blob.digest)))
+        try:
+            for blob in missing:
+                target = store.blob_path(blob.digest)
+                if host_cache is None:
+                    self._download_blob(blob, target)
+                    fetched = True
+                else:
+                    fetched = host_cache.install(blob, target, partial(self._download_blob, blob)).fetched
+                if fetched:
+                    report.blobs_downloaded += 1
+                    report.bytes_downloaded += blob.size
+                else:
+                    report.blobs_from_host_cache += 1
+                    report.bytes_from_host_cache += blob.size
+            store.write_manifest(model, manifest.raw)
+        except OSError as error:
+            raise OllamaCacheError(
+                f"could not write {model.display_shortest()} into the store {store.root}: {error}"
+            ) from error
+        report.status = "hit"
+
+    def _check_cached_blob(self, blob: Descriptor, info: ObjectInfo | None) -> None:
+        key = self.location.blob_key(blob.digest)
+        where = f"s3://{self.location.bucket}/{key}"
+        if info is None:
+            raise OllamaCacheIntegrityError(
+                f"cache entry is incomplete: {blob.kind} blob {where} is missing; {_REPAIR_HINT}"
+            )
+        if info.size != blob.size or (info.sha256 is not None and info.sha256 != _hex(blob.digest)):
+            self._suspect_digests.add(blob.digest)
+            raise OllamaCacheIntegrityError(
+                f"cached {blob.kind} blob {where} is corrupt or truncated: {info.size} bytes with sha256 "
+                f"metadata {info.sha256}, the manifest says {blob.size} bytes with {blob.digest}; it was "
+                f"not installed; {_REPAIR_HINT}"
+            )
+
+    def _download_blob(self, blob: Descriptor, target: Path) -> None:
+        """Download ``blob`` to ``target`` through a hashed temp file beside it; install only if valid."""
+        key = self.location.blob_key(blob.digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with HashingFileWriter(fd) as writer:
+                progress = TransferProgress(log, "restoring", f"{blob.kind} blob {target.name}", blob.size)
+                self._bucket.download(key, writer, progress=progress)
+                digest, size = writer.finish()
+            on_disk = os.fstat(fd).st_size
+            if digest != blob.digest or size != blob.size or on_disk != blob.size:
+                self._suspect_digests.add(blob.digest)
+                raise OllamaCacheIntegrityError(
+                    f"cached {blob.kind} blob s3://{self.location.bucket}/{key} is corrupt: it has "
+                    f"{on_disk} bytes with {digest}, the manifest says {blob.size} bytes with "
+                    f"{blob.digest}; it was not installed; {_REPAIR_HINT}"
+                )
+            os.fchmod(fd, 0o644)
+            os.close(fd)
+            fd = -1
+            os.replace(temp_name, target)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    # --- writing -----------------------------------------------------------------------------------
+
+    def save(
+        self, store: ModelStore, name: ModelName | str, *, raise_errors: bool | None = None
+    ) -> SaveReport:
+        """Save ``name`` from ``store`` to the cache; return what happened.
+
+        Every blob the manifest references, the config blob included, is uploaded unless S3 already
+        has it with the right size and sha256 metadata; each is verified against its digest first, so
+        a corrupt local blob never reaches the cache. The manifest's exact bytes go last, making the
+        entry visible only once it is complete. Blobs this cache found corrupt are overwritten.
+
+        :param raise_errors: raise cache errors (True) or return a ``failed`` report after a warning
+            (False). By default the policy decides: only ``write-only`` raises, so with ``read-write``
+            a task whose work succeeded is not failed by a cache it could not write.
+        """
+        model = _as_model_name(name)
+        report = SaveReport(model=model.display_shortest(), location=self.location.url)
+        if not self.policy.writes:
+            report.status = "skipped"
+            log.info("%s (policy %s)", report.summary(), self.policy.value)
+            return report
+        fatal = self.policy.save_errors_are_fatal if raise_errors is None else raise_errors
+        started = time.monotonic()
+        try:
+            self._save(store, model, report)
+        except OllamaCacheError as error:
+            report.status = "failed"
+            report.error = str(error)
+            report.seconds = round(time.monotonic() - started, 3)
+            log.warning(report.summary())
+            if fatal:
+                raise
+            return report
+        report.seconds = round(time.monotonic() - started, 3)
+        log.info(report.summary())
+        return report
+
+    def _save(self, store: ModelStore, model: ModelName, report: SaveReport) -> None:
+        manifest = self._read_local_manifest(store, model)
+        blobs = _distinct_blobs(manifest)
+        # Refuse an incomplete local model before uploading anything (a blob still being pulled is only
+        # a "-partial" file, which is never uploaded).
+        absent = [blob.digest for blob in blobs if store.blob_size(blob.digest) is None]
+        if absent:
+            raise OllamaCacheError(
+                f"cannot save {model.display_shortest()}: the store {store.root} lacks blob(s) "
+                f"{', '.join(absent)}; pull the model completely first"
+            )
+        for blob in blobs:
+            key = self.location.blob_key(blob.digest)
+            cached = self._bucket.head(key)
+            if cached is not None and blob.digest not in self._suspect_digests and _matches(cached, blob):
+                report.blobs_already_cached += 1
+                continue
+            path = store.blob_path(blob.digest)
+            self._verify_local_blob(path, blob, model)
+            progress = TransferProgress(log, "saving", f"{blob.kind} blob {path.name}", blob.size)
+            self._bucket.upload_file(path, key, sha256=_hex(blob.digest), progress=progress)
+            self._suspect_digests.discard(blob.digest)
+            report.blobs_uploaded += 1
+            report.bytes_uploaded += blob.size
+            if cached is not None:
+                report.blobs_repaired += 1
+        self._bucket.put_bytes(
+            self.location.manifest_key(model),
+            manifest.raw,
+            sha256=_hex(manifest.digest),
+            content_type=MANIFEST_MEDIA_TYPE,
+        )
+        report.manifest_digest = manifest.digest
+
+    def _read_local_manifest(self, store: ModelStore, model: ModelName) -> Manifest:
+        try:
+            manifest = store.read_manifest(model)
+        except InvalidManifestError as error:
+            raise OllamaCacheError(
+                f"cannot save {model.display_shortest()}: its manifest in {store.root} is invalid ({error})"
+            ) from error
+        except OSError as error:
+            raise OllamaCacheError(
+                f"cannot read {model.display_shortest()} from {store.root}: {error}"
+            ) from error
+        if manifest is None:
+            raise OllamaCacheError(
+                f"cannot save {model.display_shortest()}: it is not in the store {store.root}; pull it first"
+            )
+        return manifest
+
+    @staticmethod
+    def _verify_local_blob(path: Path, blob: Descriptor, model: ModelName) -> None:
+        try:
+            digest, size = file_digest(path)
+        except OSError as error:
+            raise OllamaCacheError(f"cannot read {path} of {model.display_shortest()}: {error}") from error
+        if digest != blob.digest or size != blob.size:
+            raise OllamaCacheIntegrityError(
+                f"local {blob.kind} blob {path} of {model.display_shortest()} is corrupt ({size} bytes "
+                f"with {digest}, the manifest says {blob.size} bytes with {blob.digest}); not uploaded. "
+                "Delete the model and pull it again"
+            )
+
+
+def _as_model_name(name: ModelName | str) -> ModelName:
+    return name if isinstance(name, ModelName) else ModelName.parse(name)
+
+
+def _distinct_blobs(manifest: Manifest) -> list[Descriptor]:
+    """The manifest's blobs (layers and config), each digest once."""
+    return list({blob.digest: blob for blob in manifest.blobs}.values())
+
+
+def _matches(cached: ObjectInfo, blob: Descriptor) -> bool:
+    return cached.size == blob.size and cached.sha256 in (None, _hex(blob.digest))
+
+
+def _hex(digest: str) -> str:
+    return digest.split(":", 1)[1]
