@@ -1,0 +1,383 @@
+"""``LocalOllamaServer``: an ``ollama serve`` that lives exactly as long as one task.
+
+It binds 127.0.0.1 on a port nobody else holds, keeps its models and HOME to itself, is ready only when it
+answers HTTP, prepares the task's models, and is stopped (with its runners) whatever happens to the task.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from airflow_provider_ollama.exceptions import (
+    OllamaGPUUnavailableError,
+    OllamaModelNotFoundError,
+    OllamaServerStartError,
+)
+from airflow_provider_ollama.names import ModelName
+from airflow_provider_ollama.server.binary import find_ollama_binary
+from airflow_provider_ollama.server.preparation import ModelPreparer, PullModels
+from airflow_provider_ollama.server.process import ServerProcess
+from airflow_provider_ollama.server.settings import (
+    GPU_VISIBILITY_VARIABLES,
+    GpuSelection,
+    KeepAlive,
+    ServerSettings,
+    build_server_environment,
+    keep_alive_for_request,
+    uses_cpu_only,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_ollama.hooks.ollama import OllamaHook
+
+log = logging.getLogger(__name__)
+
+_LOOPBACK = "127.0.0.1"
+_POLL_INTERVAL_S = 0.025
+_PROBE_TIMEOUT_S = 1.0
+_ERROR_TAIL_LINES = 20
+
+
+class LocalOllamaServer:
+    """Run ``ollama serve`` for the life of a task; use it as a context manager.
+
+    .. code-block:: python
+
+        with LocalOllamaServer(models=["llama3.2:1b"], gpus=[0], keep_alive=-1) as server:
+            server.hook.generate("llama3.2:1b", "Why is the sky blue?")
+
+    :param models: models to have on the server before the work starts (pulled, or restored by ``preparer``).
+    :param binary: the ``ollama`` executable (path or name on PATH); default ``$OLLAMA_BINARY``, then PATH.
+    :param gpus: ``"all"`` (the worker's devices), ``None``/``"none"`` (CPU only), or device indexes/UUIDs.
+    :param require_gpu: after loading the first model, fail unless it sits in GPU memory.
+    :param keep_alive: how long models stay loaded (seconds, ``"10m"``, ``-1`` = for the whole task).
+    :param num_parallel: requests served at once per model.
+    :param max_loaded_models: models held in memory at once.
+    :param context_length: default context window in tokens.
+    :param flash_attention: force flash attention on or off.
+    :param kv_cache_type: ``f16``, ``q8_0`` or ``q4_0``.
+    :param env: extra environment variables for the server.
+    :param models_dir: a model store shared across tasks (kept afterwards, pruning off); default: a
+        temporary store removed at stop.
+    :param home: HOME of the server (holds its registry key pair); default: a temporary directory.
+    :param port: a fixed port; default 0 lets the system choose a free one and reads it from the log.
+    :param startup_timeout: seconds for the server to answer HTTP.
+    :param stop_timeout: seconds between SIGTERM and SIGKILL at stop.
+    :param log_path: file for the server's output; default: inside the temporary directory.
+    :param preparer: how models get onto the server; default :class:`PullModels`.
+    :param insecure: for the default preparer: allow plain-HTTP registries.
+    """
+
+    def __init__(
+        self,
+        *,
+        models: Sequence[str] = (),
+        binary: str | os.PathLike[str] | None = None,
+        gpus: GpuSelection = "all",
+        require_gpu: bool = False,
+        keep_alive: KeepAlive | None = None,
+        num_parallel: int | None = None,
+        max_loaded_models: int | None = None,
+        context_length: int | None = None,
+        flash_attention: bool | None = None,
+        kv_cache_type: str | None = None,
+        env: Mapping[str, str] | None = None,
+        models_dir: str | os.PathLike[str] | None = None,
+        home: str | os.PathLike[str] | None = None,
+        port: int = 0,
+        startup_timeout: float = 60.0,
+        stop_timeout: float = 10.0,
+        log_path: str | os.PathLike[str] | None = None,
+        preparer: ModelPreparer | None = None,
+        insecure: bool = False,
+    ) -> None:
+        if isinstance(models, str):
+            raise ValueError(f"models must be a list of model names, not the string {models!r}")
+        for model in models:
+            ModelName.parse(model)
+        if require_gpu and uses_cpu_only(gpus):
+            raise ValueError("require_gpu=True contradicts gpus=None (CPU only); choose one")
+        if require_gpu and not models:
+            raise ValueError("require_gpu=True needs models=[...]: the GPU check loads the first one")
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port must be 0 (any free port) or 1-65535, got {port}")
+        if startup_timeout <= 0 or stop_timeout < 0:
+            raise ValueError("startup_timeout must be positive and stop_timeout not negative")
+        self.models = list(models)
+        self.settings = ServerSettings(
+            keep_alive=keep_alive,
+            num_parallel=num_parallel,
+            max_loaded_models=max_loaded_models,
+            context_length=context_length,
+            flash_attention=flash_attention,
+            kv_cache_type=kv_cache_type,
+            gpus=gpus,
+            env=dict(env or {}),
+        )
+        self.require_gpu = require_gpu
+        self._binary = binary
+        self._shared_models_dir = Path(models_dir).expanduser() if models_dir is not None else None
+        self._home = Path(home).expanduser() if home is not None else None
+        self._port = port
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self._log_path = Path(log_path).expanduser() if log_path is not None else None
+        self.preparer: ModelPreparer = preparer if preparer is not None else PullModels(insecure=insecure)
+
+        self._lock = threading.RLock()
+        self._process: ServerProcess | None = None
+        self._work_dir: Path | None = None
+        self._stop_requested = False
+        self._stopped = False
+        self.url: str | None = None
+        self.models_dir: Path | None = None
+        self.log_path: Path | None = None
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running else "stopped"
+        return f"LocalOllamaServer(url={self.url!r}, pid={self.pid}, {state})"
+
+    # --- public state ---------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of ``ollama serve`` (also its process group id on POSIX)."""
+        return None if self._process is None else self._process.pid
+
+    @property
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @cached_property
+    def hook(self) -> OllamaHook:
+        """An :class:`OllamaHook` on this server (no Airflow connection involved)."""
+        from airflow_provider_ollama.hooks.ollama import OllamaHook
+
+        if self.url is None:
+            raise RuntimeError("the server has no URL yet: call start() or use it as a context manager")
+        return OllamaHook(base_url=self.url)
+
+    def log_tail(self, lines: int = _ERROR_TAIL_LINES) -> list[str]:
+        """The last lines the server printed."""
+        return [] if self._process is None else self._process.tail(lines)
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> LocalOllamaServer:
+        """Start the server, wait until it answers HTTP, prepare the models, check the GPU if required.
+
+        On any failure (or interruption) the server is stopped before the error propagates.
+        """
+        with self._lock:
+            if self._stopped:
+                raise RuntimeError("this server was stopped; create a new LocalOllamaServer to start another")
+            if self._process is not None:
+                return self
+            binary = find_ollama_binary(self._binary)
+            process = self._launch(binary)
+        try:
+            if self._stop_requested:
+                raise OllamaServerStartError("stop() was called while the server was being launched")
+            self._wait_until_ready(process, time.monotonic() + self.startup_timeout)
+            self.preparer.prepare(self, self.models)
+            self._check_models_present()
+            if self.require_gpu:
+                self._check_gpu()
+        except BaseException as error:
+            stopped_by_request = self._stop_requested
+            self.stop()
+            if stopped_by_request and isinstance(error, Exception):
+                raise OllamaServerStartError(
+                    f"The server at {self.url} was stopped while starting"
+                ) from error
+            raise
+        return self
+
+    def _launch(self, binary: Path) -> ServerProcess:
+        self._work_dir = Path(tempfile.mkdtemp(prefix="ollama-server-"))
+        self.models_dir = self._shared_models_dir or self._work_dir / "models"
+        home = self._home or self._work_dir / "home"
+        self.log_path = self._log_path or self._work_dir / "server.log"
+        for directory in (self.models_dir, home, self.log_path.parent):
+            directory.mkdir(parents=True, exist_ok=True)
+            if not os.access(directory, os.W_OK | os.X_OK):
+                raise OllamaServerStartError(
+                    f"{directory} is not writable by this task's user; `ollama serve` needs it"
+                )
+        environment = build_server_environment(
+            self.settings,
+            host=f"{_LOOPBACK}:{self._port}",
+            models_dir=self.models_dir,
+            home=home,
+            shared_store=self._shared_models_dir is not None,
+        )
+        process = ServerProcess(
+            [str(binary), "serve"],
+            env=environment,
+            log_path=self.log_path,
+            cwd=self._work_dir,
+            stop_timeout=self.stop_timeout,
+        )
+        self._process = process
+        process.start()
+        log.info(
+            "Started %s serve (pid %s), models in %s, log in %s%s",
+            binary,
+            process.pid,
+            self.models_dir,
+            self.log_path,
+            _describe_gpus(environment),
+        )
+        return process
+
+    def _wait_until_ready(self, process: ServerProcess, deadline: float) -> None:
+        started = time.monotonic()
+        port = self._port or self._wait_for_port(process, deadline)
+        self.url = f"http://{_LOOPBACK}:{port}"
+        while not self.hook.is_ready(timeout=min(_PROBE_TIMEOUT_S, max(deadline - time.monotonic(), 0.05))):
+            self._raise_if_exited(process)
+            if time.monotonic() >= deadline:
+                raise OllamaServerStartError(
+                    f"`ollama serve` listened on {self.url} but did not answer HTTP within "
+                    f"{self.startup_timeout:.0f} s (raise startup_timeout if GPU discovery is slow here)."
+                    + self._tail_text()
+                )
+            # Waiting on the process, not sleeping, notices a crash at once.
+            process.wait_exit(_POLL_INTERVAL_S)
+        log.info("ollama serve answers on %s after %.2f s", self.url, time.monotonic() - started)
+
+    def _wait_for_port(self, process: ServerProcess, deadline: float) -> int:
+        while True:
+            port = process.wait_for_port(min(_POLL_INTERVAL_S, max(deadline - time.monotonic(), 0)))
+            if port is not None:
+                return port
+            self._raise_if_exited(process)
+            if time.monotonic() >= deadline:
+                raise OllamaServerStartError(
+                    f"`ollama serve` printed no 'Listening on' line within {self.startup_timeout:.0f} s, so "
+                    "its port is unknown; pass port= to choose one." + self._tail_text()
+                )
+
+    def _raise_if_exited(self, process: ServerProcess) -> None:
+        code = process.poll()
+        if code is None:
+            return
+        # The output reader may still hold the last lines: let it reach end of file first.
+        process.wait_for_port(_PROBE_TIMEOUT_S)
+        raise OllamaServerStartError(
+            f"`ollama serve` exited with code {code} before it was ready (log: {self.log_path})."
+            + self._tail_text()
+        )
+
+    def _tail_text(self) -> str:
+        lines = self.log_tail(_ERROR_TAIL_LINES)
+        if not lines:
+            return " It printed nothing."
+        return f" Its last {len(lines)} log lines:\n" + "\n".join(lines)
+
+    def _check_models_present(self) -> None:
+        missing = [model for model in self.models if not self.hook.has_model(model)]
+        if missing:
+            raise OllamaModelNotFoundError(
+                f"{type(self.preparer).__name__} did not make {', '.join(missing)} available on {self.url}"
+            )
+
+    def _check_gpu(self) -> None:
+        model = self.models[0]
+        self.hook.load(model, keep_alive=keep_alive_for_request(self.settings.keep_alive))
+        for loaded in self.hook.ps():
+            size, in_vram = int(loaded.size or 0), int(loaded.size_vram or 0)
+            if in_vram == 0:
+                raise OllamaGPUUnavailableError(self._no_gpu_message(str(loaded.model), size))
+            if in_vram < size:
+                log.warning(
+                    "%s fits only partly in GPU memory (%d of %d bytes); the rest runs on the CPU",
+                    loaded.model,
+                    in_vram,
+                    size,
+                )
+        log.info("GPU check passed: %s is loaded in GPU memory", model)
+
+    def _no_gpu_message(self, model: str, size: int) -> str:
+        visible = {
+            name: self.settings.ollama_variables().get(name, os.environ.get(name))
+            for name in GPU_VISIBILITY_VARIABLES
+        }
+        shown = (
+            ", ".join(f"{name}={value}" for name, value in visible.items() if value is not None) or "none set"
+        )
+        gpu_lines = [line for line in self.log_tail(200) if "gpu" in line.lower() or "cuda" in line.lower()][
+            -5:
+        ]
+        return (
+            f"require_gpu=True, but {model} loaded with 0 of {size} bytes in GPU memory on {self.url}: the "
+            "server found no usable GPU. Check that the worker has the NVIDIA driver (nvidia-smi) or ROCm; "
+            f"that gpus= names a device that exists (device variables: {shown}); and on Kubernetes that the "
+            "task pod requests one (resources.limits 'nvidia.com/gpu': 1 in executor_config's pod_override). "
+            f"Server log: {self.log_path}."
+            + (" GPU lines from it:\n" + "\n".join(gpu_lines) if gpu_lines else "")
+        )
+
+    def stop(self) -> None:
+        """Stop the server and its runners, then remove its temporary files; idempotent and thread-safe.
+
+        Safe from ``on_kill`` (a signal handler on the task's main thread) while another call is under way.
+        """
+        self._stop_requested = True
+        with self._lock:
+            process = self._process
+            if process is not None:
+                self._stopped = True
+                code = process.stop()
+                log.info("Stopped ollama serve (pid %s, exit code %s)", process.pid, code)
+            work_dir, self._work_dir = self._work_dir, None
+            if work_dir is not None:
+                self._remove_work_dir(work_dir)
+
+    def _remove_work_dir(self, work_dir: Path) -> None:
+        keep_log = self.log_path is not None and work_dir in self.log_path.parents
+        for entry in work_dir.iterdir() if work_dir.exists() else ():
+            if keep_log and entry == self.log_path:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+        if not keep_log:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalOllamaServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if not self._stop_requested and self.is_running:
+                self._finish(succeeded=exc is None)
+        finally:
+            self.stop()
+
+    def _finish(self, *, succeeded: bool) -> None:
+        try:
+            self.preparer.finish(self, succeeded=succeeded)
+        except Exception:
+            if succeeded:
+                raise
+            # The work already failed; its error is the one the user needs to see.
+            log.exception("%r.finish failed after the task's work had failed", self.preparer)
+
+
+def _describe_gpus(environment: Mapping[str, str]) -> str:
+    chosen = [f"{name}={environment[name]}" for name in GPU_VISIBILITY_VARIABLES if name in environment]
+    return f", devices {' '.join(chosen)}" if chosen else ""
