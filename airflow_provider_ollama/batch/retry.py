@@ -1,0 +1,71 @@
+"""Which request errors are worth retrying, and how long to wait between tries.
+
+A busy queue (503), a server error (5xx) or a dropped connection usually passes; a bad request, a
+missing model or a timeout does not, so those fail the item at once instead of wasting the batch's time.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import httpx
+import ollama
+
+from airflow_provider_ollama.exceptions import (
+    OllamaError,
+    OllamaServerError,
+    OllamaServerUnreachableError,
+)
+
+#: ``ollama.ResponseError.status_code`` of an ``{"error": ...}`` line inside a 200 stream.
+_MID_STREAM_ERROR_STATUS = -1
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether ``error`` may pass if the same request is sent again.
+
+    Understands both the hook's typed errors and the raw ``ollama`` client's, so the engine works
+    with either. Timeouts are not retried: the request already used its whole time budget, and a
+    retry would only multiply the wait.
+    """
+    if isinstance(error, OllamaServerError | OllamaServerUnreachableError):
+        return True
+    if isinstance(error, OllamaError):
+        return False
+    if isinstance(error, ollama.ResponseError):
+        return error.status_code >= 500 or error.status_code == _MID_STREAM_ERROR_STATUS
+    if isinstance(error, httpx.TimeoutException):
+        return False
+    # ConnectionError is what the ollama client raises when nothing answers; httpx.TransportError
+    # covers resets and truncated responses.
+    return isinstance(error, ConnectionError | httpx.TransportError)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff with jitter, applied to each request of a batch.
+
+    :param max_attempts: tries per request, the first one included (1 disables retries).
+    :param initial_backoff: seconds before the second try.
+    :param max_backoff: cap on any single wait.
+    """
+
+    max_attempts: int = 4
+    initial_backoff: float = 0.5
+    max_backoff: float = 8.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if self.initial_backoff < 0 or self.max_backoff < 0:
+            raise ValueError("backoff times must not be negative")
+
+    def backoff(self, failed_attempts: int) -> float:
+        """Seconds to wait after ``failed_attempts`` tries have failed (1 for the first failure).
+
+        The wait is drawn from the upper half of the exponential step, so workers that failed
+        together (one 503 burst) do not all come back in the same instant.
+        """
+        step = min(self.max_backoff, self.initial_backoff * 2 ** (failed_attempts - 1))
+        return random.uniform(step / 2, step)  # noqa: S311 - jitter, not security
