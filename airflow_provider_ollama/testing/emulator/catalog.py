@@ -17,6 +17,7 @@ from typing import Any
 
 from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.store import InvalidDigestError, InvalidManifestError, Manifest, ModelStore
+from airflow_provider_ollama.testing.emulator import gojson
 from airflow_provider_ollama.testing.emulator.model import LocalModel
 from airflow_provider_ollama.testing.gguf import GGUFFormatError, read_gguf_header
 
@@ -70,7 +71,16 @@ def model_metadata(path: Path, digest: str, *, verbose: bool = False) -> dict[st
     info.setdefault("general.parameter_count", parameters)
     info.pop("general.name", None)
     info.pop("tokenizer.chat_template", None)
-    return info
+    return {key: _go_number(value) for key, value in info.items()}
+
+
+def _go_number(value: Any) -> Any:
+    # GGUF floats are float32; Go prints them with float32 precision.
+    if isinstance(value, float):
+        return gojson.shortest_float32(value)
+    if isinstance(value, list):
+        return [_go_number(item) for item in value]
+    return value
 
 
 def load_model(store: ModelStore, name: ModelName) -> LocalModel | None:

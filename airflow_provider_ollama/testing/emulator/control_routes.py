@@ -46,6 +46,12 @@ async def get_stats(request: Request) -> Response:
     return json_response(snapshot)
 
 
+async def post_stats_reset(request: Request) -> Response:
+    """Zero the counters (faults stay as they are)."""
+    _state(request).stats.reset()
+    return json_response({"status": "reset"})
+
+
 async def post_reset(request: Request) -> Response:
     """Clear every fault and counter."""
     state = _state(request)
@@ -73,6 +79,7 @@ def control_routes() -> list[BaseRoute]:
         Route("/_emulator/faults", get_faults, methods=["GET"]),
         Route("/_emulator/faults", post_faults, methods=["POST"]),
         Route("/_emulator/stats", get_stats, methods=["GET"]),
+        Route("/_emulator/stats/reset", post_stats_reset, methods=["POST"]),
         Route("/_emulator/reset", post_reset, methods=["POST"]),
         Route("/_emulator/info", get_info, methods=["GET"]),
     ]

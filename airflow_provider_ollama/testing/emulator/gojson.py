@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 import unicodedata
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -385,3 +386,21 @@ def _trim_fraction(value: int, scale: int) -> str:
         return str(whole)
     digits = len(str(scale)) - 1
     return f"{whole}.{fraction:0{digits}d}".rstrip("0")
+
+
+def shortest_float32(number: float) -> float:
+    """The shortest decimal that reads back as the same float32, so a GGUF ``float32`` value
+    encodes as Go encodes a ``float32`` (``1e-05``, not ``9.999999747378752e-06``)."""
+    if math.isnan(number) or math.isinf(number) or number == 0:
+        return number
+    try:
+        single = struct.unpack("<f", struct.pack("<f", number))[0]
+    except OverflowError:
+        return number
+    if single != number:
+        return number  # not a float32 value: keep float64 precision
+    for digits in range(1, 10):
+        candidate = float(f"{number:.{digits}g}")
+        if struct.unpack("<f", struct.pack("<f", candidate))[0] == number:
+            return candidate
+    return number

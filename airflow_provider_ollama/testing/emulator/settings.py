@@ -73,6 +73,10 @@ class EmulatorSettings:
     start_delay_seconds: float = 0.0  # listen, but answer HTTP only after this delay (like GPU discovery)
     crash_on_start: bool = False  # log a line and exit 1 before answering anything
 
+    #: Multiplies Ollama's transfer waits (retry backoff, the 30 s stall and redirect limits) so tests
+    #: of retries and stalls run in milliseconds; 1.0 keeps Ollama's timings.
+    pull_time_scale: float = 1.0
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> EmulatorSettings:
         env = os.environ if environ is None else environ
@@ -99,4 +103,42 @@ class EmulatorSettings:
             required_token=env.get("OLLAMA_EMULATOR_TOKEN") or None,
             start_delay_seconds=float(env.get("OLLAMA_EMULATOR_START_DELAY") or 0),
             crash_on_start=_flag(env.get("OLLAMA_EMULATOR_CRASH_ON_START")),
+            pull_time_scale=float(env.get("OLLAMA_EMULATOR_PULL_TIME_SCALE") or 1),
+            version=env.get("OLLAMA_EMULATOR_VERSION") or EMULATED_VERSION,
         )
+
+    @property
+    def ollama_host(self) -> str:
+        """The ``OLLAMA_HOST`` value naming this server (``127.0.0.1:11434``, ``[::1]:8080``)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that make ``ollama-emulator serve`` use these settings
+        (the inverse of :meth:`from_env`)."""
+        env = {
+            "OLLAMA_HOST": self.ollama_host,
+            "OLLAMA_MODELS": str(self.models_dir),
+            "OLLAMA_KEEP_ALIVE": _seconds(self.keep_alive_seconds),
+            "OLLAMA_NUM_PARALLEL": str(self.num_parallel),
+            "OLLAMA_MAX_QUEUE": str(self.max_queue),
+            "OLLAMA_MAX_LOADED_MODELS": str(self.max_loaded_models),
+            "OLLAMA_CONTEXT_LENGTH": str(self.context_length),
+            "OLLAMA_NOPRUNE": "1" if self.noprune else "",
+            "OLLAMA_EMULATOR_VERSION": self.version,
+            "OLLAMA_EMULATOR_REGISTRY": self.registry_url or "",
+            "OLLAMA_EMULATOR_LOAD_SECONDS": _seconds(self.load_seconds),
+            "OLLAMA_EMULATOR_FIRST_TOKEN_SECONDS": _seconds(self.first_token_seconds),
+            "OLLAMA_EMULATOR_TOKENS_PER_SECOND": _seconds(self.tokens_per_second),
+            "OLLAMA_EMULATOR_REQUEST_LATENCY": _seconds(self.request_latency_seconds),
+            "OLLAMA_EMULATOR_GPU": "1" if self.gpu else "",
+            "OLLAMA_EMULATOR_TOKEN": self.required_token or "",
+            "OLLAMA_EMULATOR_START_DELAY": _seconds(self.start_delay_seconds),
+            "OLLAMA_EMULATOR_CRASH_ON_START": "1" if self.crash_on_start else "",
+            "OLLAMA_EMULATOR_PULL_TIME_SCALE": _seconds(self.pull_time_scale),
+        }
+        return env
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))

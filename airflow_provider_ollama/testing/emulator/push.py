@@ -1,0 +1,257 @@
+"""``POST /api/push``: upload a local model's blobs and manifest to a registry.
+
+Follows Ollama's upload protocol (HEAD to skip known blobs, POST to open an upload or mount, PATCH
+parts with ``Content-Range``, following a 307 to a presigned URL, PUT ``?digest=&etag=`` to commit,
+PUT the manifest) and its progress lines (``retrieving manifest``, ``pushing <12 hex>``,
+``pushing manifest``, ``success``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import urllib.parse
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from airflow_provider_ollama.names import InvalidModelNameError, ModelName
+from airflow_provider_ollama.store import MANIFEST_MEDIA_TYPE, InvalidManifestError
+from airflow_provider_ollama.testing.emulator.download import MAX_RETRIES, PROGRESS_INTERVAL_S
+from airflow_provider_ollama.testing.emulator.http import ApiError, ndjson_response, read_json_body
+from airflow_provider_ollama.testing.emulator.manifests import reencode
+from airflow_provider_ollama.testing.emulator.registry_client import (
+    RegistryClient,
+    RegistryError,
+    transport_error,
+)
+from airflow_provider_ollama.testing.emulator.state import EmulatorState
+
+if TYPE_CHECKING:
+    import httpx
+
+_log = logging.getLogger("airflow_provider_ollama.testing.emulator")
+NUM_PARTS = 16
+MIN_PART_SIZE = 100 * 1000 * 1000
+MAX_PART_SIZE = 1000 * 1000 * 1000
+_CHUNK = 1 << 20
+_PUSH_FIELDS = {"model": "string", "name": "string", "insecure": "bool", "stream": "bool"}
+
+
+class _Upload:
+    """One blob being pushed, with the byte count its progress lines report."""
+
+    def __init__(self, state: EmulatorState, registry: RegistryClient, layer: dict[str, Any]) -> None:
+        self.state = state
+        self.registry = registry
+        self.digest = str(layer["digest"])
+        self.total = int(layer["size"])
+        self.source = str(layer.get("from") or "")
+        self.path = state.store.blob_path(self.digest)
+        self.completed = 0
+        self.scale = state.settings.pull_time_scale
+
+    def event(self) -> dict[str, Any]:
+        event: dict[str, Any] = {"status": f"pushing {self.digest[7:19]}", "digest": self.digest}
+        if self.total:
+            event["total"] = self.total
+        if self.completed:
+            event["completed"] = self.completed
+        return event
+
+    async def run(self, client: httpx.AsyncClient) -> None:
+        url = self.registry.url("blobs", "uploads") + "/"
+        if self.source:
+            try:
+                source = ModelName.parse(self.source)
+                url += "?" + urllib.parse.urlencode({"mount": self.digest, "from": source.repository})
+            except InvalidModelNameError:
+                pass
+        response = await self.registry.request(client, "POST", url)
+        if response.status_code == 201:  # mounted from another repository: nothing to send
+            self.completed = self.total
+            return
+        location = _upload_location(response, url)
+        size = min(max(self.total // NUM_PARTS, MIN_PART_SIZE), MAX_PART_SIZE)
+        part_digests = []
+        offset = 0
+        while offset < self.total:
+            length = min(size, self.total - offset)
+            location, part_md5 = await self._part_with_retries(client, location, offset, length)
+            part_digests.append(part_md5)
+            offset += length
+        etag = hashlib.md5(b"".join(part_digests), usedforsecurity=False).hexdigest()
+        commit = _with_query(location, {"digest": self.digest, "etag": f"{etag}-{len(part_digests)}"})
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": "0"}
+        await self.registry.request(client, "PUT", commit, headers=headers, content=b"")
+
+    async def _part_with_retries(
+        self, client: httpx.AsyncClient, url: str, offset: int, length: int
+    ) -> tuple[str, bytes]:
+        failures = 0
+        while True:
+            try:
+                return await self._part(client, url, offset, length)
+            except RegistryError as error:
+                failures += 1
+                if failures >= MAX_RETRIES:
+                    raise RegistryError(f"max retries exceeded: {error}") from None
+                sleep = 2 ** (failures - 1) * self.scale
+                _log.info("%s part attempt %d failed: %s, retrying", self.digest[7:19], failures - 1, error)
+                await asyncio.sleep(sleep)
+
+    async def _part(self, client: httpx.AsyncClient, url: str, offset: int, length: int) -> tuple[str, bytes]:
+        import httpx
+
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(length),
+            "X-Redirect-Uploads": "1",
+            "Content-Range": f"{offset}-{offset + length - 1}",
+        }
+        md5 = hashlib.md5(usedforsecurity=False)
+        start = self.completed
+        try:
+            response = await client.request(
+                "PATCH", url, headers=headers, content=self._read(offset, length, md5)
+            )
+        except httpx.HTTPError as error:
+            self.completed = start
+            raise transport_error("PATCH", url, error) from None
+        next_url = _upload_location(response, url)
+        if response.status_code == 307:
+            # The registry hands the bytes to a presigned storage URL: send the part there instead.
+            self.completed = start
+            md5 = hashlib.md5(usedforsecurity=False)
+            target = urllib.parse.urljoin(url, response.headers["location"])
+            put_headers = {"Content-Type": "application/octet-stream", "Content-Length": str(length)}
+            try:
+                stored = await client.request(
+                    "PUT", target, headers=put_headers, content=self._read(offset, length, md5)
+                )
+            except httpx.HTTPError as error:
+                self.completed = start
+                raise transport_error("PUT", target, error) from None
+            if stored.status_code >= 400:
+                self.completed = start
+                raise RegistryError(f"http status {_status_line(stored)}: {stored.text}")
+            return next_url, md5.digest()
+        if response.status_code >= 400:
+            self.completed = start
+            raise RegistryError(f"http status {_status_line(response)}: {response.text}")
+        return next_url, md5.digest()
+
+    async def _read(self, offset: int, length: int, md5: Any) -> AsyncIterator[bytes]:
+        with self.path.open("rb") as handle:
+            handle.seek(offset)
+            remaining = length
+            while remaining > 0:
+                chunk = handle.read(min(_CHUNK, remaining))
+                if not chunk:
+                    break
+                md5.update(chunk)
+                remaining -= len(chunk)
+                self.completed += len(chunk)
+                self.state.stats.add("bytes_uploaded", len(chunk))
+                yield chunk
+
+
+def _status_line(response: httpx.Response) -> str:
+    return f"{response.status_code} {response.reason_phrase}"
+
+
+def _upload_location(response: httpx.Response, base: str) -> str:
+    location = response.headers.get("docker-upload-location") or response.headers.get("location") or ""
+    return urllib.parse.urljoin(base, str(location))
+
+
+def _with_query(url: str, values: dict[str, str]) -> str:
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query) + list(values.items())
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+async def _push_blob(upload: _Upload, client: httpx.AsyncClient) -> AsyncIterator[dict[str, Any]]:
+    try:
+        await upload.registry.request(client, "HEAD", upload.registry.url("blobs", upload.digest))
+    except RegistryError as error:
+        if str(error) != "file does not exist":
+            raise
+    else:
+        upload.completed = upload.total
+        yield upload.event()
+        return
+    task = asyncio.create_task(upload.run(client))
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=PROGRESS_INTERVAL_S)
+            yield upload.event()
+        task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+
+
+async def push_model(state: EmulatorState, text: str, *, insecure: bool) -> AsyncIterator[dict[str, Any]]:
+    """Ollama's ``PushModel`` as progress events; failures raise ``ApiError(500, ...)``."""
+    state.stats.add("pushes")
+    yield {"status": "retrieving manifest"}
+    try:
+        name = state.existing_name(ModelName.parse(text))
+    except InvalidModelNameError:
+        raise ApiError(500, "invalid model name") from None
+    try:
+        registry = RegistryClient(state.settings, name, insecure=insecure)
+    except RegistryError as error:
+        raise ApiError(500, str(error)) from None
+    path = state.store.find_manifest(name)
+    if path is None:
+        yield {"status": "couldn't retrieve manifest"}
+        missing = state.store.manifests_dir.joinpath(*name.manifest_path.parts)
+        raise ApiError(500, f"open {missing}: no such file or directory")
+    try:
+        raw = reencode(path.read_bytes())
+        document = _manifest_document(raw)
+    except (OSError, ValueError, InvalidManifestError) as error:
+        raise ApiError(500, str(error)) from None
+    blobs = [*(document.get("layers") or []), document["config"]]
+    async with registry.session() as client:
+        try:
+            for layer in blobs:
+                async for event in _push_blob(_Upload(state, registry, layer), client):
+                    yield event
+            yield {"status": "pushing manifest"}
+            headers = {"Content-Type": MANIFEST_MEDIA_TYPE}
+            await registry.request(
+                client, "PUT", registry.url("manifests", name.tag), headers=headers, content=raw
+            )
+        except RegistryError as error:
+            raise ApiError(500, str(error)) from None
+    yield {"status": "success"}
+
+
+def _manifest_document(raw: bytes) -> dict[str, Any]:
+    document = json.loads(raw)
+    if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
+        raise InvalidManifestError("not an Ollama manifest")
+    return document
+
+
+async def push(request: Request) -> Response:
+    """``POST /api/push``."""
+    state: EmulatorState = request.app.state.emulator
+    body = await read_json_body(request, fields=_PUSH_FIELDS, struct="PushRequest")
+    text = str(body.get("model") or body.get("name") or "")
+    if not text:
+        raise ApiError(400, "model is required")
+    events = push_model(state, text, insecure=bool(body.get("insecure")))
+    return await ndjson_response(events, stream=body.get("stream") is not False)
+
+
+def routes() -> list[BaseRoute]:
+    return [Route("/api/push", push, methods=["POST"])]
