@@ -7,6 +7,7 @@ is local. ``s3_calls`` records the API operations the process makes, to prove wh
 from __future__ import annotations
 
 import json
+import multiprocessing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,3 +151,31 @@ def s3_calls(monkeypatch: pytest.MonkeyPatch) -> S3CallLog:
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
     return log
+
+
+def run_in_spawned_workers(
+    target: Callable[..., None], argument_lists: list[tuple[Any, ...]], timeout: float = 180
+) -> list[dict[str, Any]]:
+    """Run ``target`` in one spawned process per argument tuple; they start the real work together.
+
+    ``target`` gets each tuple plus a barrier and a result queue (see tests/cache/workers.py).
+    """
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(len(argument_lists))
+    results = context.Queue()
+    processes = [
+        context.Process(target=target, args=(*arguments, barrier, results)) for arguments in argument_lists
+    ]
+    for process in processes:
+        process.start()
+    try:
+        outcomes = [results.get(timeout=timeout) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+                process.join()
+    errors = [outcome["worker_error"] for outcome in outcomes if "worker_error" in outcome]
+    assert not errors, "\n".join(errors)
+    return outcomes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import botocore.client
@@ -14,9 +15,10 @@ from botocore.exceptions import EndpointConnectionError
 from airflow_provider_ollama.cache import CachePolicy, S3ModelCache
 from airflow_provider_ollama.exceptions import OllamaCacheError, OllamaCacheIntegrityError
 from airflow_provider_ollama.names import ModelName
-from airflow_provider_ollama.store import Manifest, ModelStore, blob_filename
-from tests.cache.conftest import AWS_SECRET, BUCKET, S3CallLog
+from airflow_provider_ollama.store import Manifest, ModelStore, blob_filename, sha256_digest
+from tests.cache.conftest import AWS_SECRET, BUCKET, SMALL_PARTS, S3CallLog, run_in_spawned_workers
 from tests.cache.local_models import store_files, stray_temp_files, weights, write_model
+from tests.cache.workers import save_then_restore
 
 MODEL = "llama3.2:1b"
 PREFIX = "team/models"
@@ -451,3 +453,33 @@ def test_repr_names_location_connection_and_policy_only(cache: S3ModelCache) -> 
     assert repr(cache) == (
         f"S3ModelCache('s3://{BUCKET}/{PREFIX}', aws_conn_id='model_cache_s3', policy='read-write')"
     )
+
+
+# --- concurrency ---------------------------------------------------------------------------------
+
+
+def test_four_tasks_saving_and_restoring_at_once_leave_a_consistent_entry_and_store(
+    cache: S3ModelCache, tmp_path: Path, s3_client: Any
+) -> None:
+    sources = [ModelStore(tmp_path / f"task-{index}") for index in range(4)]
+    manifests = {write_model(source, MODEL, weights(12 << 20)).raw for source in sources}
+    shared = ModelStore(tmp_path / "shared-models")
+    cache_kwargs = {
+        "location": cache.location.url,
+        "aws_conn_id": cache.aws_conn_id,
+        "transfer_config_args": SMALL_PARTS,
+    }
+
+    outcomes = run_in_spawned_workers(
+        save_then_restore, [(cache_kwargs, str(source.root), str(shared.root), MODEL) for source in sources]
+    )
+
+    assert {outcome["first"] for outcome in outcomes} <= {"hit", "miss"}
+    assert {(outcome["saved"], outcome["second"]) for outcome in outcomes} == {("saved", "hit")}
+    (manifest_bytes,) = manifests
+    assert s3_client.get_object(Bucket=BUCKET, Key=MANIFEST_KEY)["Body"].read() == manifest_bytes
+    for blob in Manifest.parse(manifest_bytes).blobs:
+        body = s3_client.get_object(Bucket=BUCKET, Key=blob_key(blob.digest))["Body"].read()
+        assert sha256_digest(body) == blob.digest
+    assert store_files(shared.root) == store_files(sources[0].root)
+    assert stray_temp_files(shared.root) == []
