@@ -22,7 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_ollama.testing.emulator import gojson
-from airflow_provider_ollama.testing.emulator.registry_client import RegistryClient, RegistryError
+from airflow_provider_ollama.testing.emulator.registry_client import (
+    DirectURLError,
+    RegistryClient,
+    RegistryError,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -42,7 +46,6 @@ DIRECT_URL_SECONDS = 30.0
 #: Stalls are retried without limit by Ollama; bounded here so a test cannot hang forever.
 MAX_STALLS = 20
 PROGRESS_INTERVAL_S = 0.06
-_CHUNK = 1 << 20
 
 
 class _StalledError(Exception):
@@ -88,6 +91,9 @@ class BlobDownload:
         self.task: asyncio.Task[None] | None = None
         self.references = 0
         self.scale = state.settings.pull_time_scale
+        #: Set once :meth:`prepare` has finished, so pulls joining the download can follow it.
+        self.prepared = asyncio.Event()
+        self.prepare_error: BaseException | None = None
 
     @property
     def completed(self) -> int:
@@ -153,6 +159,8 @@ class BlobDownload:
         while True:
             try:
                 return await self.registry.blob_location(client, self.digest)
+            except DirectURLError:
+                raise
             except RegistryError as error:
                 attempt += 1
                 delay = min(attempt * attempt * 0.01, 10.0) * random.uniform(0.5, 1.5)  # noqa: S311
@@ -209,7 +217,7 @@ class BlobDownload:
         try:
             if response.status_code != 206 and not (response.status_code == 200 and start == 0):
                 raise RegistryError(f"unexpected status code {response.status_code}")
-            chunks = response.aiter_raw(_CHUNK)
+            chunks = response.aiter_raw()
             while part.completed < part.size:
                 try:
                     chunk = await asyncio.wait_for(anext(chunks), stall_s)
@@ -230,6 +238,9 @@ class BlobDownload:
 
     async def follow(self) -> AsyncIterator[dict[str, Any]]:
         """Progress lines about every 60 ms until the download ends (a final one when it succeeds)."""
+        await self.prepared.wait()
+        if self.prepare_error is not None:
+            raise self.prepare_error
         assert self.task is not None
         self.references += 1
         try:
@@ -275,9 +286,17 @@ async def download_blob(
     """Download ``digest`` into the store (joining a download already under way) with progress."""
     download = state.downloads.get(digest)
     if download is None:
+        # Registered before preparing (Ollama's LoadOrStore), so a concurrent pull joins this one.
         download = BlobDownload(state, registry, digest)
-        await download.prepare(client)
         state.downloads[digest] = download
+        try:
+            await download.prepare(client)
+        except BaseException as error:
+            state.downloads.pop(digest, None)
+            download.prepare_error = error
+            raise
+        finally:
+            download.prepared.set()
         download.start()
     assert isinstance(download, BlobDownload)
     async for event in download.follow():

@@ -27,6 +27,10 @@ class RegistryError(Exception):
     """A registry request failed; ``str()`` is the text Ollama would report."""
 
 
+class DirectURLError(RegistryError):
+    """The registry answered a blob GET without a usable direct URL (Ollama does not retry this)."""
+
+
 class InsecureProtocolError(RegistryError):
     """An ``http://`` name without ``insecure: true`` (Ollama's ``errInsecureProtocol``)."""
 
@@ -154,9 +158,9 @@ class RegistryClient:
                     return target
                 if response.status_code == 200:
                     if target is None:
-                        raise RegistryError("http: no Location header in response")
+                        raise DirectURLError("http: no Location header in response")
                     return target
-                raise RegistryError(f"unexpected status code {response.status_code}")
+                raise DirectURLError(f"unexpected status code {response.status_code}")
             finally:
                 await response.aclose()
-        raise RegistryError(f"maximum redirects exceeded ({_MAX_REDIRECTS}) for directURL")
+        raise DirectURLError(f"maximum redirects exceeded ({_MAX_REDIRECTS}) for directURL")
