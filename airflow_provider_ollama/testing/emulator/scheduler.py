@@ -23,12 +23,15 @@ from typing import Any
 from airflow_provider_ollama.testing.emulator.gojson import format_time_ns
 from airflow_provider_ollama.testing.emulator.model import LocalModel
 from airflow_provider_ollama.testing.emulator.settings import EmulatorSettings
+from airflow_provider_ollama.testing.emulator.show import details
 
 #: Ollama's error when the queue is full (two spaces after the full stop, as in its source).
 QUEUE_FULL_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
 #: Go's largest time.Duration: what a negative keep_alive becomes ("keep loaded forever").
 FOREVER_NS = 2**63 - 1
 _NS = 1_000_000_000
+# Python's datetime stops at year 9999; Go's does not, but keep-forever lands in 2318 anyway.
+_LATEST_FORMATTABLE_NS = 253402300799 * _NS
 
 
 class QueueFullError(Exception):
@@ -220,7 +223,7 @@ class Scheduler:
                         "model": short,
                         "size": model.size,
                         "digest": model.digest_hex,
-                        "details": model_details(model),
+                        "details": details(model.config),
                         "expires_at": format_time_ns(min(expires_ns, _LATEST_FORMATTABLE_NS)),
                         "size_vram": model.size if self.settings.gpu else 0,
                         "context_length": runner.context_length,
@@ -339,22 +342,3 @@ class Scheduler:
         if self._changed is not None:
             self._changed.set()
             self._changed = None
-
-
-def model_details(model: LocalModel) -> dict[str, Any]:
-    """The ``details`` object of /api/ps (and /api/tags) from the model's config blob."""
-    config = model.config
-    family = str(config.get("model_family") or "")
-    families = config.get("model_families")
-    return {
-        "parent_model": "",
-        "format": str(config.get("model_format") or ""),
-        "family": family,
-        "families": list(families) if isinstance(families, list) else None,
-        "parameter_size": str(config.get("model_type") or ""),
-        "quantization_level": str(config.get("file_type") or ""),
-    }
-
-
-# Python's datetime stops at year 9999; Go's does not, but keep-forever lands in 2318 anyway.
-_LATEST_FORMATTABLE_NS = 253402300799 * _NS

@@ -1,17 +1,19 @@
 """generate, chat, embed, embeddings and ps over HTTP, driven by the official ollama client (sync and async).
 
 Every 200 body is checked against Ollama's OpenAPI description; errors against Ollama's exact status
-and text. The emulator runs on a real loopback socket with catalogue models installed in its store.
+and text. Each test gets its own emulator (the plugin's factory) on a store the catalogue models were
+pulled into from the registry emulator.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -22,16 +24,13 @@ import ollama
 import pytest
 from pydantic import BaseModel
 
-from airflow_provider_ollama.names import ModelName
-from airflow_provider_ollama.store import ModelStore
-from airflow_provider_ollama.testing._serving import BackgroundServer
-from airflow_provider_ollama.testing.emulator.app import create_app
-from airflow_provider_ollama.testing.emulator.settings import EmulatorSettings
+from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
 from airflow_provider_ollama.testing.emulator.state import EmulatorState
-from airflow_provider_ollama.testing.registry.catalogue import TINY, TINY_EMBED, TINY_THINK, build_model
+from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
 from tests.testing.emulator.openapi import NDJSON, validate_response, validate_stream
 
 BUSY = "server busy, please try again.  maximum pending requests exceeded"
+CATALOGUE_MODELS = ("tiny", "tiny-embed", "tiny-think")
 
 
 @dataclass
@@ -51,33 +50,33 @@ class Emulator:
         return [json.loads(line) for line in response.text.splitlines()]
 
 
-def install(store: ModelStore, *specs: Any) -> None:
-    """Write catalogue models into a store the way a pull leaves them."""
-    for spec in specs:
-        model = build_model(spec)
-        for digest, blob in model.blobs.items():
-            path = store.blob_path(digest)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"".join(blob.iter_bytes()))
-        store.write_manifest(ModelName.parse(f"{spec.repository}:{spec.tag}"), model.manifest.raw)
+@pytest.fixture(scope="module")
+def pulled_models(
+    tmp_path_factory: pytest.TempPathFactory, ollama_registry_session: RegistryEmulator
+) -> Path:
+    """A models directory holding tiny, tiny-embed and tiny-think, pulled once from the registry emulator."""
+    models = tmp_path_factory.mktemp("pulled") / "models"
+    with OllamaEmulator(models_dir=models, registry_url=ollama_registry_session.url) as emulator:
+        client = ollama.Client(host=emulator.url, timeout=120)
+        for name in CATALOGUE_MODELS:
+            assert client.pull(name, insecure=True).status == "success"
+    return models
 
 
 @pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., Emulator]]:
-    """Start an emulator with tiny, tiny-embed and tiny-think; keyword arguments are settings."""
-    install(ModelStore(tmp_path / "models"), TINY, TINY_EMBED, TINY_THINK)
-    servers: list[BackgroundServer] = []
+def start(
+    ollama_emulator_factory: Callable[..., Any], pulled_models: Path, tmp_path: Path
+) -> Callable[..., Emulator]:
+    """Start an emulator on a copy of the pulled store; keyword arguments are settings."""
 
-    def _start(**overrides: Any) -> Emulator:
-        settings = replace(EmulatorSettings(models_dir=tmp_path / "models", port=0), **overrides)
-        state = EmulatorState(settings)
-        server = BackgroundServer(create_app(state)).start()
-        servers.append(server)
-        return Emulator(server.url, state)
+    def _start(**settings: Any) -> Emulator:
+        # Inference never writes to the store, so hard links make each test's copy cheap.
+        models = tmp_path / f"models-{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(pulled_models, models, copy_function=os.link)
+        handle = ollama_emulator_factory(models_dir=models, **settings)
+        return Emulator(handle.url, handle.state)
 
-    yield _start
-    for server in servers:
-        server.stop()
+    return _start
 
 
 @pytest.fixture
@@ -514,12 +513,6 @@ async def test_full_queue_answers_503(start: Callable[..., Emulator]) -> None:
     )
     errors = [result for result in results if isinstance(result, ollama.ResponseError)]
     assert [(error.status_code, error.error) for error in errors] == [(503, BUSY)]
-
-
-@contextmanager
-def deadline(seconds: float) -> Iterator[Callable[[], bool]]:
-    end = time.monotonic() + seconds
-    yield lambda: time.monotonic() < end
 
 
 def wait_for(condition: Callable[[], bool], what: str, seconds: float = 5.0) -> None:
