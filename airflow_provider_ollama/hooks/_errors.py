@@ -83,7 +83,7 @@ def to_ollama_error(error: BaseException, context: RequestContext) -> OllamaErro
         return _from_response_error(error, context)
     if isinstance(error, ollama.RequestError):
         return OllamaBadRequestError(
-            context.redact(f"{context.subject} to Ollama at {url} is invalid: {error.error}.")
+            context.redact(f"Invalid arguments for {context.subject} to Ollama at {url}: {error.error}.")
         )
     if isinstance(error, httpx.ConnectTimeout):
         return OllamaServerUnreachableError(
@@ -111,6 +111,12 @@ def to_ollama_error(error: BaseException, context: RequestContext) -> OllamaErro
         return OllamaServerUnreachableError(
             f"Something answered {context.subject} at {url}, but not with Ollama's JSON. {_NOT_OLLAMA}"
         )
+    if isinstance(error, pydantic.ValidationError) and error.title.endswith("Request"):
+        # The client validates arguments into a request model before sending anything.
+        problems = "; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.errors())
+        return OllamaBadRequestError(
+            context.redact(f"Invalid arguments for {context.subject} to Ollama at {url}: {problems}.")
+        )
     if isinstance(error, pydantic.ValidationError):
         return OllamaServerError(
             f"Ollama at {url} answered {context.subject} with a response the client cannot read "
@@ -121,9 +127,9 @@ def to_ollama_error(error: BaseException, context: RequestContext) -> OllamaErro
 
 def _unreachable(error: BaseException, context: RequestContext) -> OllamaServerUnreachableError:
     url = context.base_url
-    if _caused_by_tls(error):
+    if (tls_error := _tls_cause(error)) is not None:
         return OllamaServerUnreachableError(
-            f"TLS with Ollama at {url} failed ({context.subject}): {error}. Give the worker the "
+            f"TLS with Ollama at {url} failed ({context.subject}): {tls_error}. Give the worker the "
             "server's CA certificate, or set verify_ssl to false in the connection's extra (tests only)."
         )
     # The client turns httpx.ConnectError into a ConnectionError with a generic message; httpx's
@@ -134,15 +140,16 @@ def _unreachable(error: BaseException, context: RequestContext) -> OllamaServerU
     )
 
 
-def _caused_by_tls(error: BaseException) -> bool:
+def _tls_cause(error: BaseException) -> BaseException | None:
+    """The TLS failure behind a connection error, if that is what it was."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         if isinstance(current, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(current):
-            return True
+            return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
-    return False
+    return None
 
 
 def _from_response_error(error: ollama.ResponseError, context: RequestContext) -> OllamaError:
@@ -165,6 +172,11 @@ def _from_response_error(error: ollama.ResponseError, context: RequestContext) -
         return OllamaServerBusyError(
             f"Ollama at {url} is too busy for {context.subject} ({said}). Retry later (task retries do), "
             "or raise OLLAMA_MAX_QUEUE / OLLAMA_NUM_PARALLEL on the server."
+        )
+    if status == 501:
+        return OllamaBadRequestError(
+            f"Ollama at {url} cannot serve {context.subject} ({said}). Use a model with that capability "
+            "(OllamaHook.show() lists a model's capabilities)."
         )
     if status == MID_STREAM_STATUS:
         return OllamaServerError(
@@ -196,8 +208,8 @@ def _model_not_found(reason: str, context: RequestContext) -> OllamaModelNotFoun
         )
     if context.action == "pull":
         return OllamaModelNotFoundError(
-            f"The registry has no model {model}: {context.subject} through Ollama at {url} failed "
-            f"({reason}). Check the model's name and tag, and the registry in its name."
+            f"The registry has no model {model} (pulled through Ollama at {url}: {reason}). "
+            "Check the model's name and tag, and the registry host in its name."
         )
     return OllamaModelNotFoundError(
         f"Model {model} is not on the Ollama server at {url} ({reason}). Pull it first: "

@@ -183,6 +183,13 @@ class OllamaHook(BaseHook):
                     client.close()
             self._client = self._http = None
 
+    async def aclose(self) -> None:
+        """Close the async clients made in the running event loop (call it before the loop ends)."""
+        clients, self._async_clients = self._async_clients, None
+        if clients is not None and clients[0] is asyncio.get_running_loop():
+            await clients[1].close()  # type: ignore[no-untyped-call]
+            await clients[2].aclose()
+
     def _http_client(self) -> httpx.Client:
         """Plain httpx on the same URL, headers and TLS settings, for what the client has no call for."""
         with self._lock:

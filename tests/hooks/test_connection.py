@@ -18,7 +18,6 @@ from airflow_provider_ollama.hooks._connection import (
 )
 
 
-@pytest.mark.smoke
 @pytest.mark.parametrize(
     ("host", "port", "expected"),
     [
