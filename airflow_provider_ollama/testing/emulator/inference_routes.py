@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from airflow_provider_ollama.testing.emulator import inference_fields as fields
 from airflow_provider_ollama.testing.emulator.embeddings import (
+    INPUT_TOO_LONG,
     InputTooLongError,
     embed_inputs,
     raw_embedding,
@@ -497,7 +498,7 @@ async def _embeddings(state: InferenceState, body: dict[str, Any]) -> Response:
         if not model.supports("embedding"):
             raise ApiError(500, NO_EMBEDDINGS_MESSAGE)
         if count_tokens(prompt) > lease.context_length:
-            raise ApiError(500, InputTooLongError().args[0])
+            raise ApiError(500, INPUT_TOO_LONG)
         async with lease.slot() as pacer:
             await pacer.prompt()
             vector = raw_embedding(model.digest_hex, prompt, model.embedding_length)
