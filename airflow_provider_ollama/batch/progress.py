@@ -7,6 +7,7 @@ whether the batch moves, how fast, and when it should end.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -33,7 +34,8 @@ class ProgressLog:
         self._start_done = already_done
         self._failed = 0
         self._tokens = 0
-        self._every_items = max(1, int((total - already_done) * _FRACTION_STEP))
+        # At most ten count-based lines per run, however small the batch.
+        self._every_items = max(1, math.ceil((total - already_done) * _FRACTION_STEP))
         self._every_seconds = every_seconds
         self._clock = clock
         self._started = clock()
@@ -66,11 +68,12 @@ class ProgressLog:
         eta = f"{remaining / rate:.0f} s" if rate > 0 else "unknown"
         waiting = f", {in_flight} in flight" if in_flight is not None else ""
         self._log.info(
-            "%s: %d/%d items (%.0f%%), %d failed%s, %.1f items/s, %.1f tokens/s, ETA %s",
+            "%s: %d/%d items (%d%%), %d failed%s, %.1f items/s, %.1f tokens/s, ETA %s",
             self._label,
             self._done,
             self._total,
-            100.0 * self._done / self._total if self._total else 100.0,
+            # Rounded down: 99.6% must not read as done.
+            100 * self._done // self._total if self._total else 100,
             self._failed,
             waiting,
             rate,

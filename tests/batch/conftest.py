@@ -1,13 +1,22 @@
-"""Fixtures for the batch tests: an S3 bucket on moto's real HTTP server behind an Airflow aws connection."""
+"""Fixtures for the batch tests: emulated Ollama servers with models pulled, and an S3 bucket on moto.
+
+The emulator fixtures come from the project's pytest plugin; moto's S3 is a real HTTP server reached
+through an Airflow aws connection whose extra holds endpoint_url.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import boto3
+import ollama
 import pytest
 from moto.server import ThreadedMotoServer
+
+from airflow_provider_ollama.hooks.ollama import OllamaHook
+from tests.batch.emulated import EmulatedOllama
 
 BATCH_AWS_CONN_ID = "batch_results_s3"
 BATCH_BUCKET = "batch-results"
@@ -40,3 +49,20 @@ def results_bucket(moto_s3: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
         for item in page.get("Contents", []):
             s3.delete_object(Bucket=BATCH_BUCKET, Key=item["Key"])
     s3.delete_bucket(Bucket=BATCH_BUCKET)
+
+
+@pytest.fixture
+def emulated_ollama(ollama_emulator_factory: Any, ollama_registry: Any) -> Callable[..., EmulatedOllama]:
+    """``start(**settings)``: an emulator with those settings, ``tiny`` and ``tiny-embed`` pulled."""
+
+    def start(**settings: Any) -> EmulatedOllama:
+        emulator = ollama_emulator_factory(registry_url=ollama_registry.url, **settings)
+        client = ollama.Client(host=emulator.url, timeout=60)
+        model = ollama_registry.model_name("tiny")
+        embed_model = ollama_registry.model_name("tiny-embed")
+        for name in (model, embed_model):
+            client.pull(name, insecure=True)
+        emulator.stats.reset()
+        return EmulatedOllama(emulator, OllamaHook(base_url=emulator.url, timeout=30), model, embed_model)
+
+    return start

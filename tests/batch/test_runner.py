@@ -6,11 +6,14 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
+from typing import Any
 
 import ollama
 import pytest
 
 from airflow_provider_ollama.batch import (
+    BatchOutcome,
     ChatBatch,
     EmbedBatch,
     GenerateBatch,
@@ -23,11 +26,18 @@ from airflow_provider_ollama.exceptions import (
     OllamaGenerationError,
     OllamaServerBusyError,
 )
+from tests.batch.emulated import EmulatedOllama
 from tests.batch.stub_client import StubClient
 
 pytestmark = pytest.mark.asyncio
 
 FAST_RETRY = RetryPolicy(max_attempts=4, initial_backoff=0.001, max_backoff=0.005)
+
+
+def records_of(outcome: BatchOutcome) -> list[dict[str, Any]]:
+    """The outcome's records as plain dicts (the TypedDict union is for callers, not for asserts)."""
+    assert outcome.records is not None
+    return [dict(record) for record in outcome.records]
 
 
 def prompts(count: int) -> list[str]:
@@ -41,9 +51,9 @@ async def test_results_follow_input_order_whatever_the_completion_order() -> Non
 
     outcome = await run_batch(client, GenerateBatch("tiny", prompts(60)), max_concurrency=8)
 
-    assert outcome.records is not None
-    assert [record["index"] for record in outcome.records] == list(range(60))
-    assert [record["response"] for record in outcome.records] == [f"echo prompt {i}" for i in range(60)]  # type: ignore[typeddict-item]
+    records = records_of(outcome)
+    assert [record["index"] for record in records] == list(range(60))
+    assert [record["response"] for record in records] == [f"echo prompt {i}" for i in range(60)]
     assert client.finished != prompts(60)  # the server finished them out of order
     assert outcome.summary["succeeded"] == 60
 
@@ -102,16 +112,16 @@ async def test_collect_mode_finishes_the_batch_and_records_each_failure() -> Non
 
     outcome = await run_batch(client, GenerateBatch("tiny", prompts(8)), on_error="collect")
 
-    assert outcome.records is not None
+    records = records_of(outcome)
     assert outcome.summary["succeeded"] == 6
     assert outcome.summary["failed"] == 2
-    assert outcome.records[2] == {
+    assert records[2] == {
         "index": 2,
         "error": "OllamaBadRequestError",
         "message": "bad image",
         "attempts": 1,
     }
-    assert outcome.records[5]["error"] == "ResponseError"  # type: ignore[typeddict-item]
+    assert records[5]["error"] == "ResponseError"
     with pytest.raises(
         OllamaGenerationError, match=r"2 of 8 items failed\. First: item 2: OllamaBadRequestError"
     ):
@@ -161,11 +171,11 @@ async def test_a_response_that_breaks_the_schema_is_an_item_error() -> None:
 
     outcome = await run_batch(client, batch, on_error="collect", retry=FAST_RETRY)
 
-    assert outcome.records is not None
-    assert outcome.records[0]["response"] == {"n": 1}  # type: ignore[typeddict-item]
-    assert outcome.records[1]["error"] == "ResponseFormatError"  # type: ignore[typeddict-item]
-    assert "'one' is not of type 'integer' at n" in outcome.records[1]["message"]  # type: ignore[typeddict-item]
-    assert "not valid JSON" in outcome.records[2]["message"]  # type: ignore[typeddict-item]
+    records = records_of(outcome)
+    assert records[0]["response"] == {"n": 1}
+    assert records[1]["error"] == "ResponseFormatError"
+    assert "'one' is not of type 'integer' at n" in records[1]["message"]
+    assert "not valid JSON" in records[2]["message"]
     assert len(client.calls) == 3  # format errors are not retried
 
 
@@ -221,9 +231,9 @@ async def test_chat_items_get_the_shared_system_prompt_and_report_tool_calls() -
     outcome = await run_batch(client, batch, max_concurrency=1)
 
     assert [kwargs["messages"][0]["content"] for kwargs in client.kwargs] == ["shared", "own"]
-    assert outcome.records is not None
-    assert outcome.records[0]["tool_calls"] == [call]  # type: ignore[typeddict-item]
-    assert outcome.records[0]["response"] == ""  # type: ignore[typeddict-item]
+    records = records_of(outcome)
+    assert records[0]["tool_calls"] == [call]
+    assert records[0]["response"] == ""
 
 
 async def test_embed_inputs_go_in_sub_batches_and_come_back_one_vector_each() -> None:
@@ -233,9 +243,9 @@ async def test_embed_inputs_go_in_sub_batches_and_come_back_one_vector_each() ->
     outcome = await run_batch(client, EmbedBatch("tiny-embed", inputs, batch_size=4))
 
     assert [len(kwargs["input"]) for kwargs in client.kwargs] == [4, 4, 2]
-    assert outcome.records is not None
-    assert [record["index"] for record in outcome.records] == list(range(10))
-    assert outcome.records[3] == {"index": 3, "embedding": [13.0, 1.0]}
+    records = records_of(outcome)
+    assert [record["index"] for record in records] == list(range(10))
+    assert records[3] == {"index": 3, "embedding": [13.0, 1.0]}
     assert outcome.summary["prompt_eval_count"] == 30
 
 
@@ -245,8 +255,8 @@ async def test_one_bad_embed_input_fails_alone_not_its_whole_sub_batch() -> None
 
     outcome = await run_batch(client, EmbedBatch("tiny-embed", inputs, batch_size=4), on_error="collect")
 
-    assert outcome.records is not None
-    assert [("error" in record) for record in outcome.records] == [False, False, True, False]
+    records = records_of(outcome)
+    assert [("error" in record) for record in records] == [False, False, True, False]
     assert outcome.summary["failed"] == 1
 
 
@@ -262,3 +272,117 @@ async def test_progress_is_logged_at_intervals_not_per_item(caplog: pytest.LogCa
     summary = [line for line in lines if " done: " in line]
     assert len(summary) == 1
     assert summary[0].startswith("generate batch on tiny done: 1000 items, 1000 succeeded, 0 failed")
+
+
+# --- against the emulator ---------------------------------------------------------------------------
+
+
+@pytest.mark.smoke
+async def test_a_batch_returns_what_single_requests_return_in_input_order(
+    emulated_ollama: Callable[..., EmulatedOllama],
+) -> None:
+    server = emulated_ollama(num_parallel=4, request_latency_seconds=0.01)
+    items = [f"Tell me about topic {index}" for index in range(12)]
+    options = GenerationOptions(options={"seed": 3, "num_predict": 12})
+
+    outcome = await run_batch(
+        server.hook, GenerateBatch(server.model, items, options=options), max_concurrency=4
+    )
+
+    one_by_one = [
+        (await server.hook.agenerate(server.model, item, options={"seed": 3, "num_predict": 12})).response
+        for item in items
+    ]
+    records = records_of(outcome)
+    assert [record["response"] for record in records] == one_by_one
+    assert outcome.summary["eval_count"] == sum(record["eval_count"] for record in records)
+
+
+async def test_the_emulator_never_sees_more_requests_at_once_than_max_concurrency(
+    emulated_ollama: Callable[..., EmulatedOllama],
+) -> None:
+    server = emulated_ollama(num_parallel=16, request_latency_seconds=0.03)
+
+    await run_batch(server.hook, GenerateBatch(server.model, prompts(40)), max_concurrency=5)
+
+    assert server.scheduler_stats()["peak_active"] == 5
+    assert server.generate_requests() == 40
+
+
+async def test_busy_answers_from_a_full_server_queue_are_retried_until_done(
+    emulated_ollama: Callable[..., EmulatedOllama],
+) -> None:
+    server = emulated_ollama(num_parallel=1, max_queue=1, request_latency_seconds=0.02)
+    retry = RetryPolicy(max_attempts=30, initial_backoff=0.01, max_backoff=0.05)
+
+    outcome = await run_batch(
+        server.hook, GenerateBatch(server.model, prompts(10)), max_concurrency=4, retry=retry
+    )
+
+    assert outcome.summary["succeeded"] == 10
+    assert server.scheduler_stats()["rejected"] > 0
+    assert outcome.summary["retries"] == server.scheduler_stats()["rejected"]
+
+
+async def test_injected_server_errors_are_retried(emulated_ollama: Callable[..., EmulatedOllama]) -> None:
+    server = emulated_ollama(num_parallel=2)
+    server.emulator.faults.fail_next(3, status=500, path="/api/generate")
+
+    outcome = await run_batch(server.hook, GenerateBatch(server.model, prompts(6)), retry=FAST_RETRY)
+
+    assert outcome.summary["succeeded"] == 6
+    assert outcome.summary["retries"] == 3
+    assert server.generate_requests() == 9
+
+
+async def test_a_missing_model_fails_fast_without_retries(
+    emulated_ollama: Callable[..., EmulatedOllama],
+) -> None:
+    server = emulated_ollama(num_parallel=2)
+
+    with pytest.raises(
+        OllamaGenerationError, match=r"item \d+ failed after 1 attempt\(s\): OllamaModelNotFoundError"
+    ):
+        await run_batch(server.hook, GenerateBatch("no-such-model", prompts(20)), retry=FAST_RETRY)
+
+    assert server.generate_requests() <= 8
+
+
+async def test_schema_results_from_the_emulator_are_parsed_and_conform(
+    emulated_ollama: Callable[..., EmulatedOllama],
+) -> None:
+    server = emulated_ollama(num_parallel=2)
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+    }
+    batch = GenerateBatch(server.model, prompts(4), options=GenerationOptions(format=schema))
+
+    outcome = await run_batch(server.hook, batch)
+
+    records = records_of(outcome)
+    assert all(isinstance(record["response"]["age"], int) for record in records)
+
+
+async def test_chat_batches_answer_each_conversation(emulated_ollama: Callable[..., EmulatedOllama]) -> None:
+    server = emulated_ollama(num_parallel=2)
+    conversations = [[{"role": "user", "content": f"question {index}"}] for index in range(3)]
+
+    outcome = await run_batch(server.hook, ChatBatch(server.model, conversations))
+
+    records = records_of(outcome)
+    assert all(record["response"] and record["eval_count"] > 0 for record in records)
+
+
+async def test_embed_sub_batches_are_one_request_each(emulated_ollama: Callable[..., EmulatedOllama]) -> None:
+    server = emulated_ollama(num_parallel=2)
+    texts = [f"sentence {index}" for index in range(10)]
+
+    outcome = await run_batch(server.hook, EmbedBatch(server.embed_model, texts, batch_size=4))
+
+    assert server.emulator.stats.requests_to("POST", "/api/embed") == 3
+    records = records_of(outcome)
+    lengths = {round(sum(value * value for value in record["embedding"]), 6) for record in records}
+    assert lengths == {1.0}  # L2-normalised, one vector per input
+    assert outcome.summary["prompt_eval_count"] > 0

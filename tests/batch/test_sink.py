@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,17 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_ollama.batch import (
+    BatchOutcome,
     BatchOutputConflictError,
     BatchOutputCorruptError,
     GenerateBatch,
+    GenerationOptions,
     JsonlResultSink,
+    RetryPolicy,
     run_batch,
 )
 from airflow_provider_ollama.exceptions import OllamaBadRequestError, OllamaGenerationError
+from tests.batch.emulated import EmulatedOllama
 from tests.batch.stub_client import StubClient
 
 pytestmark = pytest.mark.asyncio
@@ -40,6 +45,11 @@ class CrashingClient(StubClient):
             raise SimulatedCrash
         self._left -= 1
         return await super().agenerate(model, prompt, **kwargs)
+
+
+def records_of(outcome: BatchOutcome) -> list[dict[str, Any]]:
+    assert outcome.records is not None
+    return [dict(record) for record in outcome.records]
 
 
 def prompts(count: int) -> list[str]:
@@ -251,3 +261,63 @@ async def test_the_connection_can_be_given_apart_from_the_uri(results_bucket: st
     assert outcome.summary["succeeded"] == 3
     results = await asyncio.to_thread(ObjectStoragePath, f"s3://{bucket}/two/results.jsonl", conn_id=conn_id)
     assert await asyncio.to_thread(results.exists)
+
+
+class ServerFailsAfter:
+    """The hook, until ``answers`` generate calls have been answered; then the emulator fails every one."""
+
+    def __init__(self, server: EmulatedOllama, answers: int) -> None:
+        self._server = server
+        self._left = answers
+
+    async def agenerate(self, model: str, prompt: str, **kwargs: Any) -> Any:
+        response = await self._server.hook.agenerate(model, prompt, **kwargs)
+        self._left -= 1
+        if self._left == 0:
+            self._server.emulator.faults.fail_next(10_000, status=500, path="/api/generate")
+        return response
+
+    async def achat(self, model: str, messages: Any, **kwargs: Any) -> Any:
+        return await self._server.hook.achat(model, messages, **kwargs)
+
+    async def aembed(self, model: str, input: Any, **kwargs: Any) -> Any:
+        return await self._server.hook.aembed(model, input, **kwargs)
+
+
+async def test_a_retried_batch_sends_the_server_only_the_items_it_lacks(
+    tmp_path: Path, emulated_ollama: Callable[..., EmulatedOllama]
+) -> None:
+    server = emulated_ollama(num_parallel=4, request_latency_seconds=0.005)
+    batch = GenerateBatch(server.model, prompts(50), options=GenerationOptions(options={"seed": 5}))
+    expected = records_of(await run_batch(server.hook, batch, max_concurrency=4))
+    location = f"file://{tmp_path}/run"
+    server.emulator.stats.reset()
+
+    with pytest.raises(OllamaGenerationError, match="OllamaServerError"):
+        await run_batch(
+            ServerFailsAfter(server, answers=30),
+            batch,
+            sink=JsonlResultSink(location),
+            max_concurrency=4,
+            part_items=7,
+            retry=RetryPolicy(max_attempts=2, initial_backoff=0.001),
+        )
+    server.emulator.faults.clear()
+    server.emulator.stats.reset()
+
+    outcome = await run_batch(server.hook, batch, sink=JsonlResultSink(location), max_concurrency=4)
+
+    resumed = outcome.summary["resumed"]
+    # Everything answered in order before the failure was saved: the 30 calls before the fault and up
+    # to 3 more already in flight, less what waited behind the first failed item.
+    assert 24 <= resumed <= 33
+    assert server.generate_requests() == 50 - resumed
+    assert deterministic(read_results(tmp_path / "run")) == deterministic(expected)
+
+
+def deterministic(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """What the emulator's answer depends on (same model, prompt and seed), without timings."""
+    return [
+        (r["index"], r["response"], r["eval_count"], r["prompt_eval_count"], r["done_reason"])
+        for r in records
+    ]
