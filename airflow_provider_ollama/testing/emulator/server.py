@@ -216,7 +216,6 @@ class OllamaEmulatorProcess:
         to answer 200). Raises :class:`EmulatorStartError` with the log if it exits or times out."""
         if self.process is not None:
             return self
-        self.home.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log_file:
             self.process = subprocess.Popen(
                 self.command,

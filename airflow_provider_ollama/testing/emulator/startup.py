@@ -51,6 +51,22 @@ def _os_error_text(error: OSError) -> str:
     return reason
 
 
+def _mkdir_all(path: Path) -> None:
+    """``os.MkdirAll`` with Go's error text (the deepest existing ancestor decides what failed)."""
+    try:
+        path.mkdir(mode=0o755, parents=True, exist_ok=True)
+    except OSError as error:
+        probe = path
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if probe.exists() and not probe.is_dir():
+            raise StartupError(f"mkdir {probe}: not a directory") from None
+        missing = path
+        while missing.parent != probe and missing != missing.parent:
+            missing = missing.parent
+        raise StartupError(f"mkdir {missing}: {_os_error_text(error)}") from None
+
+
 def initialize_keypair(home: Path, out: TextIO = sys.stdout) -> None:
     """Create ``$HOME/.ollama/id_ed25519`` (and ``.pub``) if missing, as ``ollama serve`` does first.
 
@@ -61,12 +77,10 @@ def initialize_keypair(home: Path, out: TextIO = sys.stdout) -> None:
     if private_path.exists():
         return
     out.write(f"Couldn't find '{private_path}'. Generating new private key.\n")
-    directory = private_path.parent
     try:
-        directory.mkdir(mode=0o755, parents=True, exist_ok=True)
-    except OSError as error:
-        failed = Path(error.filename or directory)
-        raise StartupError(f"could not create directory mkdir {failed}: {_os_error_text(error)}") from None
+        _mkdir_all(private_path.parent)
+    except StartupError as error:
+        raise StartupError(f"could not create directory {error}") from None
     private_pem, public = keypair.generate()
     for path, data, mode in (
         (private_path, private_pem, 0o600),
@@ -86,12 +100,9 @@ def prepare_store(settings: EmulatorSettings, log: Callable[[str], None]) -> Mod
     """Create the blobs directory, rename legacy blob names and prune (unless ``OLLAMA_NOPRUNE``)."""
     store = ModelStore(settings.models_dir)
     try:
-        store.blobs_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
-    except OSError as error:
-        failed = Path(error.filename or store.blobs_dir)
-        raise StartupError(
-            f"mkdir {failed}: {_os_error_text(error)}: ensure path elements are traversable"
-        ) from None
+        _mkdir_all(store.blobs_dir)
+    except StartupError as error:
+        raise StartupError(f"{error}: ensure path elements are traversable") from None
     fix_blob_names(store)
     if not settings.noprune:
         total = sum(1 for _ in store.blobs_dir.iterdir())
