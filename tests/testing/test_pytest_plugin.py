@@ -18,7 +18,6 @@ pytest_plugins = ["pytester"]
 _INNER = ("-p", "no:xdist", "-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function")
 
 
-@pytest.mark.smoke
 def test_plugin_import_stays_light() -> None:
     code = (
         "import sys, airflow_provider_ollama.testing.pytest_plugin\n"

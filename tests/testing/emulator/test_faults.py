@@ -25,7 +25,6 @@ def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0)
         time.sleep(0.01)
 
 
-@pytest.mark.smoke
 def test_fail_next_answers_a_5xx_with_an_ollama_body_once(ollama_emulator: OllamaEmulator) -> None:
     ollama_emulator.faults.fail_next(status=503)
     assert_error(httpx.get(ollama_emulator.url + "/api/tags"), 503, BUSY)

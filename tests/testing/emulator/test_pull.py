@@ -42,7 +42,6 @@ def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0)
         time.sleep(0.01)
 
 
-@pytest.mark.smoke
 def test_streamed_pull_reports_ollamas_progress_lines(
     server: OllamaEmulator, registry: RegistryEmulator
 ) -> None:

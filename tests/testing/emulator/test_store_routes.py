@@ -18,7 +18,7 @@ from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.store import Manifest
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
 from airflow_provider_ollama.testing.registry import RegistryEmulator
-from tests.testing.emulator.openapi import validate_response
+from tests.testing.emulator.openapi import assert_empty_response, validate_response
 from tests.testing.emulator.support import assert_error
 
 TINY = ModelName.parse("tiny")
@@ -36,7 +36,6 @@ def _manifest_path(server: OllamaEmulator, name: str = "tiny") -> Path:
     return path
 
 
-@pytest.mark.smoke
 def test_list_of_an_empty_store_is_an_empty_list(client: ollama.Client, server: OllamaEmulator) -> None:
     body = httpx.get(server.url + "/api/tags").json()
     assert body == {"models": []}
@@ -61,6 +60,18 @@ def test_list_shows_a_pulled_model_with_ollamas_fields(server: OllamaEmulator, p
         "parameter_size": "1.2M",
         "quantization_level": "Q4_K_M",
     }
+
+
+def test_head_tags_answers_like_get_without_a_body(server: OllamaEmulator, pulled: str) -> None:
+    head = httpx.head(server.url + "/api/tags")
+    assert head.status_code == 200
+    assert head.content == b""
+    assert int(head.headers["content-length"]) == len(httpx.get(server.url + "/api/tags").content)
+
+
+def test_thinking_model_reports_the_thinking_capability(client: ollama.Client) -> None:
+    client.pull("tiny-think")
+    assert "thinking" in (client.show("tiny-think").capabilities or [])
 
 
 def test_list_puts_the_newest_model_first(client: ollama.Client, server: OllamaEmulator, pulled: str) -> None:
@@ -150,7 +161,7 @@ def test_copy_answers_an_empty_200_and_keeps_the_bytes(
 ) -> None:
     response = httpx.post(server.url + "/api/copy", json={"source": "tiny", "destination": "team/backup:v1"})
     assert response.status_code == 200
-    assert response.content == b""
+    assert_empty_response("copy", response.content)
     assert _manifest_path(server, "team/backup:v1").read_bytes() == _manifest_path(server).read_bytes()
     digests = {m.model: m.digest for m in client.list().models}
     assert digests["team/backup:v1"] == digests["tiny:latest"]
@@ -178,7 +189,7 @@ def test_delete_removes_the_manifest_and_its_unshared_blobs(
     shared = {b.digest for b in Manifest.parse(_manifest_path(server, "tiny:q8").read_bytes()).blobs}
     response = httpx.request("DELETE", server.url + "/api/delete", json={"model": "tiny"})
     assert response.status_code == 200
-    assert response.content == b""
+    assert_empty_response("delete", response.content)
     assert server.store.find_manifest(TINY) is None
     for blob in manifest.blobs:
         assert server.store.has_blob(blob.digest) is (blob.digest in shared), blob
