@@ -293,7 +293,10 @@ async def download_blob(
             await download.prepare(client)
         except BaseException as error:
             state.downloads.pop(digest, None)
-            download.prepare_error = error
+            # A pull that joined this download must not receive another task's cancellation.
+            download.prepare_error = (
+                error if isinstance(error, Exception) else RegistryError("context canceled")
+            )
             raise
         finally:
             download.prepared.set()
