@@ -227,14 +227,14 @@ class _BatchRun:
         return await self._finish(state, started)
 
     async def _open(self) -> ResumeState:
-        if self._sink is None:
-            return ResumeState(todo=range(len(self._batch)), resumed=0)  # type: ignore[arg-type]
+        sink, batch = self._sink, self._batch
+        if sink is None:
+            return ResumeState(todo=range(len(batch)), resumed=0)
+        # Hashing every item and reading the store both block: neither belongs on the event loop.
         return await asyncio.to_thread(
-            self._sink.open,
-            fingerprint=self._batch.fingerprint(),
-            items=len(self._batch),
-            mode=self._batch.mode,
-            model=self._batch.model,
+            lambda: sink.open(
+                fingerprint=batch.fingerprint(), items=len(batch), mode=batch.mode, model=batch.model
+            )
         )
 
     async def _supervise(self, workers: list[asyncio.Task[None]], helpers: list[asyncio.Task[None]]) -> None:

@@ -50,7 +50,7 @@ class ResumeState:
     :param completed: the summary of an earlier run that finished the batch; then ``todo`` is empty.
     """
 
-    todo: list[int]
+    todo: Sequence[int]
     resumed: int
     completed: BatchSummary | None = None
 

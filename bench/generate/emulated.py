@@ -47,9 +47,10 @@ def emulated_server(**settings: Any) -> Iterator[EmulatedServer]:
 
 def machine_line() -> str:
     """Date and machine, for the README's record of a run."""
+    load = os.getloadavg()[0]
     return (
         f"{date.today().isoformat()}, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}"
+        f"{os.cpu_count()} cores (load average {load:.1f} at the end), Python {platform.python_version()}"
     )
 
 

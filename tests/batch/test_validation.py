@@ -13,7 +13,6 @@ from airflow_provider_ollama.batch import (
 )
 
 
-@pytest.mark.smoke
 def test_one_prompt_becomes_a_batch_of_one() -> None:
     assert validate_prompts(prompt="hello") == ["hello"]
 
