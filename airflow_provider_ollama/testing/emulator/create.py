@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping
-from pathlib import PurePosixPath
 from typing import Any
 
 from starlette.requests import Request
@@ -75,9 +74,9 @@ def _validate_files(files: Mapping[str, str] | None) -> None:
 
 def _is_valid_relative_path(path: str) -> bool:
     """Go's ``fs.ValidPath``: slash-separated, unrooted, no ``.``/``..``/empty elements."""
-    if path.startswith("/") or path.endswith("/") or "\\" in path:
+    if "\\" in path:
         return False
-    return all(part not in ("", ".", "..") for part in PurePosixPath(path).parts) and "//" not in path
+    return all(part not in ("", ".", "..") for part in path.split("/"))
 
 
 def _check_template(template: str) -> None:
