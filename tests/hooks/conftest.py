@@ -1,8 +1,6 @@
-"""Servers for the hook tests: a registry emulator, a fresh Ollama emulator per test, models pulled into it."""
+"""Models for the hook tests, pulled into the plugin's ``ollama_emulator`` from its shared registry."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import ollama
 import pytest
@@ -12,23 +10,10 @@ from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
 from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
 
 
-@pytest.fixture(scope="session")
-def registry() -> Iterator[RegistryEmulator]:
-    """A registry serving the default catalogue (``tiny``, ``tiny-embed``...), shared by the session."""
-    with RegistryEmulator() as running:
-        yield running
-
-
 @pytest.fixture
-def emulator() -> Iterator[OllamaEmulator]:
-    """An Ollama emulator with an empty store of its own."""
-    with OllamaEmulator() as running:
-        yield running
-
-
-@pytest.fixture
-def hook(emulator: OllamaEmulator) -> OllamaHook:
-    return OllamaHook(base_url=emulator.url, timeout=30)
+def hook(ollama_emulator: OllamaEmulator) -> OllamaHook:
+    """A hook on the test's emulator, named by URL (no connection)."""
+    return OllamaHook(base_url=ollama_emulator.url, timeout=30)
 
 
 def _pull(emulator: OllamaEmulator, name: str) -> str:
@@ -38,12 +23,12 @@ def _pull(emulator: OllamaEmulator, name: str) -> str:
 
 
 @pytest.fixture
-def tiny_model(emulator: OllamaEmulator, registry: RegistryEmulator) -> str:
+def tiny_model(ollama_emulator: OllamaEmulator, ollama_registry_session: RegistryEmulator) -> str:
     """A small generative model on the emulator, by its full name."""
-    return _pull(emulator, registry.model_name("tiny"))
+    return _pull(ollama_emulator, ollama_registry_session.model_name("tiny"))
 
 
 @pytest.fixture
-def embed_model(emulator: OllamaEmulator, registry: RegistryEmulator) -> str:
+def embed_model(ollama_emulator: OllamaEmulator, ollama_registry_session: RegistryEmulator) -> str:
     """A small embedding-only model on the emulator."""
-    return _pull(emulator, registry.model_name("tiny-embed"))
+    return _pull(ollama_emulator, ollama_registry_session.model_name("tiny-embed"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -32,6 +32,7 @@ from airflow_provider_ollama.exceptions import (
 from airflow_provider_ollama.hooks._errors import RequestContext, to_ollama_error, translated_errors
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator, OllamaEmulatorProcess
+from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
 from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
 
 TOKEN = "s3cret-token-value"
@@ -47,10 +48,9 @@ def closed_url() -> str:
 
 
 @pytest.fixture
-def guarded_emulator() -> Iterator[OllamaEmulator]:
+def guarded_emulator(ollama_emulator_factory: EmulatorFactory) -> OllamaEmulator | OllamaEmulatorProcess:
     """An emulator that, like a server behind an authenticating proxy, wants ``Bearer <TOKEN>``."""
-    with OllamaEmulator(required_token=TOKEN) as running:
-        yield running
+    return ollama_emulator_factory(required_token=TOKEN)
 
 
 def _connection_hook(monkeypatch: pytest.MonkeyPatch, url: str, password: str | None) -> OllamaHook:
@@ -92,8 +92,8 @@ async def test_a_closed_port_is_unreachable_for_async_calls(closed_url: str) -> 
         await hook.agenerate("tiny", "hi")
 
 
-def test_https_against_a_plain_http_server_is_a_tls_failure(emulator: OllamaEmulator) -> None:
-    url = emulator.url.replace("http://", "https://")
+def test_https_against_a_plain_http_server_is_a_tls_failure(ollama_emulator: OllamaEmulator) -> None:
+    url = ollama_emulator.url.replace("http://", "https://")
     for call in CALL_PATHS.values():
         with pytest.raises(OllamaServerUnreachableError, match=f"TLS with Ollama at {url} failed") as raised:
             call(OllamaHook(base_url=url))
@@ -103,18 +103,20 @@ def test_https_against_a_plain_http_server_is_a_tls_failure(emulator: OllamaEmul
 
 @pytest.mark.parametrize("suffix", ["/not-ollama"], ids=["wrong-path-prefix"])
 def test_a_url_that_is_not_ollamas_api_says_to_check_the_path_prefix(
-    emulator: OllamaEmulator, suffix: str
+    ollama_emulator: OllamaEmulator, suffix: str
 ) -> None:
-    hook = OllamaHook(base_url=emulator.url + suffix)
+    hook = OllamaHook(base_url=ollama_emulator.url + suffix)
     for call in CALL_PATHS.values():
         with pytest.raises(OllamaServerUnreachableError, match="but not Ollama's API") as raised:
             call(hook)
         assert "path prefix" in str(raised.value)
 
 
-def test_another_http_service_is_not_mistaken_for_ollama(registry: RegistryEmulator) -> None:
-    with pytest.raises(OllamaServerUnreachableError, match=f"at {registry.url}, but not Ollama's API"):
-        OllamaHook(base_url=registry.url).version()
+def test_another_http_service_is_not_mistaken_for_ollama(ollama_registry_session: RegistryEmulator) -> None:
+    with pytest.raises(
+        OllamaServerUnreachableError, match=f"at {ollama_registry_session.url}, but not Ollama's API"
+    ):
+        OllamaHook(base_url=ollama_registry_session.url).version()
 
 
 # --- credentials ---------------------------------------------------------------------------------
@@ -160,23 +162,27 @@ def test_wait_until_ready_gives_up_at_once_on_a_rejected_token(
 
 
 def test_a_server_that_stops_answering_times_out_with_the_limit_in_the_message(
-    emulator: OllamaEmulator,
+    ollama_emulator: OllamaEmulator,
 ) -> None:
-    hook = OllamaHook(base_url=emulator.url, timeout=0.5)
-    emulator.faults.stall_next(path="/api/tags")
+    hook = OllamaHook(base_url=ollama_emulator.url, timeout=0.5)
+    ollama_emulator.faults.stall_next(path="/api/tags")
     started = time.monotonic()
     with pytest.raises(OllamaTimeoutError) as raised:
         hook.list_models()
     assert time.monotonic() - started < 5
-    assert f"Ollama at {emulator.url} did not answer the list request within 0.5 s" in str(raised.value)
+    assert f"Ollama at {ollama_emulator.url} did not answer the list request within 0.5 s" in str(
+        raised.value
+    )
     assert "request_timeout" in str(raised.value)
 
 
-def test_a_stream_that_stalls_midway_times_out(emulator: OllamaEmulator, registry: RegistryEmulator) -> None:
-    hook = OllamaHook(base_url=emulator.url, timeout=0.5)
-    emulator.faults.stall_next(path="/api/pull", after_lines=1)
+def test_a_stream_that_stalls_midway_times_out(
+    ollama_emulator: OllamaEmulator, ollama_registry_session: RegistryEmulator
+) -> None:
+    hook = OllamaHook(base_url=ollama_emulator.url, timeout=0.5)
+    ollama_emulator.faults.stall_next(path="/api/pull", after_lines=1)
     with pytest.raises(OllamaTimeoutError, match="did not answer the pull request for model"):
-        hook.pull(registry.model_name("tiny"), insecure=True)
+        hook.pull(ollama_registry_session.model_name("tiny"), insecure=True)
 
 
 def test_wait_until_ready_reports_the_deadline_and_the_last_failure(closed_url: str) -> None:
@@ -208,32 +214,32 @@ MISSING_MODEL_CALLS: dict[str, Callable[[OllamaHook], object]] = {
 
 @pytest.mark.parametrize("call", MISSING_MODEL_CALLS.values(), ids=MISSING_MODEL_CALLS.keys())
 def test_a_missing_model_says_to_pull_it_first(
-    hook: OllamaHook, emulator: OllamaEmulator, call: Callable[[OllamaHook], object]
+    hook: OllamaHook, ollama_emulator: OllamaEmulator, call: Callable[[OllamaHook], object]
 ) -> None:
     with pytest.raises(OllamaModelNotFoundError) as raised:
         call(hook)
     message = str(raised.value)
-    assert f"Model 'absent-model' is not on the Ollama server at {emulator.url}" in message
+    assert f"Model 'absent-model' is not on the Ollama server at {ollama_emulator.url}" in message
     assert "OllamaPullOperator" in message
 
 
 def test_pulling_a_name_the_registry_lacks_says_to_check_the_name(
-    hook: OllamaHook, registry: RegistryEmulator
+    hook: OllamaHook, ollama_registry_session: RegistryEmulator
 ) -> None:
-    name = registry.model_name("no-such-model:7b")
+    name = ollama_registry_session.model_name("no-such-model:7b")
     with pytest.raises(OllamaModelNotFoundError, match=f"The registry has no model '{name}'") as raised:
         hook.pull(name, insecure=True)
     assert "Check the model's name and tag" in str(raised.value)
 
 
-def test_creating_from_a_base_the_registry_lacks_names_the_base(registry: RegistryEmulator) -> None:
+def test_creating_from_a_base_the_registry_lacks_names_the_base(
+    ollama_emulator_factory: EmulatorFactory, ollama_registry_session: RegistryEmulator
+) -> None:
     # Names without a host come from the emulator's default registry, as they would from ollama.com.
-    with OllamaEmulator(registry_url=registry.url) as emulator:
-        hook = OllamaHook(base_url=emulator.url)
-        with pytest.raises(
-            OllamaModelNotFoundError, match=r"The base model \('from'\) of the create request"
-        ):
-            hook.create("derived", from_="no-such-base")
+    emulator = ollama_emulator_factory(registry_url=ollama_registry_session.url)
+    hook = OllamaHook(base_url=emulator.url)
+    with pytest.raises(OllamaModelNotFoundError, match=r"The base model \('from'\) of the create request"):
+        hook.create("derived", from_="no-such-base")
 
 
 def test_a_request_the_server_rejects_is_a_bad_request_quoting_the_server(
@@ -245,12 +251,12 @@ def test_a_request_the_server_rejects_is_a_bad_request_quoting_the_server(
 
 
 def test_arguments_the_client_refuses_are_a_bad_request_before_sending(
-    hook: OllamaHook, emulator: OllamaEmulator, tiny_model: str
+    hook: OllamaHook, ollama_emulator: OllamaEmulator, tiny_model: str
 ) -> None:
-    before = emulator.stats.requests_to("POST", "/api/generate")
+    before = ollama_emulator.stats.requests_to("POST", "/api/generate")
     with pytest.raises(OllamaBadRequestError, match="Invalid arguments for the generate request"):
         hook.generate(tiny_model, "hi", format="yaml")
-    assert emulator.stats.requests_to("POST", "/api/generate") == before
+    assert ollama_emulator.stats.requests_to("POST", "/api/generate") == before
 
 
 def test_asking_a_model_for_what_it_cannot_do_is_a_bad_request(hook: OllamaHook, embed_model: str) -> None:
@@ -268,40 +274,42 @@ def test_asking_a_model_for_what_it_cannot_do_is_a_bad_request(hook: OllamaHook,
 )
 @pytest.mark.parametrize("call", CALL_PATHS.values(), ids=CALL_PATHS.keys())
 def test_server_errors_are_typed_by_status(
-    emulator: OllamaEmulator,
+    ollama_emulator: OllamaEmulator,
     status: int,
     error_type: type[OllamaError],
     advice: str,
     call: Callable[[OllamaHook], object],
 ) -> None:
-    emulator.faults.fail_next(status=status)
+    ollama_emulator.faults.fail_next(status=status)
     with pytest.raises(error_type) as raised:
-        call(OllamaHook(base_url=emulator.url))
+        call(OllamaHook(base_url=ollama_emulator.url))
     assert type(raised.value) is error_type
-    assert f"Ollama at {emulator.url}" in str(raised.value)
+    assert f"Ollama at {ollama_emulator.url}" in str(raised.value)
     assert f"HTTP {status}" in str(raised.value)
     assert advice in str(raised.value)
 
 
 def test_an_error_line_mid_stream_is_a_server_error(
-    hook: OllamaHook, emulator: OllamaEmulator, registry: RegistryEmulator
+    hook: OllamaHook, ollama_emulator: OllamaEmulator, ollama_registry_session: RegistryEmulator
 ) -> None:
-    registry.faults.corrupt(times=1)
+    ollama_registry_session.faults.corrupt(times=1)
     try:
         with pytest.raises(
             OllamaServerError, match=r"failed the pull request for model .* mid-stream: digest"
         ):
-            hook.pull(registry.model_name("tiny"), insecure=True)
+            hook.pull(ollama_registry_session.model_name("tiny"), insecure=True)
     finally:
-        registry.reset()
+        ollama_registry_session.reset()
 
 
-def test_a_server_dying_mid_stream_is_a_dropped_connection(registry: RegistryEmulator) -> None:
-    with OllamaEmulatorProcess(registry_url=registry.url) as process:
-        process.faults.exit_after_lines(1, path="/api/pull")
-        hook = OllamaHook(base_url=process.url, timeout=10)
-        with pytest.raises(OllamaServerError) as raised:
-            hook.pull(registry.model_name("tiny"), insecure=True)
+def test_a_server_dying_mid_stream_is_a_dropped_connection(
+    ollama_emulator_factory: EmulatorFactory, ollama_registry_session: RegistryEmulator
+) -> None:
+    process = ollama_emulator_factory(process=True)
+    process.faults.exit_after_lines(1, path="/api/pull")
+    hook = OllamaHook(base_url=process.url, timeout=10)
+    with pytest.raises(OllamaServerError) as raised:
+        hook.pull(ollama_registry_session.model_name("tiny"), insecure=True)
     assert f"Ollama at {process.url} dropped the connection during the pull request" in str(raised.value)
 
 

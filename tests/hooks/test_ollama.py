@@ -39,11 +39,13 @@ def _use_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: Any
 # --- server --------------------------------------------------------------------------------------
 
 
-def test_version_and_test_connection_name_the_server(hook: OllamaHook, emulator: OllamaEmulator) -> None:
-    assert hook.version() == emulator.settings.version
+def test_version_and_test_connection_name_the_server(
+    hook: OllamaHook, ollama_emulator: OllamaEmulator
+) -> None:
+    assert hook.version() == ollama_emulator.settings.version
     assert hook.test_connection() == (
         True,
-        f"Connected to Ollama {emulator.settings.version} at {emulator.url}.",
+        f"Connected to Ollama {ollama_emulator.settings.version} at {ollama_emulator.url}.",
     )
 
 
@@ -52,25 +54,25 @@ def test_is_ready_and_wait_until_ready_return_for_a_running_server(hook: OllamaH
     hook.wait_until_ready(timeout=5)
 
 
-def test_get_conn_is_the_cached_official_client(hook: OllamaHook, emulator: OllamaEmulator) -> None:
+def test_get_conn_is_the_cached_official_client(hook: OllamaHook, ollama_emulator: OllamaEmulator) -> None:
     client = hook.get_client()
     assert isinstance(client, ollama.Client)
     assert hook.get_conn() is client
-    assert str(client._client.base_url).rstrip("/") == emulator.url
+    assert str(client._client.base_url).rstrip("/") == ollama_emulator.url
 
 
 # --- models --------------------------------------------------------------------------------------
 
 
 def test_pull_reports_progress_and_returns_the_stored_manifest_digest(
-    hook: OllamaHook, emulator: OllamaEmulator, registry: RegistryEmulator
+    hook: OllamaHook, ollama_emulator: OllamaEmulator, ollama_registry_session: RegistryEmulator
 ) -> None:
-    model = registry.model_name("tiny")
+    model = ollama_registry_session.model_name("tiny")
     updates: list[ollama.ProgressResponse] = []
 
     digest = hook.pull(model, insecure=True, progress=updates.append)
 
-    assert digest == _stored_digest(emulator, model)
+    assert digest == _stored_digest(ollama_emulator, model)
     assert updates[0].status == "pulling manifest"
     assert updates[-1].status == "success"
     assert any(update.total for update in updates)
@@ -88,32 +90,34 @@ def test_has_model_is_false_for_a_model_the_server_lacks(hook: OllamaHook) -> No
     assert hook.has_model("absent-model:7b") is False
 
 
-def test_model_digest_of_a_missing_model_says_to_pull_it(hook: OllamaHook, emulator: OllamaEmulator) -> None:
-    with pytest.raises(OllamaModelNotFoundError, match=f"not on the Ollama server at {emulator.url}"):
+def test_model_digest_of_a_missing_model_says_to_pull_it(
+    hook: OllamaHook, ollama_emulator: OllamaEmulator
+) -> None:
+    with pytest.raises(OllamaModelNotFoundError, match=f"not on the Ollama server at {ollama_emulator.url}"):
         hook.model_digest("absent-model")
 
 
 def test_copy_makes_a_second_name_and_delete_removes_it(
-    hook: OllamaHook, emulator: OllamaEmulator, tiny_model: str
+    hook: OllamaHook, ollama_emulator: OllamaEmulator, tiny_model: str
 ) -> None:
     hook.copy(tiny_model, "team/copy:v1")
-    assert hook.model_digest("team/copy:v1") == _stored_digest(emulator, tiny_model)
+    assert hook.model_digest("team/copy:v1") == _stored_digest(ollama_emulator, tiny_model)
     hook.delete("team/copy:v1")
     assert hook.has_model("team/copy:v1") is False
     assert hook.has_model(tiny_model) is True
 
 
 def test_push_sends_a_model_to_the_registry_its_name_points_at(
-    hook: OllamaHook, registry: RegistryEmulator, tiny_model: str
+    hook: OllamaHook, ollama_registry_session: RegistryEmulator, tiny_model: str
 ) -> None:
-    target = registry.model_name("team/pushed:v1")
+    target = ollama_registry_session.model_name("team/pushed:v1")
     hook.copy(tiny_model, target)
     updates: list[ollama.ProgressResponse] = []
 
     hook.push(target, insecure=True, progress=updates.append)
 
     assert updates[-1].status == "success"
-    assert "team/pushed:v1" in registry.models
+    assert "team/pushed:v1" in ollama_registry_session.models
 
 
 # --- blobs and create ----------------------------------------------------------------------------
@@ -124,7 +128,7 @@ def _gguf(tmp_path: Path, seed: str = "hook-tests") -> Path:
 
 
 def test_upload_blob_sends_a_file_once_and_skips_it_when_the_server_has_it(
-    hook: OllamaHook, emulator: OllamaEmulator, tmp_path: Path
+    hook: OllamaHook, ollama_emulator: OllamaEmulator, tmp_path: Path
 ) -> None:
     path = _gguf(tmp_path)
     digest = SyntheticGGUF(GGUFSpec(size_bytes=256 << 10, seed="hook-tests")).digest
@@ -136,7 +140,7 @@ def test_upload_blob_sends_a_file_once_and_skips_it_when_the_server_has_it(
     assert hook.blob_exists(digest) is True
     assert hook.blob_exists(digest.replace(":", "-")) is True  # the store's spelling is accepted too
     # The emulator counts a request once its answer is sent, so count only the long-finished upload.
-    assert emulator.stats.requests_to("POST", "/api/blobs/x") == 1
+    assert ollama_emulator.stats.requests_to("POST", "/api/blobs/x") == 1
 
 
 def test_blob_exists_rejects_a_malformed_digest_before_asking(hook: OllamaHook) -> None:
@@ -145,7 +149,7 @@ def test_blob_exists_rejects_a_malformed_digest_before_asking(hook: OllamaHook) 
 
 
 def test_create_from_a_base_model_returns_the_new_digest(
-    hook: OllamaHook, emulator: OllamaEmulator, tiny_model: str
+    hook: OllamaHook, ollama_emulator: OllamaEmulator, tiny_model: str
 ) -> None:
     updates: list[ollama.ProgressResponse] = []
 
@@ -157,15 +161,15 @@ def test_create_from_a_base_model_returns_the_new_digest(
         progress=updates.append,
     )
 
-    assert digest == _stored_digest(emulator, "team/assistant:v1")
+    assert digest == _stored_digest(ollama_emulator, "team/assistant:v1")
     assert updates[-1].status == "success"
-    shown = _raw_show(emulator, "team/assistant:v1")
+    shown = _raw_show(ollama_emulator, "team/assistant:v1")
     assert shown["system"] == "You answer in one word."
     assert "temperature" in shown["parameters"]
 
 
 def test_create_uploads_local_files_and_accepts_digests_already_there(
-    hook: OllamaHook, emulator: OllamaEmulator, tmp_path: Path
+    hook: OllamaHook, ollama_emulator: OllamaEmulator, tmp_path: Path
 ) -> None:
     path = _gguf(tmp_path, seed="create-from-file")
 
@@ -173,21 +177,21 @@ def test_create_uploads_local_files_and_accepts_digests_already_there(
     blob_digest = hook.upload_blob(path)
     second = hook.create("from-digest:v1", files={"model.gguf": blob_digest})
 
-    assert emulator.stats.requests_to("POST", "/api/blobs/x") == 1
+    assert ollama_emulator.stats.requests_to("POST", "/api/blobs/x") == 1
     assert hook.show("from-file:v1").details is not None
-    assert first == _stored_digest(emulator, "from-file:v1")
-    assert second == _stored_digest(emulator, "from-digest:v1")
+    assert first == _stored_digest(ollama_emulator, "from-file:v1")
+    assert second == _stored_digest(ollama_emulator, "from-digest:v1")
 
 
 def test_create_sends_fields_the_client_lacks_through_httpx(
-    hook: OllamaHook, emulator: OllamaEmulator, tiny_model: str
+    hook: OllamaHook, ollama_emulator: OllamaEmulator, tiny_model: str
 ) -> None:
     digest = hook.create(
         "team/rendered:v1", from_=tiny_model, system="Be brief.", renderer="qwen3-coder", requires="0.12.0"
     )
 
-    assert digest == _stored_digest(emulator, "team/rendered:v1")
-    shown = _raw_show(emulator, "team/rendered:v1")
+    assert digest == _stored_digest(ollama_emulator, "team/rendered:v1")
+    shown = _raw_show(ollama_emulator, "team/rendered:v1")
     assert shown["requires"] == "0.12.0"
     assert "RENDERER qwen3-coder" in shown["modelfile"]
     assert shown["system"] == "Be brief."
@@ -241,9 +245,9 @@ def test_load_keeps_a_model_for_the_given_time_and_unload_frees_it(hook: OllamaH
 
 
 def test_the_connection_keep_alive_is_the_default_a_call_can_override(
-    monkeypatch: pytest.MonkeyPatch, emulator: OllamaEmulator, tiny_model: str
+    monkeypatch: pytest.MonkeyPatch, ollama_emulator: OllamaEmulator, tiny_model: str
 ) -> None:
-    _use_connection(monkeypatch, "ollama_keep", host=emulator.url, extra={"keep_alive": "1h"})
+    _use_connection(monkeypatch, "ollama_keep", host=ollama_emulator.url, extra={"keep_alive": "1h"})
     hook = OllamaHook("ollama_keep")
 
     hook.generate(tiny_model, "hi", options={"num_predict": 2})

@@ -15,15 +15,16 @@ from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
 pytestmark = pytest.mark.asyncio
 
 
-async def test_aversion_and_ais_ready_answer(hook: OllamaHook, emulator: OllamaEmulator) -> None:
-    assert await hook.aversion() == emulator.settings.version
+async def test_aversion_and_ais_ready_answer(hook: OllamaHook, ollama_emulator: OllamaEmulator) -> None:
+    assert await hook.aversion() == ollama_emulator.settings.version
     assert await hook.ais_ready() is True
 
 
-async def test_ais_ready_is_false_when_nothing_listens() -> None:
-    with OllamaEmulator() as stopped:
-        url = stopped.url
-    assert await OllamaHook(base_url=url).ais_ready(timeout=1) is False
+async def test_ais_ready_is_false_once_the_server_stops(ollama_emulator: OllamaEmulator) -> None:
+    hook = OllamaHook(base_url=ollama_emulator.url)
+    assert await hook.ais_ready(timeout=1) is True
+    ollama_emulator.stop()
+    assert await hook.ais_ready(timeout=1) is False
 
 
 async def test_async_model_queries_match_the_sync_ones(hook: OllamaHook, tiny_model: str) -> None:
@@ -58,11 +59,11 @@ async def test_aget_client_is_cached_per_event_loop(hook: OllamaHook) -> None:
 
 
 async def test_async_methods_read_the_connection_without_the_blocking_lookup(
-    monkeypatch: pytest.MonkeyPatch, emulator: OllamaEmulator, tiny_model: str
+    monkeypatch: pytest.MonkeyPatch, ollama_emulator: OllamaEmulator, tiny_model: str
 ) -> None:
     monkeypatch.setenv(
         "AIRFLOW_CONN_OLLAMA_ASYNC",
-        json.dumps({"conn_type": "ollama", "host": emulator.url, "extra": {"keep_alive": "30m"}}),
+        json.dumps({"conn_type": "ollama", "host": ollama_emulator.url, "extra": {"keep_alive": "30m"}}),
     )
 
     def blocking_lookup(conn_id: str) -> NoReturn:
@@ -73,9 +74,9 @@ async def test_async_methods_read_the_connection_without_the_blocking_lookup(
     )
     hook = OllamaHook("ollama_async")
 
-    assert await hook.aversion() == emulator.settings.version
+    assert await hook.aversion() == ollama_emulator.settings.version
     settings = await hook.asettings()
-    assert (settings.base_url, settings.keep_alive) == (emulator.url, "30m")
+    assert (settings.base_url, settings.keep_alive) == (ollama_emulator.url, "30m")
     await hook.agenerate(tiny_model, "hi", options={"num_predict": 2})
     (loaded,) = await hook.aps()
     assert loaded.model == tiny_model

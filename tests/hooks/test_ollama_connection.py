@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Iterator
 
 import pytest
 from airflow.sdk import Connection
@@ -12,16 +11,17 @@ from airflow.sdk._shared.secrets_masker import redact
 
 from airflow_provider_ollama.exceptions import OllamaConnectionConfigError, OllamaServerError
 from airflow_provider_ollama.hooks.ollama import OllamaHook
-from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
+from airflow_provider_ollama.testing.emulator.server import OllamaEmulator, OllamaEmulatorProcess
+from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
 
 TOKEN = "s3cret-conn-token"
 HEADER_KEY = "k3y-header-value"
 
 
 @pytest.fixture
-def guarded_emulator() -> Iterator[OllamaEmulator]:
-    with OllamaEmulator(required_token=TOKEN) as running:
-        yield running
+def guarded_emulator(ollama_emulator_factory: EmulatorFactory) -> OllamaEmulator | OllamaEmulatorProcess:
+    """An emulator that, like a server behind an authenticating proxy, wants ``Bearer <TOKEN>``."""
+    return ollama_emulator_factory(required_token=TOKEN)
 
 
 def test_a_uri_connection_with_an_encoded_host_and_query_extras_works(
@@ -91,11 +91,11 @@ def test_a_reverse_proxy_path_prefix_survives_the_uri_form(monkeypatch: pytest.M
     assert OllamaHook("ollama_gw").base_url == "https://gw.example.com:443/ollama"
 
 
-def test_an_ipv6_loopback_server_is_reached() -> None:
-    with OllamaEmulator(host="::1") as emulator:
-        hook = OllamaHook(base_url=f"[::1]:{emulator.port}")
-        assert hook.base_url == f"http://[::1]:{emulator.port}"
-        assert hook.version() == emulator.settings.version
+def test_an_ipv6_loopback_server_is_reached(ollama_emulator_factory: EmulatorFactory) -> None:
+    emulator = ollama_emulator_factory(host="::1")
+    hook = OllamaHook(base_url=f"[::1]:{emulator.port}")
+    assert hook.base_url == f"http://[::1]:{emulator.port}"
+    assert hook.version() == emulator.settings.version
 
 
 def test_a_bad_extra_fails_at_the_first_use_naming_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
+from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
 from tests.support.dag_runs import REPO_ROOT
 from tests.ui.api_server import ADMIN_USER, AirflowApiServer
 from tests.ui.browser import launched_chromium
@@ -31,42 +31,37 @@ DOCS = REPO_ROOT / "docs"
 
 
 def test_connection_form_saves_an_ollama_connection_whose_test_button_reports_both_outcomes(
-    tmp_path: Path,
+    tmp_path: Path, ollama_emulator_factory: EmulatorFactory
 ) -> None:
-    emulator = OllamaEmulator(required_token=TOKEN).start()
-    try:
-        with AirflowApiServer(tmp_path) as server, launched_chromium() as browser:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.set_default_timeout(STEP_TIMEOUT_MS)
-            _log_in(page, server)
-            dialog = _fill_new_connection(page, port=emulator.port)
-            _screenshot(dialog, tmp_path / "connection-form-extras.png")
-            dialog.get_by_role("button", name="Standard Fields", exact=True).click()
-            expect(dialog.get_by_label("Host (URL)")).to_be_visible()
-            _screenshot(dialog, tmp_path / "connection-form.png")
-            dialog.get_by_role("button", name="Save").click()
-            expect(dialog).to_be_hidden()
+    emulator = ollama_emulator_factory(required_token=TOKEN)
+    with AirflowApiServer(tmp_path) as server, launched_chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.set_default_timeout(STEP_TIMEOUT_MS)
+        _log_in(page, server)
+        dialog = _fill_new_connection(page, port=emulator.port)
+        _screenshot(dialog, tmp_path / "connection-form-extras.png")
+        dialog.get_by_role("button", name="Standard Fields", exact=True).click()
+        expect(dialog.get_by_label("Host (URL)")).to_be_visible()
+        _screenshot(dialog, tmp_path / "connection-form.png")
+        dialog.get_by_role("button", name="Save").click()
+        expect(dialog).to_be_hidden()
 
-            assert _stored_connection(server)["extra"] == {
-                "request_timeout": 30,
-                "verify_ssl": True,
-                "extra_headers": '{"X-Team": "ml"}',
-                "keep_alive": "5m",
-            }
+        assert _stored_connection(server)["extra"] == {
+            "request_timeout": 30,
+            "verify_ssl": True,
+            "extra_headers": '{"X-Team": "ml"}',
+            "keep_alive": "5m",
+        }
 
-            success = _press_test(page)
-            expect(success).to_contain_text("Test Connection Successful")
-            expect(success).to_contain_text(
-                f"Connected to Ollama {emulator.settings.version} at {emulator.url}."
-            )
+        success = _press_test(page)
+        expect(success).to_contain_text("Test Connection Successful")
+        expect(success).to_contain_text(f"Connected to Ollama {emulator.settings.version} at {emulator.url}.")
 
-            emulator.stop()
-            failure = _press_test(page)
-            expect(failure).to_contain_text(f"Cannot connect to Ollama at {emulator.url}")
-            expect(failure).to_contain_text("Is `ollama serve` running there and reachable from this worker?")
-            assert TOKEN not in page.content()
-    finally:
         emulator.stop()
+        failure = _press_test(page)
+        expect(failure).to_contain_text(f"Cannot connect to Ollama at {emulator.url}")
+        expect(failure).to_contain_text("Is `ollama serve` running there and reachable from this worker?")
+        assert TOKEN not in page.content()
     if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
         for name in ("connection-form.png", "connection-form-extras.png"):
             shutil.copyfile(tmp_path / name, DOCS / name)
