@@ -50,6 +50,7 @@ Emulator-only environment variables:
   OLLAMA_EMULATOR_START_DELAY         Listen at once but answer HTTP only after this many seconds
   OLLAMA_EMULATOR_CRASH_ON_START      Log an error and exit 1 instead of serving
   OLLAMA_EMULATOR_PULL_TIME_SCALE     Multiply pull/push retry and stall timings (e.g. 0.01 in tests)
+  OLLAMA_EMULATOR_PARENT_PID          Stop (exit 0) when this process is no longer the parent
 
 Emulator control endpoints (not part of Ollama's API): GET|POST /_emulator/faults,
 GET /_emulator/stats, POST /_emulator/stats/reset, POST /_emulator/reset, GET /_emulator/info.
@@ -198,8 +199,31 @@ def _run(settings: EmulatorSettings, sock: socket.socket, started: float) -> int
         app, server_header=False, graceful_shutdown_s=1, server_class=OllamaLikeServer
     )
     _log_startup_time(started)
+    _stop_when_parent_exits(os.environ.get(PARENT_PID_VARIABLE, ""))
     server.run(sockets=[sock])
     return 0
+
+
+#: Set by ``OllamaEmulatorProcess``: the emulator stops when that process is gone, so a test run
+#: that dies without cleaning up leaves no server behind.
+PARENT_PID_VARIABLE = "OLLAMA_EMULATOR_PARENT_PID"
+_PARENT_POLL_S = 0.5
+
+
+def _stop_when_parent_exits(parent: str) -> None:
+    if not parent.isdigit():
+        return
+    parent_pid = int(parent)
+
+    def watch() -> None:
+        while True:
+            time.sleep(_PARENT_POLL_S)
+            if os.getppid() != parent_pid:
+                _write_stderr("parent process exited; stopping")
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _log_startup_time(started: float) -> None:

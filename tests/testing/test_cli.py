@@ -251,3 +251,36 @@ def test_module_entry_point_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("ollama version is ")
+
+
+def test_serve_started_by_the_handle_stops_when_its_parent_dies(tmp_path: Path) -> None:
+    helper = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from airflow_provider_ollama.testing.emulator.server import OllamaEmulatorProcess\n"
+            "handle = OllamaEmulatorProcess(models_dir=sys.argv[1]).start()\n"
+            "print(handle.process.pid, flush=True)\n"
+            "sys.stdin.read()\n",
+            str(tmp_path / "models"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert helper.stdout is not None
+    server_pid = int(helper.stdout.readline())
+    helper.kill()  # dies without stopping its server
+    helper.wait(10)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "the orphaned emulator kept running"
+        time.sleep(0.05)
+    for stream in (helper.stdin, helper.stdout):
+        assert stream is not None
+        stream.close()

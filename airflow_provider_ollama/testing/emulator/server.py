@@ -208,6 +208,8 @@ class OllamaEmulatorProcess:
         env = _clean_environment(os.environ)
         env.update(self._settings.to_env())
         env["HOME"] = str(self.home)
+        # The server stops by itself if this process dies without stopping it.
+        env["OLLAMA_EMULATOR_PARENT_PID"] = str(os.getpid())
         env.update(self.extra_env)
         return env
 
