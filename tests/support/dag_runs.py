@@ -60,7 +60,10 @@ def install_dag_file(source: Path) -> Path:
 
 def run_dag(dag_file: Path, dag_id: str, *, conf: dict[str, Any] | None = None) -> DagRunResult:
     """Run ``dag_id`` from ``dag_file`` once with ``dag.test()`` and collect states and XComs."""
-    from airflow.dag_processing.dagbag import DagBag
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.1 keeps it in airflow.models
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef,attr-defined,unused-ignore]
 
     migrate_metadata_db()
     installed = install_dag_file(dag_file)
