@@ -1,0 +1,261 @@
+"""Deferrable wait for a shared Ollama server: the trigger, its one event, and the event's validation.
+
+The wait happens in the triggerer so that no worker slot is held while a server boots or a model arrives;
+the worker resumes with one event that :func:`raise_for_server_ready_event` turns into a result or a typed error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any, TypedDict
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_ollama import exceptions
+from airflow_provider_ollama.exceptions import (
+    OllamaError,
+    OllamaServerError,
+    OllamaServerNotReadyError,
+    OllamaServerUnreachableError,
+    OllamaTimeoutError,
+    OllamaTriggerEventError,
+)
+from airflow_provider_ollama.hooks.ollama import OllamaHook
+
+_MIN_PROBE_TIMEOUT_S = 0.5
+# Failures that a server starting up (or restarting) produces: wait and ask again.
+_NOT_READY_ERRORS = (OllamaServerUnreachableError, OllamaTimeoutError, OllamaServerError)
+
+
+class ServerReadyStatus(str, Enum):
+    """How a wait for a server ended; carried in the event so nobody parses message text."""
+
+    SUCCESS = "success"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+
+
+class ServerReadyEvent(TypedDict):
+    """Payload of the one event :class:`OllamaServerReadyTrigger` yields (JSON-native)."""
+
+    status: str
+    message: str
+    url: str | None
+    version: str | None
+    missing_models: list[str]
+    #: Name of the provider exception behind an ``error`` (``OllamaAuthError``...), re-raised on the worker.
+    error_type: str | None
+
+
+def deadline_to_epoch(end_time: float | int | str | datetime) -> float:
+    """An absolute deadline as seconds since the epoch; accepts epoch seconds, ISO 8601 text or an aware datetime."""
+    if isinstance(end_time, bool):
+        raise ValueError(f"end_time must be a wall-clock time, not {end_time!r}")
+    if isinstance(end_time, int | float):
+        return float(end_time)
+    if isinstance(end_time, str):
+        try:
+            return float(end_time)
+        except ValueError:
+            pass
+        try:
+            end_time = datetime.fromisoformat(end_time.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"end_time {end_time!r} is neither epoch seconds nor ISO 8601 text") from None
+    if isinstance(end_time, datetime):
+        if end_time.tzinfo is None:
+            raise ValueError(
+                f"end_time {end_time.isoformat()} has no time zone; give an aware datetime (UTC)"
+            )
+        return end_time.timestamp()
+    raise ValueError(f"end_time must be epoch seconds, ISO 8601 text or a datetime, not {end_time!r}")
+
+
+@dataclass
+class _Observation:
+    ready: bool
+    problem: str = "no answer yet"
+    version: str | None = None
+    missing: list[str] = field(default_factory=list)
+
+
+class OllamaServerReadyTrigger(BaseTrigger):
+    """Wait until the connection's Ollama server answers and holds ``models``, or ``end_time`` passes.
+
+    Runs in the triggerer, which may be another process on another host than the worker. It can therefore
+    only watch servers that have a network address (a shared server named by a connection); a per-task
+    server binds the worker's loopback and is started, watched and stopped inside its task instead.
+
+    It only reads (``/``, ``/api/version``, ``/api/show``), never pulls or generates: after a triggerer
+    restart the trigger runs again from scratch, and a repeated read is harmless. Refused connections,
+    timeouts and 5xx answers mean "not ready yet": it sleeps ``poll_interval`` and asks again, until the
+    absolute wall-clock ``end_time``, which a restarted trigger keeps. An authentication failure ends the
+    wait at once. Exactly one :class:`ServerReadyEvent` is yielded.
+
+    :param ollama_conn_id: the connection naming the server (its secrets stay in the connection).
+    :param models: models that must be present for the server to count as ready.
+    :param end_time: absolute deadline: epoch seconds, ISO 8601 text or an aware datetime.
+    :param poll_interval: seconds between checks.
+    """
+
+    def __init__(
+        self,
+        ollama_conn_id: str = OllamaHook.default_conn_name,
+        *,
+        models: Sequence[str] = (),
+        end_time: float | int | str | datetime,
+        poll_interval: float = 5.0,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval must be positive, got {poll_interval}")
+        self.ollama_conn_id = ollama_conn_id
+        self.models = list(models)
+        self.end_time = deadline_to_epoch(end_time)
+        self.poll_interval = float(poll_interval)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "ollama_conn_id": self.ollama_conn_id,
+                "models": list(self.models),
+                "end_time": self.end_time,
+                "poll_interval": self.poll_interval,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = OllamaHook(self.ollama_conn_id)
+        url: str | None = None
+        observation = _Observation(ready=False)
+        while True:
+            try:
+                if url is None:
+                    url = (await hook.asettings()).base_url
+                observation = await self._observe(hook)
+            except OllamaError as error:
+                yield self._event(ServerReadyStatus.ERROR, str(error), url, observation, error)
+                return
+            except Exception as error:  # a crash would only surface as an opaque TaskDeferralError
+                message = (
+                    f"Checking connection {self.ollama_conn_id!r} failed: {type(error).__name__}: {error}"
+                )
+                yield self._event(ServerReadyStatus.ERROR, message, url, observation, None)
+                return
+            if observation.ready and not observation.missing:
+                message = f"Ollama {observation.version} at {url} is ready"
+                yield self._event(ServerReadyStatus.SUCCESS, message, url, observation, None)
+                return
+            remaining = self.end_time - time.time()
+            if remaining <= 0:
+                yield self._event(
+                    ServerReadyStatus.TIMEOUT, self._timeout_message(url, observation), url, observation, None
+                )
+                return
+            self.log.info(
+                "Ollama server at %s not ready (%s); next check in %.1f s",
+                url,
+                observation.problem,
+                min(self.poll_interval, remaining),
+            )
+            await asyncio.sleep(min(self.poll_interval, remaining))
+
+    async def _observe(self, hook: OllamaHook) -> _Observation:
+        probe_timeout = max(_MIN_PROBE_TIMEOUT_S, min(self.poll_interval, self.end_time - time.time()))
+        try:
+            if not await hook.ais_ready(timeout=probe_timeout):
+                return _Observation(ready=False, problem=await self._why_not_ready(hook, probe_timeout))
+            version = await hook.aversion()
+            missing = [model for model in self.models if not await hook.ahas_model(model)]
+        except _NOT_READY_ERRORS as error:
+            return _Observation(ready=False, problem=f"{type(error).__name__}: {error}")
+        problem = f"missing models: {', '.join(missing)}" if missing else "ready"
+        return _Observation(ready=True, problem=problem, version=version, missing=missing)
+
+    @staticmethod
+    async def _why_not_ready(hook: OllamaHook, probe_timeout: float) -> str:
+        """The reason ``/`` did not answer 200; raises what waiting cannot fix (a rejected token)."""
+        try:
+            await asyncio.wait_for(hook.aversion(), probe_timeout)
+        except _NOT_READY_ERRORS as error:
+            return str(error)
+        except asyncio.TimeoutError:
+            return f"no answer within {probe_timeout:.1f} s"
+        return "GET / did not answer 200"
+
+    def _timeout_message(self, url: str | None, observation: _Observation) -> str:
+        deadline = datetime.fromtimestamp(self.end_time).astimezone().isoformat(timespec="seconds")
+        where = f"The Ollama server at {url} (connection {self.ollama_conn_id!r})"
+        if observation.ready:
+            return (
+                f"{where} answered, but {', '.join(observation.missing)} did not appear by {deadline}. "
+                "Pull them first (OllamaPullOperator, or server='shared' operators with models=[...]) "
+                "or drop them from models=."
+            )
+        wanted = f"; it must also hold {', '.join(self.models)}" if self.models else ""
+        return f"{where} was not ready by {deadline}{wanted}. Last check: {observation.problem}"
+
+    def _event(
+        self,
+        status: ServerReadyStatus,
+        message: str,
+        url: str | None,
+        observation: _Observation,
+        error: OllamaError | None,
+    ) -> TriggerEvent:
+        missing = observation.missing if observation.ready else list(self.models)
+        payload: ServerReadyEvent = {
+            "status": status.value,
+            "message": message,
+            "url": url,
+            "version": observation.version,
+            "missing_models": missing,
+            "error_type": type(error).__name__ if error is not None else None,
+        }
+        return TriggerEvent(payload)  # type: ignore[no-untyped-call]
+
+
+def raise_for_server_ready_event(event: Any) -> ServerReadyEvent:
+    """Validate the event a deferred task resumed with; return it on success, else raise a typed error.
+
+    The one place the event's shape is checked, shared by the sensor and every operator that waits for a
+    shared server: a missing or malformed event raises :class:`OllamaTriggerEventError`, a timeout
+    :class:`OllamaServerNotReadyError`, an error the provider exception the trigger met.
+    """
+    if not isinstance(event, dict):
+        raise OllamaTriggerEventError(f"The task resumed without a server-ready event (got {event!r})")
+    try:
+        status = ServerReadyStatus(event.get("status"))
+    except ValueError:
+        raise OllamaTriggerEventError(
+            f"Unknown status {event.get('status')!r} in server-ready event"
+        ) from None
+    message = event.get("message")
+    missing = event.get("missing_models", [])
+    if not isinstance(message, str) or not isinstance(missing, list):
+        raise OllamaTriggerEventError(f"Malformed server-ready event: {event!r}")
+    if status is ServerReadyStatus.SUCCESS:
+        return ServerReadyEvent(
+            status=status.value,
+            message=message,
+            url=event.get("url"),
+            version=event.get("version"),
+            missing_models=missing,
+            error_type=None,
+        )
+    if status is ServerReadyStatus.TIMEOUT:
+        raise OllamaServerNotReadyError(message)
+    raise _error_class(event.get("error_type"))(message)
+
+
+def _error_class(name: Any) -> type[OllamaError]:
+    candidate = getattr(exceptions, name, None) if isinstance(name, str) else None
+    if isinstance(candidate, type) and issubclass(candidate, OllamaError):
+        return candidate
+    return OllamaError
