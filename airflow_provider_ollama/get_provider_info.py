@@ -35,8 +35,16 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.hooks.ollama"]},
         ],
-        # Add entries here as the modules land: "operators", "sensors", "triggers" (lists of
-        # {"integration-name": "Ollama", "python-modules": [...]}) and "task-decorators"
+        "operators": [
+            {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.operators.server"]},
+        ],
+        "sensors": [
+            {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.sensors.ollama"]},
+        ],
+        "triggers": [
+            {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.triggers.ollama"]},
+        ],
+        # Add entries here as the modules land: more "operators" modules and "task-decorators"
         # ([{"name": "ollama", "class-name": "...decorators.ollama.ollama_task"}]).
         "connection-types": [
             {

@@ -1,0 +1,257 @@
+"""``BaseOllamaOperator``: the one switch every model operator has between a shared and a per-task server.
+
+A DAG moves from a laptop to a GPU fleet by changing arguments, not code: subclasses write their work once
+against a ready hook and inherit the wait (deferrable), the per-task server, model preparation and cleanup.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import Any, ClassVar, Literal, get_args
+
+from airflow.sdk import BaseOperator, Context, conf
+
+from airflow_provider_ollama.hooks.ollama import OllamaHook
+from airflow_provider_ollama.names import ModelName
+from airflow_provider_ollama.server.local import LocalOllamaServer
+from airflow_provider_ollama.server.preparation import ModelPreparer, PullModels, pull_missing_models
+from airflow_provider_ollama.server.settings import GpuSelection, KeepAlive, ServerSettings, uses_cpu_only
+from airflow_provider_ollama.triggers.ollama import OllamaServerReadyTrigger, raise_for_server_ready_event
+
+ServerMode = Literal["shared", "local"]
+SERVER_MODES: tuple[str, ...] = get_args(ServerMode)
+
+_READY_PROBE_TIMEOUT_S = 5.0
+# The trigger reports its own timeout clearly; Airflow's deferral timeout only backs it up.
+_DEFERRAL_BACKSTOP_S = 60.0
+
+
+class BaseOllamaOperator(BaseOperator):
+    """Base class of the model operators: get a ready :class:`OllamaHook`, then :meth:`run` the work on it.
+
+    ``server="shared"`` (default) uses the server of ``ollama_conn_id``. The operator checks it once;
+    if it does not answer and ``deferrable=True``, the wait moves to the triggerer and the task resumes
+    in :meth:`execute_complete` (otherwise it polls on the worker). Missing ``models`` are then pulled
+    and :meth:`run` gets the connection's hook.
+
+    ``server="local"`` starts ``ollama serve`` inside the task (:class:`LocalOllamaServer`) with the
+    local-server options below, prepares ``models`` on it, calls :meth:`run` with a hook on it, and stops
+    it afterwards: on success, failure, ``on_kill``, ``execution_timeout``, or a killed task process.
+
+    Writing an operator on top::
+
+        class OllamaVersionOperator(BaseOllamaOperator):
+            def run(self, context: Context, hook: OllamaHook) -> Any:
+                return hook.version()
+
+    Override :meth:`models_to_prepare` to add models the operator's own arguments name (e.g. ``model=``),
+    and :meth:`model_preparer` to change how a per-task server gets them (the S3 cache does).
+
+    :param server: ``"shared"`` or ``"local"`` (per-task server).
+    :param ollama_conn_id: connection of the shared server (templated).
+    :param models: models the work needs; pulled when missing (templated).
+    :param deferrable: shared mode: wait for the server in the triggerer.
+    :param startup_timeout: seconds to wait for the server to answer: the shared one (then fail with
+        :class:`~airflow_provider_ollama.exceptions.OllamaServerNotReadyError`) or the one just started.
+    :param poll_interval: shared mode: seconds between checks while waiting.
+    :param insecure: allow pulls from plain-HTTP registries.
+    :param keep_alive: how long models stay loaded: the per-task server's default (``OLLAMA_KEEP_ALIVE``)
+        and the ``keep_alive`` of loads; seconds, a Go duration (``"10m"``) or ``-1`` for ever.
+    :param binary: local: the ``ollama`` executable (default ``$OLLAMA_BINARY``, then PATH).
+    :param gpus: local: ``"all"``, ``None``/``"none"`` for CPU only, or device indexes/UUIDs.
+    :param require_gpu: local: fail unless the first model loads into GPU memory.
+    :param num_parallel: local: ``OLLAMA_NUM_PARALLEL``.
+    :param max_loaded_models: local: ``OLLAMA_MAX_LOADED_MODELS``.
+    :param context_length: local: ``OLLAMA_CONTEXT_LENGTH``.
+    :param flash_attention: local: ``OLLAMA_FLASH_ATTENTION``.
+    :param kv_cache_type: local: ``OLLAMA_KV_CACHE_TYPE`` (``f16``, ``q8_0``, ``q4_0``).
+    :param server_env: local: more environment variables for ``ollama serve``.
+    :param models_dir: local: a model store kept across tasks (default: a temporary one).
+    """
+
+    template_fields: Sequence[str] = ("ollama_conn_id", "models")
+    #: The method :meth:`execute` defers to; subclasses that defer for their own reasons use other names.
+    resume_method: ClassVar[str] = "execute_complete"
+
+    def __init__(
+        self,
+        *,
+        server: ServerMode = "shared",
+        ollama_conn_id: str = OllamaHook.default_conn_name,
+        models: Sequence[str] | str = (),
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        startup_timeout: float = 300.0,
+        poll_interval: float = 5.0,
+        insecure: bool = False,
+        keep_alive: KeepAlive | None = None,
+        binary: str | None = None,
+        gpus: GpuSelection = "all",
+        require_gpu: bool = False,
+        num_parallel: int | None = None,
+        max_loaded_models: int | None = None,
+        context_length: int | None = None,
+        flash_attention: bool | None = None,
+        kv_cache_type: str | None = None,
+        server_env: dict[str, str] | None = None,
+        models_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if server not in SERVER_MODES:
+            raise ValueError(
+                f"{self.task_id}: server={server!r} is not a server mode; use 'shared' (the server of "
+                "ollama_conn_id) or 'local' (an `ollama serve` started for this task)"
+            )
+        if isinstance(models, str) and "{{" not in models:
+            raise ValueError(f"{self.task_id}: models must be a list of model names, e.g. [{models!r}]")
+        if startup_timeout <= 0 or poll_interval <= 0:
+            raise ValueError(f"{self.task_id}: startup_timeout and poll_interval must be positive")
+        self.server = server
+        self.ollama_conn_id = ollama_conn_id
+        self.models = models
+        self.deferrable = deferrable
+        self.startup_timeout = startup_timeout
+        self.poll_interval = poll_interval
+        self.insecure = insecure
+        self.keep_alive = keep_alive
+        self.binary = binary
+        self.require_gpu = require_gpu
+        self.models_dir = models_dir
+        # Built now so that a bad GPU list, keep_alive or env fails when the DAG is parsed.
+        self.server_settings = ServerSettings(
+            keep_alive=keep_alive,
+            num_parallel=num_parallel,
+            max_loaded_models=max_loaded_models,
+            context_length=context_length,
+            flash_attention=flash_attention,
+            kv_cache_type=kv_cache_type,
+            gpus=gpus,
+            env=dict(server_env or {}),
+        )
+        if require_gpu and uses_cpu_only(gpus):
+            raise ValueError(f"{self.task_id}: require_gpu=True contradicts gpus=None (CPU only)")
+        self._local_server: LocalOllamaServer | None = None
+
+    # --- what subclasses implement or extend -----------------------------------------------------
+
+    def run(self, context: Context, hook: OllamaHook) -> Any:
+        """The operator's work, against a ready server; its return value becomes the task's XCom."""
+        raise NotImplementedError(f"{type(self).__name__} must implement run(context, hook)")
+
+    def models_to_prepare(self) -> list[str]:
+        """Models that must be on the server before :meth:`run` (after templates are rendered)."""
+        return self._rendered_models()
+
+    def model_preparer(self) -> ModelPreparer:
+        """How a per-task server gets :meth:`models_to_prepare` (default: pull from the registry)."""
+        return PullModels(insecure=self.insecure)
+
+    # --- the switch -----------------------------------------------------------------------------
+
+    @cached_property
+    def hook(self) -> OllamaHook:
+        """Hook on the shared server of ``ollama_conn_id`` (in :meth:`run`, use the hook it is given)."""
+        return OllamaHook(self.ollama_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        self._check_rendered_fields()
+        if self.server == "local":
+            return self._execute_on_local_server(context)
+        hook = self.hook
+        if self.deferrable:
+            if not hook.is_ready(timeout=_READY_PROBE_TIMEOUT_S):
+                self._defer_until_ready(hook)
+        else:
+            hook.wait_until_ready(timeout=self.startup_timeout, poll_interval=self.poll_interval)
+        return self._execute_on_shared_server(context, hook)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the shared server became ready (or the wait failed: then raise its typed error)."""
+        ready = raise_for_server_ready_event(event)
+        self.log.info("%s", ready["message"])
+        self._check_rendered_fields()
+        return self._execute_on_shared_server(context, self.hook)
+
+    def on_kill(self) -> None:
+        """Stop the per-task server (called on SIGTERM and on ``execution_timeout``)."""
+        server = self._local_server
+        if server is not None:
+            self.log.info("Task killed: stopping the per-task Ollama server %r", server)
+            server.stop()
+
+    @property
+    def local_server(self) -> LocalOllamaServer | None:
+        """The per-task server while :meth:`run` runs in local mode (its ``log_path``, ``models_dir``...)."""
+        return self._local_server
+
+    def build_local_server(self) -> LocalOllamaServer:
+        """The (not yet started) per-task server this operator's arguments describe."""
+        settings = self.server_settings
+        return LocalOllamaServer(
+            models=self.models_to_prepare(),
+            binary=self.binary,
+            gpus=settings.gpus,
+            require_gpu=self.require_gpu,
+            keep_alive=settings.keep_alive,
+            num_parallel=settings.num_parallel,
+            max_loaded_models=settings.max_loaded_models,
+            context_length=settings.context_length,
+            flash_attention=settings.flash_attention,
+            kv_cache_type=settings.kv_cache_type,
+            env=settings.env,
+            models_dir=self.models_dir,
+            startup_timeout=self.startup_timeout,
+            preparer=self.model_preparer(),
+        )
+
+    def _execute_on_local_server(self, context: Context) -> Any:
+        server = self.build_local_server()
+        self._local_server = server
+        try:
+            with server:
+                return self.run(context, server.hook)
+        finally:
+            self._local_server = None
+
+    def _execute_on_shared_server(self, context: Context, hook: OllamaHook) -> Any:
+        pull_missing_models(hook, self.models_to_prepare(), insecure=self.insecure)
+        return self.run(context, hook)
+
+    def _defer_until_ready(self, hook: OllamaHook) -> None:
+        self.log.info(
+            "Ollama at %s does not answer yet; waiting in the triggerer for up to %.0f s",
+            hook.base_url,
+            self.startup_timeout,
+        )
+        self.defer(
+            # Only the server is awaited: missing models are pulled on the worker after resuming, because
+            # a trigger may run twice and must never start a pull.
+            trigger=OllamaServerReadyTrigger(
+                self.ollama_conn_id,
+                end_time=time.time() + self.startup_timeout,
+                poll_interval=self.poll_interval,
+            ),
+            method_name=self.resume_method,
+            timeout=timedelta(seconds=self.startup_timeout + _DEFERRAL_BACKSTOP_S),
+        )
+
+    def _check_rendered_fields(self) -> None:
+        if not isinstance(self.ollama_conn_id, str) or not self.ollama_conn_id.strip():
+            raise ValueError(
+                f"{self.task_id}: ollama_conn_id rendered to {self.ollama_conn_id!r}; name a connection"
+            )
+        self._rendered_models()
+
+    def _rendered_models(self) -> list[str]:
+        models = self.models
+        if isinstance(models, str) or not all(isinstance(model, str) for model in models):
+            raise ValueError(
+                f"{self.task_id}: models rendered to {models!r}; it must be a list of model names "
+                "(use render_template_as_native_obj=True on the DAG for a templated list)"
+            )
+        for model in models:
+            ModelName.parse(model)
+        return list(models)
