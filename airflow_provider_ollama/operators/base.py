@@ -12,7 +12,8 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any, ClassVar, Literal, get_args
 
-from airflow.sdk import BaseOperator, Context, conf
+from airflow.providers.common.compat.sdk import conf
+from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.names import ModelName

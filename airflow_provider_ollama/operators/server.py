@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypedDict
 
+from airflow.providers.common.compat.sdk import determine_kwargs
 from airflow.sdk import Context
-from airflow.sdk.bases.decorator import determine_kwargs
 
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.operators.base import BaseOllamaOperator

@@ -11,7 +11,8 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, Context, conf
+from airflow.providers.common.compat.sdk import conf
+from airflow.sdk import BaseSensorOperator, Context
 
 from airflow_provider_ollama.exceptions import (
     OllamaServerError,
