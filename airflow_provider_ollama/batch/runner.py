@@ -93,6 +93,14 @@ async def run_batch(
     :param progress_seconds: longest gap between progress lines in the log.
     :param reorder_window: with a sink, how many units may finish ahead of the oldest unfinished one
         (bounds memory when one item is slow); default ``8 * max_concurrency``.
+
+    .. code-block:: python
+
+        items = validate_prompts(prompt, prompts)  # before any request
+        batch = GenerateBatch("llama3.2", items, options=GenerationOptions(format=schema))
+        sink = JsonlResultSink("s3://aws_default@bucket/runs/{{ run_id }}") if output_uri else None
+        outcome = asyncio.run(run_batch(OllamaHook("ollama_default"), batch, on_error="collect", sink=sink))
+        outcome.raise_for_failures()  # after pushing outcome.summary (or outcome.records) to XCom
     """
     run = _BatchRun(
         client,

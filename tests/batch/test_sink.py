@@ -321,3 +321,22 @@ def deterministic(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         (r["index"], r["response"], r["eval_count"], r["prompt_eval_count"], r["done_reason"])
         for r in records
     ]
+
+
+async def test_a_run_that_stopped_after_its_last_part_only_combines_on_retry(tmp_path: Path) -> None:
+    location = f"file://{tmp_path}/run"
+    batch = GenerateBatch("tiny", prompts(6))
+
+    def write_every_part_then_stop() -> None:
+        sink = JsonlResultSink(location)
+        sink.open(fingerprint=batch.fingerprint(), items=6, mode="generate", model="tiny")
+        sink.write_part([{"index": index, "embedding": [0.0]} for index in range(6)])
+
+    await asyncio.to_thread(write_every_part_then_stop)
+    client = StubClient()
+
+    outcome = await run_batch(client, batch, sink=JsonlResultSink(location))
+
+    assert client.calls == []
+    assert outcome.summary["resumed"] == 6
+    assert [result["index"] for result in read_results(tmp_path / "run")] == list(range(6))
