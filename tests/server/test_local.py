@@ -1,0 +1,291 @@
+"""LocalOllamaServer against the emulator standing in for ``ollama``: start, readiness, isolation, stop, orphans."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_ollama.exceptions import (
+    OllamaBinaryNotFoundError,
+    OllamaModelNotFoundError,
+    OllamaServerStartError,
+)
+from airflow_provider_ollama.server.local import LocalOllamaServer
+from tests.server.processes import is_gone, kill_leftover_group, read_marked_pid, wait_until_gone
+
+
+def _environ(pid: int) -> dict[str, str]:
+    """The environment a running process was started with (Linux /proc)."""
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(entry.split("=", 1) for entry in raw.decode().split("\0") if "=" in entry)
+
+
+class RecordingPreparer:
+    """A preparer that records what the server asked of it and prepares nothing."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def prepare(self, server: LocalOllamaServer, models: Sequence[str]) -> None:
+        assert server.hook.is_ready(), "prepare must run once the server answers HTTP"
+        self.calls.append(("prepare", list(models)))
+
+    def finish(self, server: LocalOllamaServer, *, succeeded: bool) -> None:
+        assert server.is_running, "finish must run while the server still runs"
+        self.calls.append(("finish", succeeded))
+
+
+@pytest.mark.smoke
+def test_server_starts_answers_http_and_stops(ollama_binary):
+    with LocalOllamaServer(binary=ollama_binary) as server:
+        assert server.url is not None
+        assert server.url.startswith("http://127.0.0.1:")
+        assert server.hook.version()
+        pid = server.pid
+        assert pid is not None
+    assert wait_until_gone(pid, timeout=2)
+    assert not server.is_running
+
+
+def test_two_servers_on_one_worker_get_different_ports_and_both_answer(ollama_binary):
+    with LocalOllamaServer(binary=ollama_binary) as first, LocalOllamaServer(binary=ollama_binary) as second:
+        assert first.url != second.url
+        assert first.hook.version() == second.hook.version()
+        assert first.models_dir != second.models_dir
+
+
+def test_server_that_listens_before_it_serves_is_ready_only_when_http_answers(ollama_binary):
+    # The emulator accepts TCP connections at once but answers HTTP after 2 s, like Ollama during GPU
+    # discovery: a TCP probe would call it ready far too early.
+    server = LocalOllamaServer(binary=ollama_binary, env={"OLLAMA_EMULATOR_START_DELAY": "2"})
+    started = time.monotonic()
+    with server:
+        elapsed = time.monotonic() - started
+        assert server.hook.is_ready(timeout=0.5)
+    assert elapsed >= 2
+
+
+def test_crash_during_start_raises_with_the_servers_last_log_lines(ollama_binary):
+    server = LocalOllamaServer(binary=ollama_binary, env={"OLLAMA_EMULATOR_CRASH_ON_START": "1"})
+    started = time.monotonic()
+    with pytest.raises(OllamaServerStartError) as raised:
+        server.start()
+    assert time.monotonic() - started < 10
+    message = str(raised.value)
+    assert "exited with code 1" in message
+    assert "unable to start server" in message
+    assert str(server.log_path) in message
+
+
+def test_missing_binary_fails_before_anything_starts(tmp_path):
+    server = LocalOllamaServer(binary=tmp_path / "no-such-ollama")
+    with pytest.raises(OllamaBinaryNotFoundError, match=r"install\.sh"):
+        server.start()
+    assert server.pid is None
+
+
+def test_fixed_port_already_taken_fails_fast_naming_the_port(ollama_binary):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = LocalOllamaServer(binary=ollama_binary, port=port)
+        started = time.monotonic()
+        with pytest.raises(OllamaServerStartError) as raised:
+            server.start()
+        assert time.monotonic() - started < 10
+    assert f"127.0.0.1:{port}: bind: address already in use" in str(raised.value)
+
+
+def test_default_port_never_collides_with_a_taken_one(ollama_binary):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with LocalOllamaServer(binary=ollama_binary) as server:
+            assert server.url != f"http://127.0.0.1:{taken.getsockname()[1]}"
+            assert server.hook.is_ready()
+
+
+def test_each_server_has_its_own_home_and_model_store_removed_at_stop(ollama_binary):
+    with LocalOllamaServer(binary=ollama_binary) as server:
+        assert server.pid is not None
+        environment = _environ(server.pid)
+        models_dir = Path(environment["OLLAMA_MODELS"])
+        home = Path(environment["HOME"])
+        assert models_dir == server.models_dir
+        assert home != Path.home()
+        # `ollama serve` writes its key pair below HOME at start.
+        assert (home / ".ollama" / "id_ed25519").exists()
+        assert environment["OLLAMA_HOST"] == "127.0.0.1:0"
+        assert "OLLAMA_NOPRUNE" not in environment
+    assert not models_dir.exists()
+    assert not home.exists()
+    assert server.log_path is not None
+    assert server.log_path.exists(), "the log outlives the server, for post-mortems"
+
+
+def test_shared_model_store_is_kept_and_never_pruned(ollama_binary, tmp_path):
+    store = tmp_path / "store"
+    with LocalOllamaServer(binary=ollama_binary, models_dir=store) as server:
+        assert server.pid is not None
+        environment = _environ(server.pid)
+        assert environment["OLLAMA_MODELS"] == str(store)
+        assert environment["OLLAMA_NOPRUNE"] == "1"
+    assert store.is_dir()
+
+
+def test_settings_and_gpu_selection_reach_the_servers_environment(ollama_binary):
+    server = LocalOllamaServer(
+        binary=ollama_binary,
+        gpus=["GPU-1234", "GPU-5678"],
+        keep_alive="10m",
+        num_parallel=3,
+        context_length=8192,
+        flash_attention=False,
+        env={"OLLAMA_DEBUG": "1"},
+    )
+    with server:
+        assert server.pid is not None
+        environment = _environ(server.pid)
+    assert environment["CUDA_VISIBLE_DEVICES"] == "GPU-1234,GPU-5678"
+    assert environment["ROCR_VISIBLE_DEVICES"] == "GPU-1234,GPU-5678"
+    assert "HIP_VISIBLE_DEVICES" not in environment
+    assert environment["OLLAMA_KEEP_ALIVE"] == "10m"
+    assert environment["OLLAMA_NUM_PARALLEL"] == "3"
+    assert environment["OLLAMA_CONTEXT_LENGTH"] == "8192"
+    assert environment["OLLAMA_FLASH_ATTENTION"] == "0"
+    assert environment["OLLAMA_DEBUG"] == "1"
+
+
+def test_server_output_goes_to_its_log_file_and_the_task_log(ollama_binary, caplog):
+    caplog.set_level(logging.INFO, logger="airflow_provider_ollama")
+    with LocalOllamaServer(binary=ollama_binary) as server:
+        port = server.url.rsplit(":", 1)[1] if server.url else ""
+    assert server.log_path is not None
+    assert f"Listening on 127.0.0.1:{port}" in server.log_path.read_text()
+    assert any(f"Listening on 127.0.0.1:{port}" in record.getMessage() for record in caplog.records)
+
+
+def test_error_in_the_work_stops_the_server_and_propagates(ollama_binary):
+    server = LocalOllamaServer(binary=ollama_binary)
+
+    def work_that_fails() -> None:
+        with server:
+            raise ZeroDivisionError("the work failed")
+
+    with pytest.raises(ZeroDivisionError):
+        work_that_fails()
+    assert server.pid is not None
+    assert wait_until_gone(server.pid, timeout=2)
+
+
+def test_stop_is_idempotent_and_safe_from_several_threads(ollama_binary):
+    server = LocalOllamaServer(binary=ollama_binary).start()
+    pid = server.pid
+    assert pid is not None
+    stoppers = [threading.Thread(target=server.stop) for _ in range(4)]
+    for stopper in stoppers:
+        stopper.start()
+    for stopper in stoppers:
+        stopper.join(30)
+    server.stop()
+    assert is_gone(pid)
+
+
+def test_stop_from_another_thread_while_starting_aborts_the_start(ollama_binary):
+    server = LocalOllamaServer(binary=ollama_binary, env={"OLLAMA_EMULATOR_START_DELAY": "30"})
+    timer = threading.Timer(1.0, server.stop)
+    timer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(OllamaServerStartError):
+            server.start()
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 10
+    assert server.pid is not None
+    assert is_gone(server.pid)
+
+
+def test_a_stopped_server_cannot_be_restarted(ollama_binary):
+    server = LocalOllamaServer(binary=ollama_binary)
+    with server:
+        pass
+    with pytest.raises(RuntimeError, match="new LocalOllamaServer"):
+        server.start()
+
+
+def test_preparer_runs_after_readiness_and_finishes_before_stop(ollama_binary):
+    preparer = RecordingPreparer()
+    with pytest.raises(OllamaModelNotFoundError, match="RecordingPreparer did not make tiny"):
+        LocalOllamaServer(binary=ollama_binary, models=["tiny"], preparer=preparer).start()
+    assert preparer.calls == [("prepare", ["tiny"])]
+
+    preparer = RecordingPreparer()
+    with LocalOllamaServer(binary=ollama_binary, preparer=preparer):
+        pass
+    assert preparer.calls == [("prepare", []), ("finish", True)]
+
+    preparer = RecordingPreparer()
+    with pytest.raises(KeyError), LocalOllamaServer(binary=ollama_binary, preparer=preparer):
+        raise KeyError("work failed")
+    assert preparer.calls == [("prepare", []), ("finish", False)]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"models": "llama3"}, "list of model names"),
+        ({"models": ["bad name!"]}, "invalid model name"),
+        ({"require_gpu": True, "gpus": None, "models": ["m"]}, "contradicts"),
+        ({"require_gpu": True}, "needs models"),
+        ({"port": 70000}, "port"),
+        ({"gpus": [-1]}, "gpus"),
+        ({"env": {"HOME": "/"}}, "home="),
+    ],
+)
+def test_bad_arguments_fail_at_construction(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LocalOllamaServer(**kwargs)
+
+
+def test_server_is_killed_when_the_task_process_is_sigkilled(ollama_binary, tmp_path):
+    task = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import time
+                from airflow_provider_ollama.server.local import LocalOllamaServer
+                server = LocalOllamaServer(binary={str(ollama_binary)!r}).start()
+                print(f"SERVER_PID={{server.pid}}", flush=True)
+                time.sleep(600)
+                """
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    server_pid = None
+    try:
+        assert task.stdout is not None
+        server_pid = read_marked_pid(task.stdout, "SERVER_PID=")
+        assert not is_gone(server_pid)
+        task.kill()
+        task.wait(10)
+        assert wait_until_gone(server_pid, timeout=2), f"ollama serve (pid {server_pid}) outlived its task"
+    finally:
+        task.kill()
+        task.wait(10)
+        kill_leftover_group(server_pid)
