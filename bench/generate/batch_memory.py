@@ -13,12 +13,16 @@ import logging
 import sys
 import tempfile
 import threading
+from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
-from emulated import Stopwatch, emulated_server, machine_line, print_table
+
+# Run as a script (python bench/generate/<name>.py): make the repository root importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from airflow_provider_ollama.batch import GenerateBatch, GenerationOptions, JsonlResultSink, run_batch
 from airflow_provider_ollama.hooks.ollama import OllamaHook
+from bench.generate.emulated import Stopwatch, emulated_server, machine_line, print_table
 
 ITEMS = 10_000
 SLOTS = 8

@@ -11,11 +11,14 @@ import logging
 import statistics
 import sys
 import tempfile
+from pathlib import Path
 
-from emulated import Stopwatch, emulated_server, machine_line, print_table
+# Run as a script (python bench/generate/<name>.py): make the repository root importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from airflow_provider_ollama.batch import GenerateBatch, GenerationOptions, JsonlResultSink, run_batch
 from airflow_provider_ollama.hooks.ollama import OllamaHook
+from bench.generate.emulated import Stopwatch, emulated_server, machine_line, print_table
 
 ITEMS = 512
 REPEATS = 3
@@ -48,7 +51,7 @@ async def batch(
 
 def timed_batch(hook: OllamaHook, model: str, prompts: list[str], concurrency: int, *, jsonl: bool) -> float:
     """Median wall time of REPEATS runs (the machine is shared; one run can catch a neighbour's burst)."""
-    times = []
+    times: list[float] = []
     for _ in range(REPEATS):
         with tempfile.TemporaryDirectory() as scratch:
             sink = JsonlResultSink(f"file://{scratch}/results") if jsonl else None

@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
-from emulated import Stopwatch, emulated_server, machine_line, print_table
+# Run as a script (python bench/generate/<name>.py): make the repository root importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from airflow_provider_ollama.batch import EmbedBatch, run_batch
 from airflow_provider_ollama.hooks.ollama import OllamaHook
+from bench.generate.emulated import Stopwatch, emulated_server, machine_line, print_table
 
 INPUTS = 2_048
 SLOTS = 8

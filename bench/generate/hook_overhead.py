@@ -14,11 +14,15 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import ollama
-from emulated import emulated_server, machine_line, print_table
+
+# Run as a script (python bench/generate/<name>.py): make the repository root importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from airflow_provider_ollama.hooks.ollama import OllamaHook
+from bench.generate.emulated import emulated_server, machine_line, print_table
 
 CALLS = 2_000
 ROUND = 100

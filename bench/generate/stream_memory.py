@@ -10,11 +10,15 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
+from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
-from emulated import Stopwatch, emulated_server, machine_line, print_table
+
+# Run as a script (python bench/generate/<name>.py): make the repository root importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from airflow_provider_ollama.hooks.ollama import OllamaHook
+from bench.generate.emulated import Stopwatch, emulated_server, machine_line, print_table
 
 TOKENS = 200_000
 SAMPLES = 10
