@@ -58,7 +58,7 @@ class BaseOllamaOperator(BaseOperator):
     :param startup_timeout: seconds to wait for the server to answer: the shared one (then fail with
         :class:`~airflow_provider_ollama.exceptions.OllamaServerNotReadyError`) or the one just started.
     :param poll_interval: shared mode: seconds between checks while waiting.
-    :param insecure: allow pulls from plain-HTTP registries.
+    :param insecure: allow pulls from plain-HTTP registries (templated: a DAG can take it from params).
     :param keep_alive: how long models stay loaded: the per-task server's default (``OLLAMA_KEEP_ALIVE``)
         and the ``keep_alive`` of loads; seconds, a Go duration (``"10m"``) or ``-1`` for ever.
     :param binary: local: the ``ollama`` executable (default ``$OLLAMA_BINARY``, then PATH).
@@ -73,7 +73,7 @@ class BaseOllamaOperator(BaseOperator):
     :param models_dir: local: a model store kept across tasks (default: a temporary one).
     """
 
-    template_fields: Sequence[str] = ("ollama_conn_id", "models")
+    template_fields: Sequence[str] = ("ollama_conn_id", "models", "insecure")
     #: The method :meth:`execute` defers to; subclasses that defer for their own reasons use other names.
     resume_method: ClassVar[str] = "execute_complete"
 
@@ -243,6 +243,11 @@ class BaseOllamaOperator(BaseOperator):
         if not isinstance(self.ollama_conn_id, str) or not self.ollama_conn_id.strip():
             raise ValueError(
                 f"{self.task_id}: ollama_conn_id rendered to {self.ollama_conn_id!r}; name a connection"
+            )
+        if not isinstance(self.insecure, bool):
+            raise TypeError(
+                f"{self.task_id}: insecure rendered to {self.insecure!r}, not a boolean; use "
+                "render_template_as_native_obj=True on the DAG for a templated flag"
             )
         self._rendered_models()
 
