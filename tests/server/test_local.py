@@ -16,6 +16,7 @@ import pytest
 
 from airflow_provider_ollama.exceptions import (
     OllamaBinaryNotFoundError,
+    OllamaGPUUnavailableError,
     OllamaModelNotFoundError,
     OllamaServerStartError,
 )
@@ -54,6 +55,55 @@ def test_server_starts_answers_http_and_stops(ollama_binary):
         assert pid is not None
     assert wait_until_gone(pid, timeout=2)
     assert not server.is_running
+
+
+def test_named_models_are_pulled_before_the_work_and_generate(ollama_binary, ollama_registry):
+    model = ollama_registry.model_name("tiny")
+    with LocalOllamaServer(binary=ollama_binary, models=[model], insecure=True) as server:
+        assert server.hook.has_model(model)
+        assert server.hook.generate(model, "Why is the sky blue?", options={"num_predict": 8}).response
+        assert server.models_dir is not None
+        assert list((server.models_dir / "blobs").iterdir())
+
+
+def test_shared_store_reuses_models_a_previous_server_pulled(ollama_binary, ollama_registry, tmp_path):
+    model = ollama_registry.model_name("tiny")
+    store = tmp_path / "store"
+    with LocalOllamaServer(binary=ollama_binary, models=[model], insecure=True, models_dir=store):
+        pass
+    served = ollama_registry.stats.blob_bytes_served
+    with LocalOllamaServer(binary=ollama_binary, models=[model], insecure=True, models_dir=store) as server:
+        assert server.hook.has_model(model)
+    assert ollama_registry.stats.blob_bytes_served == served, "the second server pulled again"
+
+
+def test_require_gpu_fails_clearly_when_the_model_loads_without_vram(ollama_binary, ollama_registry):
+    model = ollama_registry.model_name("tiny")
+    server = LocalOllamaServer(binary=ollama_binary, models=[model], insecure=True, require_gpu=True)
+    with pytest.raises(OllamaGPUUnavailableError) as raised:
+        server.start()
+    message = str(raised.value)
+    assert "0 of" in message
+    assert "nvidia-smi" in message
+    assert "nvidia.com/gpu" in message
+    assert "gpus=" in message
+    assert server.pid is not None
+    assert is_gone(server.pid), "a failed GPU check must not leave the server running"
+
+
+def test_require_gpu_passes_when_the_model_sits_in_vram(ollama_binary, ollama_registry):
+    model = ollama_registry.model_name("tiny")
+    server = LocalOllamaServer(
+        binary=ollama_binary,
+        models=[model],
+        insecure=True,
+        require_gpu=True,
+        keep_alive=-1,
+        env={"OLLAMA_EMULATOR_GPU": "1"},
+    )
+    with server:
+        loaded = server.hook.ps()
+    assert [entry.size_vram for entry in loaded] == [entry.size for entry in loaded]
 
 
 def test_two_servers_on_one_worker_get_different_ports_and_both_answer(ollama_binary):

@@ -1,0 +1,230 @@
+"""The server switch every model operator inherits: argument checks, shared and local paths, deferral."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from airflow.sdk import Context
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_provider_ollama.exceptions import OllamaAuthError, OllamaServerNotReadyError
+from airflow_provider_ollama.hooks.ollama import OllamaHook
+from airflow_provider_ollama.operators.base import BaseOllamaOperator
+from airflow_provider_ollama.server.preparation import PullModels
+from airflow_provider_ollama.triggers.ollama import OllamaServerReadyTrigger
+
+CONN_ID = "ollama_switch_test"
+
+
+class VersionOperator(BaseOllamaOperator):
+    """The smallest model operator: report the version of the server it was given."""
+
+    def run(self, context: Context, hook: OllamaHook) -> Any:
+        return {"version": hook.version(), "url": hook.base_url}
+
+
+class ModelOperator(BaseOllamaOperator):
+    """An operator whose own argument names a model the switch must prepare."""
+
+    def __init__(self, *, model: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model = model
+
+    def models_to_prepare(self) -> list[str]:
+        return [self.model, *super().models_to_prepare()]
+
+    def run(self, context: Context, hook: OllamaHook) -> Any:
+        return hook.generate(self.model, "hi", options={"num_predict": 4}).response
+
+
+def _use_server(monkeypatch: pytest.MonkeyPatch, url_or_port: str | int, *, token: str | None = None) -> None:
+    if isinstance(url_or_port, int):
+        connection: dict[str, Any] = {"conn_type": "ollama", "host": "http://127.0.0.1", "port": url_or_port}
+    else:
+        connection = {"conn_type": "ollama", "host": url_or_port}
+    if token is not None:
+        connection["password"] = token
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(connection))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# --- checked when the DAG is parsed -----------------------------------------------------------------
+
+
+@pytest.mark.smoke
+def test_unknown_server_mode_fails_at_dag_parse_time_naming_the_modes():
+    with pytest.raises(ValueError, match=r"server='gpu'.*'shared'.*'local'"):
+        VersionOperator(task_id="v", server="gpu")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"models": "llama3"}, "list of model names"),
+        ({"gpus": [-1]}, "gpus"),
+        ({"keep_alive": "forever"}, "keep_alive"),
+        ({"num_parallel": 0}, "num_parallel"),
+        ({"server_env": {"OLLAMA_HOST": "0.0.0.0"}}, "port="),
+        ({"require_gpu": True, "gpus": None}, "contradicts"),
+        ({"startup_timeout": 0}, "startup_timeout"),
+    ],
+)
+def test_bad_arguments_fail_at_dag_parse_time(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        VersionOperator(task_id="v", **kwargs)
+
+
+def test_templated_models_string_is_accepted_until_rendered():
+    operator = VersionOperator(task_id="v", models="{{ params.models }}")
+    with pytest.raises(ValueError, match="rendered to"):
+        operator.execute({})
+
+
+def test_connection_id_rendered_empty_fails_at_execute():
+    with pytest.raises(ValueError, match="ollama_conn_id rendered"):
+        VersionOperator(task_id="v", ollama_conn_id="  ").execute({})
+
+
+def test_template_fields_include_the_connection_and_the_models():
+    assert {"ollama_conn_id", "models"} <= set(BaseOllamaOperator.template_fields)
+
+
+def test_an_operator_without_run_says_what_to_implement(ollama_emulator, monkeypatch):
+    _use_server(monkeypatch, ollama_emulator.url)
+    with pytest.raises(NotImplementedError, match=r"run\(context, hook\)"):
+        BaseOllamaOperator(task_id="base", ollama_conn_id=CONN_ID).execute({})
+
+
+# --- shared mode --------------------------------------------------------------------------------------
+
+
+def test_shared_mode_runs_the_work_on_the_connections_server(ollama_emulator, monkeypatch):
+    _use_server(monkeypatch, ollama_emulator.url)
+    result = VersionOperator(task_id="v", ollama_conn_id=CONN_ID).execute({})
+    assert result == {"version": ollama_emulator.settings.version, "url": ollama_emulator.url}
+
+
+def test_shared_mode_pulls_the_models_the_operator_names_before_the_work(
+    ollama_emulator, ollama_registry, monkeypatch
+):
+    _use_server(monkeypatch, ollama_emulator.url)
+    model = ollama_registry.model_name("tiny")
+    operator = ModelOperator(task_id="m", ollama_conn_id=CONN_ID, model=model, insecure=True)
+    assert operator.execute({})
+    assert OllamaHook(base_url=ollama_emulator.url).has_model(model)
+
+
+def test_shared_mode_without_deferral_waits_on_the_worker_then_fails_typed(monkeypatch):
+    port = _free_port()
+    _use_server(monkeypatch, port)
+    operator = VersionOperator(
+        task_id="v", ollama_conn_id=CONN_ID, deferrable=False, startup_timeout=1, poll_interval=0.1
+    )
+    started = time.monotonic()
+    with pytest.raises(OllamaServerNotReadyError, match=f"127.0.0.1:{port}"):
+        operator.execute({})
+    assert 1 <= time.monotonic() - started < 5
+
+
+def test_shared_mode_defers_to_the_readiness_trigger_when_the_server_is_down(monkeypatch):
+    _use_server(monkeypatch, _free_port())
+    operator = VersionOperator(
+        task_id="v",
+        ollama_conn_id=CONN_ID,
+        deferrable=True,
+        models=["tiny"],
+        startup_timeout=120,
+        poll_interval=2,
+    )
+    before = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute({})
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, OllamaServerReadyTrigger)
+    assert trigger.ollama_conn_id == CONN_ID
+    # Models are pulled on the worker after resuming, never waited for or pulled in the triggerer.
+    assert trigger.models == []
+    assert before + 120 <= trigger.end_time <= time.time() + 120
+    assert trigger.poll_interval == 2
+    assert deferred.value.method_name == "execute_complete"
+    assert deferred.value.timeout is not None
+    assert deferred.value.timeout > timedelta(seconds=120)
+
+
+def test_shared_mode_with_deferral_does_not_defer_when_the_server_already_answers(
+    ollama_emulator, monkeypatch
+):
+    _use_server(monkeypatch, ollama_emulator.url)
+    operator = VersionOperator(task_id="v", ollama_conn_id=CONN_ID, deferrable=True)
+    assert operator.execute({})["url"] == ollama_emulator.url
+
+
+def test_resuming_with_a_success_event_runs_the_work(ollama_emulator, monkeypatch):
+    _use_server(monkeypatch, ollama_emulator.url)
+    event = {
+        "status": "success",
+        "message": "ready",
+        "url": ollama_emulator.url,
+        "version": "x",
+        "missing_models": [],
+    }
+    result = VersionOperator(task_id="v", ollama_conn_id=CONN_ID).execute_complete({}, event)
+    assert result["url"] == ollama_emulator.url
+
+
+def test_resuming_with_an_error_event_raises_its_typed_error():
+    event = {
+        "status": "error",
+        "message": "token rejected",
+        "missing_models": [],
+        "error_type": "OllamaAuthError",
+    }
+    with pytest.raises(OllamaAuthError, match="token rejected"):
+        VersionOperator(task_id="v").execute_complete({}, event)
+
+
+# --- local mode ---------------------------------------------------------------------------------------
+
+
+def test_local_mode_runs_the_work_on_a_server_of_its_own_and_stops_it(ollama_binary, ollama_registry):
+    model = ollama_registry.model_name("tiny")
+    operator = ModelOperator(
+        task_id="m", server="local", binary=str(ollama_binary), model=model, insecure=True
+    )
+    assert operator.execute({})
+    assert operator.local_server is None
+
+
+def test_local_server_is_built_from_the_operators_arguments():
+    operator = ModelOperator(
+        task_id="m",
+        server="local",
+        model="tiny",
+        models=["tiny-embed"],
+        gpus=[1],
+        keep_alive="15m",
+        num_parallel=3,
+        context_length=2048,
+        server_env={"OLLAMA_DEBUG": "1"},
+        models_dir="/srv/ollama-models",
+        startup_timeout=90,
+    )
+    server = operator.build_local_server()
+    assert server.models == ["tiny", "tiny-embed"]
+    assert server.settings.gpus == [1]
+    assert server.settings.ollama_variables()["OLLAMA_KEEP_ALIVE"] == "15m"
+    assert server.settings.num_parallel == 3
+    assert server.settings.context_length == 2048
+    assert dict(server.settings.env) == {"OLLAMA_DEBUG": "1"}
+    assert server.startup_timeout == 90
+    assert isinstance(server.preparer, PullModels)
