@@ -9,8 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
 from airflow.sdk import Context
-from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_ollama.exceptions import OllamaAuthError, OllamaServerNotReadyError
 from airflow_provider_ollama.hooks.ollama import OllamaHook
@@ -61,7 +61,6 @@ def _free_port() -> int:
 # --- checked when the DAG is parsed -----------------------------------------------------------------
 
 
-@pytest.mark.smoke
 def test_unknown_server_mode_fails_at_dag_parse_time_naming_the_modes():
     with pytest.raises(ValueError, match=r"server='gpu'.*'shared'.*'local'"):
         VersionOperator(task_id="v", server="gpu")  # type: ignore[arg-type]

@@ -38,7 +38,6 @@ def test_a_command_name_is_looked_up_on_path(tmp_path: Path):
     assert find_ollama_binary("ollama-emulator", environ={"PATH": str(tmp_path)}) == on_path
 
 
-@pytest.mark.smoke
 def test_missing_binary_says_how_to_install_or_configure(tmp_path: Path):
     with pytest.raises(OllamaBinaryNotFoundError) as raised:
         find_ollama_binary(environ={"PATH": str(tmp_path)})

@@ -11,8 +11,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 from airflow_provider_ollama.server.process import ServerProcess, redact_line
 from tests.server.processes import (
     is_gone,
@@ -126,7 +124,6 @@ def test_credentials_in_printed_urls_are_redacted():
     assert "http://127.0.0.1:0" in redacted
 
 
-@pytest.mark.smoke
 def test_watchdog_kills_the_server_group_when_the_task_process_is_sigkilled(tmp_path):
     server_script = write_script(tmp_path / "server", LISTEN_THEN_WAIT)
     task = subprocess.Popen(

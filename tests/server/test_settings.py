@@ -23,7 +23,6 @@ CPU_ONLY = {
 }
 
 
-@pytest.mark.smoke
 @pytest.mark.parametrize(
     ("gpus", "expected"),
     [
