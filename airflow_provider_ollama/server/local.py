@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from airflow_provider_ollama.exceptions import (
+    OllamaBadRequestError,
     OllamaGPUUnavailableError,
     OllamaModelNotFoundError,
     OllamaServerStartError,
@@ -184,8 +185,9 @@ class LocalOllamaServer:
             if self._process is not None:
                 return self
             binary = find_ollama_binary(self._binary)
-            process = self._launch(binary)
         try:
+            with self._lock:
+                process = self._launch(binary)
             if self._stop_requested:
                 raise OllamaServerStartError("stop() was called while the server was being launched")
             self._wait_until_ready(process, time.monotonic() + self.startup_timeout)
@@ -273,7 +275,7 @@ class LocalOllamaServer:
         if code is None:
             return
         # The output reader may still hold the last lines: let it reach end of file first.
-        process.wait_for_port(_PROBE_TIMEOUT_S)
+        process.wait_for_output_end(_PROBE_TIMEOUT_S)
         raise OllamaServerStartError(
             f"`ollama serve` exited with code {code} before it was ready (log: {self.log_path})."
             + self._tail_text()
@@ -294,7 +296,12 @@ class LocalOllamaServer:
 
     def _check_gpu(self) -> None:
         model = self.models[0]
-        self.hook.load(model, keep_alive=keep_alive_for_request(self.settings.keep_alive))
+        keep_alive = keep_alive_for_request(self.settings.keep_alive)
+        try:
+            self.hook.load(model, keep_alive=keep_alive)
+        except OllamaBadRequestError:
+            # Embedding-only models refuse /api/generate; an embedding loads them just the same.
+            self.hook.embed(model, "GPU check", keep_alive=keep_alive)
         for loaded in self.hook.ps():
             size, in_vram = int(loaded.size or 0), int(loaded.size_vram or 0)
             if in_vram == 0:
@@ -338,8 +345,11 @@ class LocalOllamaServer:
             process = self._process
             if process is not None:
                 self._stopped = True
+                already_stopped = process.stopped
+                # Called again after an interruption, this finishes whatever the first call left undone.
                 code = process.stop()
-                log.info("Stopped ollama serve (pid %s, exit code %s)", process.pid, code)
+                if not already_stopped:
+                    log.info("Stopped ollama serve (pid %s, exit code %s)", process.pid, code)
             work_dir, self._work_dir = self._work_dir, None
             if work_dir is not None:
                 self._remove_work_dir(work_dir)

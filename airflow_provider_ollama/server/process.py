@@ -199,6 +199,16 @@ class ServerProcess:
         self._port_or_eof.wait(timeout)
         return self._port
 
+    def wait_for_output_end(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds until every line the process printed has been read."""
+        if self._reader is not None:
+            self._reader.join(timeout)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether :meth:`stop` has completed."""
+        return self._stopped
+
     def tail(self, lines: int = 20) -> list[str]:
         """The last ``lines`` lines the process printed."""
         return list(self._tail)[-lines:]

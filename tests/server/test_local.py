@@ -106,6 +106,19 @@ def test_require_gpu_passes_when_the_model_sits_in_vram(ollama_binary, ollama_re
     assert [entry.size_vram for entry in loaded] == [entry.size for entry in loaded]
 
 
+def test_require_gpu_also_checks_an_embedding_model_first_in_the_list(ollama_binary, ollama_registry):
+    model = ollama_registry.model_name("tiny-embed")
+    server = LocalOllamaServer(
+        binary=ollama_binary,
+        models=[model],
+        insecure=True,
+        require_gpu=True,
+        env={"OLLAMA_EMULATOR_GPU": "1"},
+    )
+    with server:
+        assert [entry.model for entry in server.hook.ps()] == [model]
+
+
 def test_two_servers_on_one_worker_get_different_ports_and_both_answer(ollama_binary):
     with LocalOllamaServer(binary=ollama_binary) as first, LocalOllamaServer(binary=ollama_binary) as second:
         assert first.url != second.url
