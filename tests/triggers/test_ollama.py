@@ -26,6 +26,7 @@ from airflow_provider_ollama.exceptions import (
     OllamaServerNotReadyError,
     OllamaTriggerEventError,
 )
+from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulatorProcess
 from airflow_provider_ollama.triggers.ollama import (
     OllamaServerReadyTrigger,
@@ -213,6 +214,41 @@ async def test_deadline_is_absolute_and_kept_by_a_trigger_rebuilt_after_a_restar
     finished = time.time()
     assert events[0]["status"] == "timeout"
     assert started + 2.0 <= finished < started + 3.0, "the rebuilt trigger restarted the clock"
+
+
+@pytest.mark.asyncio
+async def test_named_models_missing_then_present(emulator, ollama_registry, monkeypatch, no_slow_callbacks):
+    _use_server(monkeypatch, emulator.port)
+    model = ollama_registry.model_name("tiny")
+    # Another task pulls the model a second after the trigger starts waiting for it.
+    puller = threading.Timer(1.0, lambda: OllamaHook(base_url=emulator.url).pull(model, insecure=True))
+    started = time.monotonic()
+    puller.start()
+    try:
+        events = await _events(
+            OllamaServerReadyTrigger(CONN_ID, models=[model], end_time=time.time() + 30, poll_interval=0.2)
+        )
+    finally:
+        puller.cancel()
+        puller.join()
+    assert time.monotonic() - started >= 1.0
+    assert [event["status"] for event in events] == ["success"]
+    assert events[0]["missing_models"] == []
+
+
+@pytest.mark.asyncio
+async def test_models_still_missing_at_the_deadline_are_named(emulator, monkeypatch, no_slow_callbacks):
+    _use_server(monkeypatch, emulator.port)
+    events = await _events(
+        OllamaServerReadyTrigger(
+            CONN_ID, models=["tiny", "llama3.2:1b"], end_time=time.time() + 1, poll_interval=0.2
+        )
+    )
+    assert events[0]["status"] == "timeout"
+    assert events[0]["missing_models"] == ["tiny", "llama3.2:1b"]
+    assert "tiny, llama3.2:1b did not appear" in events[0]["message"]
+    with pytest.raises(OllamaServerNotReadyError, match=r"llama3\.2:1b"):
+        raise_for_server_ready_event(events[0])
 
 
 @pytest.mark.asyncio
