@@ -102,3 +102,15 @@ class OllamaTriggerEventError(OllamaError):
 
 class OllamaServerNotReadyError(OllamaTimeoutError):
     """A shared server did not answer, or lacked the named models, by the wait's deadline."""
+
+
+def error_class_named(name: object) -> type[OllamaError]:
+    """The error class of this family called ``name`` (as a trigger event carries it), else :class:`OllamaError`.
+
+    Only classes defined here qualify, so a malformed event can never make a worker raise something
+    outside the family (``SystemExit``, ``KeyboardInterrupt``...).
+    """
+    candidate = globals().get(name) if isinstance(name, str) else None
+    if isinstance(candidate, type) and issubclass(candidate, OllamaError):
+        return candidate
+    return OllamaError

@@ -16,7 +16,6 @@ from typing import Any, TypedDict
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_ollama import exceptions
 from airflow_provider_ollama.exceptions import (
     OllamaError,
     OllamaServerError,
@@ -24,6 +23,7 @@ from airflow_provider_ollama.exceptions import (
     OllamaServerUnreachableError,
     OllamaTimeoutError,
     OllamaTriggerEventError,
+    error_class_named,
 )
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 
@@ -251,11 +251,4 @@ def raise_for_server_ready_event(event: Any) -> ServerReadyEvent:
         )
     if status is ServerReadyStatus.TIMEOUT:
         raise OllamaServerNotReadyError(message)
-    raise _error_class(event.get("error_type"))(message)
-
-
-def _error_class(name: Any) -> type[OllamaError]:
-    candidate = getattr(exceptions, name, None) if isinstance(name, str) else None
-    if isinstance(candidate, type) and issubclass(candidate, OllamaError):
-        return candidate
-    return OllamaError
+    raise error_class_named(event.get("error_type"))(message)
