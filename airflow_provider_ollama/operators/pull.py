@@ -1,0 +1,177 @@
+"""``OllamaPullOperator``: pull models onto a shared or per-task server, robustly, and return their digests.
+
+Progress goes to the task log a few lines per layer; stalls and server errors are retried with backoff
+(Ollama resumes partial downloads). With ``deferrable=True`` on a shared server the download is followed
+from the triggerer, so no worker slot waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Context
+
+from airflow_provider_ollama.exceptions import OllamaPullError
+from airflow_provider_ollama.hooks.ollama import OllamaHook
+from airflow_provider_ollama.operators._checks import check_model_name
+from airflow_provider_ollama.operators.base import BaseOllamaOperator
+from airflow_provider_ollama.pulling.retry import PulledModel, PullRetryPolicy, pull_models
+from airflow_provider_ollama.triggers.pull import OllamaPullTrigger, raise_for_pull_event
+
+#: Deadline of a deferred pull when neither pull_timeout nor execution_timeout says one.
+DEFAULT_DEFERRED_PULL_TIMEOUT_S = 12 * 3600.0
+# The trigger reports its own deadline clearly; Airflow's deferral timeout only backs it up.
+_DEFERRAL_BACKSTOP_S = 60.0
+
+
+class OllamaPullOperator(BaseOllamaOperator):
+    """Pull ``model`` (or each of ``models``) from its registry and return ``{model: digest}``.
+
+    Every model is pulled, also when the server has it: a pull fetches the registry's current manifest
+    and downloads only the blobs that changed, so this is also how a model is updated. The log shows each
+    layer every tenth of its size or every ``progress_interval`` seconds (percent, MB/s, ETA) and a summary
+    per model (size, time, rate, or "already up to date").
+
+    A pull that shows no progress for ``stall_timeout`` seconds is cancelled and started again; so are
+    pulls that fail with a server error. Ollama keeps what it downloaded, so a retry continues. After
+    ``pull_retries`` retries the task fails with one :class:`~airflow_provider_ollama.exceptions.OllamaPullError`
+    naming the model, the registry and the last cause. A name the registry does not know fails at once
+    with :class:`~airflow_provider_ollama.exceptions.OllamaModelNotFoundError`.
+
+    ``deferrable=True`` with ``server="shared"``: the task hands the pull to
+    :class:`~airflow_provider_ollama.triggers.pull.OllamaPullTrigger` and frees its worker slot until the
+    server has the models. A per-task server (``server="local"``) lives on the worker, so that mode never
+    defers; it suits a kept ``models_dir`` (warming a node's store).
+
+    .. code-block:: python
+
+        OllamaPullOperator(task_id="pull", models=["llama3.2:1b", "nomic-embed-text"], deferrable=True)
+
+    :param model: the model to pull (templated).
+    :param models: several models to pull, in order (templated); give ``model`` or ``models``.
+    :param stall_timeout: seconds without progress before a pull is cancelled and retried.
+    :param pull_retries: retries per model after the first attempt.
+    :param pull_retry_delay: seconds before the first retry; doubled for each further one.
+    :param pull_timeout: seconds for all pulls together; default no limit on a worker (``execution_timeout``
+        applies) and 12 h, or ``execution_timeout``, for a deferred pull.
+    :param progress_interval: seconds between progress lines of a layer that has no new tenth done.
+    :param insecure: allow plain-HTTP registries.
+
+    Other arguments: see :class:`~airflow_provider_ollama.operators.base.BaseOllamaOperator`.
+    """
+
+    template_fields: Sequence[str] = (*BaseOllamaOperator.template_fields, "model")
+    #: Where a deferred pull resumes (the base class's ``execute_complete`` resumes a wait for the server).
+    pull_resume_method = "execute_pull_complete"
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        models: Sequence[str] | str = (),
+        stall_timeout: float = 120.0,
+        pull_retries: int = 3,
+        pull_retry_delay: float = 5.0,
+        pull_timeout: float | None = None,
+        progress_interval: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(models=models, **kwargs)
+        task = self.task_id
+        if model is None and not models:
+            raise ValueError(f"{task}: name the model to pull, e.g. model='llama3.2:1b' or models=[...]")
+        if model is not None and models:
+            raise ValueError(f"{task}: give model= or models=, not both")
+        if model is not None and (not isinstance(model, str) or not model.strip()):
+            raise ValueError(f"{task}: model must be a model name such as 'llama3.2:1b', not {model!r}")
+        for name in [model] if model is not None else [] if isinstance(models, str) else list(models):
+            if "{{" not in name:
+                check_model_name(task, name)
+        if pull_timeout is not None and pull_timeout <= 0:
+            raise ValueError(f"{task}: pull_timeout must be positive (seconds), got {pull_timeout}")
+        if progress_interval <= 0:
+            raise ValueError(f"{task}: progress_interval must be positive (seconds), got {progress_interval}")
+        try:
+            self.policy = PullRetryPolicy(
+                retries=pull_retries, retry_delay=pull_retry_delay, stall_timeout=stall_timeout
+            )
+        except ValueError as error:
+            raise ValueError(f"{task}: {error}") from None
+        self.model = model
+        self.pull_timeout = pull_timeout
+        self.progress_interval = progress_interval
+
+    def models_to_prepare(self) -> list[str]:
+        """Nothing to prepare: :meth:`run` pulls every model itself (with retries and progress)."""
+        return []
+
+    def models_to_pull(self) -> list[str]:
+        """The rendered ``model`` or ``models``, checked against Ollama's naming rules."""
+        names = [self.model] if self.model is not None else self._rendered_models()
+        for name in names:
+            if not isinstance(name, str):
+                raise ValueError(f"{self.task_id}: model rendered to {name!r}; it must be a model name")
+            check_model_name(self.task_id, name)
+        return names
+
+    def run(self, context: Context, hook: OllamaHook) -> dict[str, str]:
+        models = self.models_to_pull()
+        if self.deferrable and self.server == "shared":
+            self._defer_pull(models)
+        deadline = self.pull_timeout
+        hook.settings  # noqa: B018 - read the connection here, synchronously, before the event loop runs
+        try:
+            pulled = asyncio.run(self._pull(hook, models, deadline))
+        except asyncio.TimeoutError:
+            raise OllamaPullError(
+                f"Pulling {', '.join(models)} through Ollama at {hook.base_url} did not finish within "
+                f"pull_timeout={deadline:g} s. Raise pull_timeout, or check the download speed above."
+            ) from None
+        return {result.model: result.digest for result in pulled}
+
+    def execute_pull_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, str]:
+        """Resume after the trigger followed the pulls: log their summaries, return the digests or raise."""
+        finished = raise_for_pull_event(event)
+        for line in finished["summaries"]:
+            self.log.info("%s", line)
+        return finished["digests"]
+
+    async def _pull(self, hook: OllamaHook, models: list[str], deadline: float | None) -> list[PulledModel]:
+        work = pull_models(
+            hook,
+            models,
+            insecure=self.insecure,
+            policy=self.policy,
+            logger=self.log,
+            progress_interval=self.progress_interval,
+        )
+        return await asyncio.wait_for(work, deadline)
+
+    def _defer_pull(self, models: list[str]) -> None:
+        if self.pull_timeout is not None:
+            budget = self.pull_timeout
+        elif self.execution_timeout is not None:
+            budget = self.execution_timeout.total_seconds()
+        else:
+            budget = DEFAULT_DEFERRED_PULL_TIMEOUT_S
+        self.log.info(
+            "Deferring: the triggerer follows the pull of %s for up to %.0f s", ", ".join(models), budget
+        )
+        self.defer(
+            trigger=OllamaPullTrigger(
+                self.ollama_conn_id,
+                models=models,
+                end_time=time.time() + budget,
+                insecure=self.insecure,
+                stall_timeout=self.policy.stall_timeout,
+                retries=self.policy.retries,
+                retry_delay=self.policy.retry_delay,
+                progress_interval=self.progress_interval,
+            ),
+            method_name=self.pull_resume_method,
+            timeout=timedelta(seconds=budget + _DEFERRAL_BACKSTOP_S),
+        )

@@ -1,0 +1,11 @@
+"""Robust model pulls: stall detection, retries with backoff and readable progress, for worker and triggerer.
+
+``await pull_models(hook, ["llama3.2:1b"], logger=log)`` returns each model's digest and summary line.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_ollama.pulling.progress import PullProgressReporter
+from airflow_provider_ollama.pulling.retry import PulledModel, PullRetryPolicy, PullStalledError, pull_models
+
+__all__ = ["PullProgressReporter", "PullRetryPolicy", "PullStalledError", "PulledModel", "pull_models"]

@@ -1,0 +1,260 @@
+"""Pull models through a server robustly: follow the progress stream, cancel it when it stalls, retry.
+
+Shared by :class:`~airflow_provider_ollama.operators.pull.OllamaPullOperator` (on the worker) and
+:class:`~airflow_provider_ollama.triggers.pull.OllamaPullTrigger` (in the triggerer), so both behave alike.
+A retry is cheap because Ollama keeps partial downloads: the next pull continues where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from airflow_provider_ollama.exceptions import (
+    OllamaError,
+    OllamaModelNotFoundError,
+    OllamaPullError,
+    OllamaServerError,
+    OllamaServerUnreachableError,
+    OllamaTimeoutError,
+)
+from airflow_provider_ollama.hooks._errors import RequestContext, translated_errors
+from airflow_provider_ollama.hooks.ollama import OllamaHook
+from airflow_provider_ollama.names import ModelName
+from airflow_provider_ollama.pulling.progress import LineLogger, PullProgressReporter
+
+#: Ollama hashes every downloaded blob after this status and says nothing until it is done, which
+#: takes minutes for large models: silence then is work, not a stall.
+_VERIFYING = "verifying sha256 digest"
+#: Failures that retrying cannot fix, although the server reports them as 500s, and what to do instead.
+_PERMANENT_CAUSES = {
+    "insecure protocol": "Set insecure=True to pull from a plain-HTTP registry.",
+    "server gave http response to https client": "Set insecure=True to pull from a plain-HTTP registry.",
+}
+
+
+@dataclass(frozen=True)
+class PullRetryPolicy:
+    """How hard to try: attempts, backoff, and what counts as a stall.
+
+    :param retries: attempts after the first one (0 disables retries).
+    :param retry_delay: seconds before the first retry; doubled for each further one.
+    :param max_retry_delay: cap on any single wait.
+    :param stall_timeout: seconds without any progress (no new bytes, no new status) after which the
+        stream is cancelled and the pull retried. Not applied while the server verifies digests.
+    """
+
+    retries: int = 3
+    retry_delay: float = 5.0
+    max_retry_delay: float = 120.0
+    stall_timeout: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.retries < 0:
+            raise ValueError(f"pull retries must not be negative, got {self.retries}")
+        if self.retry_delay < 0 or self.max_retry_delay < 0:
+            raise ValueError("pull retry delays must not be negative")
+        if self.stall_timeout <= 0:
+            raise ValueError(f"stall_timeout must be positive, got {self.stall_timeout}")
+
+    def delay(self, failed_attempts: int) -> float:
+        """Seconds to wait after ``failed_attempts`` attempts have failed (1 for the first failure)."""
+        return float(min(self.max_retry_delay, self.retry_delay * 2.0 ** (failed_attempts - 1)))
+
+
+@dataclass(frozen=True)
+class PulledModel:
+    """The outcome of one model's pull (JSON-native fields)."""
+
+    model: str
+    digest: str
+    summary: str
+    downloaded_bytes: int
+    attempts: int
+
+
+@dataclass
+class _StreamWatch:
+    """What the stream consumer last saw, read by the stall watchdog."""
+
+    changed_at: float
+    last_mark: tuple[str | None, str | None, int | None] = (None, None, None)
+    verifying: bool = False
+    final_status: str | None = None
+    phases: list[str] = field(default_factory=list)
+
+
+class PullStalledError(OllamaTimeoutError):
+    """A pull showed no progress for ``stall_timeout`` seconds; its stream was cancelled (retried)."""
+
+
+async def pull_models(
+    hook: OllamaHook,
+    models: Sequence[str],
+    *,
+    insecure: bool = False,
+    policy: PullRetryPolicy | None = None,
+    logger: LineLogger,
+    progress_interval: float = 10.0,
+) -> list[PulledModel]:
+    """Pull each model in turn (each one retried on its own); return their digests and summary lines.
+
+    Raises :class:`OllamaPullError` after the last failed attempt of a model, naming the model, its
+    registry and the last cause; :class:`OllamaModelNotFoundError` at once for a name the registry lacks.
+    The hook's async clients are closed before returning.
+    """
+    policy = policy or PullRetryPolicy()
+    try:
+        settings = await hook.asettings()
+        results = []
+        for model in models:
+            reporter = PullProgressReporter(model, logger=logger, interval=progress_interval)
+            logger.info("Pulling %s through Ollama at %s", model, settings.base_url)
+            previous = await asyncio.to_thread(current_digest, hook, model)
+            attempts = await _pull_with_retries(hook, model, insecure, policy, reporter, logger)
+            digest = await asyncio.to_thread(hook.model_digest, model)
+            summary = reporter.summary(digest, previous)
+            logger.info("%s", summary)
+            results.append(PulledModel(model, digest, summary, reporter.downloaded_bytes, attempts))
+        return results
+    finally:
+        await hook.aclose()
+
+
+def registry_of(model: str) -> str:
+    """The registry host a model name pulls from (``registry.ollama.ai`` for bare names)."""
+    return ModelName.parse(model).host
+
+
+async def _pull_with_retries(
+    hook: OllamaHook,
+    model: str,
+    insecure: bool,
+    policy: PullRetryPolicy,
+    reporter: PullProgressReporter,
+    logger: LineLogger,
+) -> int:
+    """Pull until success or the last attempt; return the number of attempts it took."""
+    attempt = 0
+    while True:
+        attempt += 1
+        reporter.new_attempt()
+        try:
+            await _follow_pull(hook, model, insecure, policy.stall_timeout, reporter)
+            return attempt
+        except OllamaModelNotFoundError as missing:
+            raise OllamaModelNotFoundError(
+                f"The registry {registry_of(model)} has no model '{model}' (asked through Ollama at "
+                f"{hook.base_url}). Check the name and tag for a typo (e.g. 'llama3.2:1b'), and the "
+                "registry host in the name (bare names come from registry.ollama.ai)."
+            ) from missing
+        except (OllamaServerError, OllamaServerUnreachableError, OllamaTimeoutError) as failure:
+            if (advice := _permanent_cause(failure)) is not None:
+                raise OllamaPullError(_final_message(model, hook, attempt, failure, advice)) from failure
+            if attempt > policy.retries:
+                raise OllamaPullError(
+                    _final_message(model, hook, attempt, failure, _advice(failure))
+                ) from failure
+            delay = policy.delay(attempt)
+            logger.info(
+                "pull %s: attempt %d of %d failed: %s Retrying in %.1f s; the download resumes where it stopped.",
+                model,
+                attempt,
+                policy.retries + 1,
+                _sentence(str(failure)),
+                delay,
+            )
+            await asyncio.sleep(delay)
+
+
+async def _follow_pull(
+    hook: OllamaHook, model: str, insecure: bool, stall_timeout: float, reporter: PullProgressReporter
+) -> None:
+    """Issue one pull and follow its stream to the end; cancel it if nothing moves for ``stall_timeout``.
+
+    The stream is read in one task of its own (the client's stream must open and close in the same
+    task); this coroutine watches it and cancels it on a stall, which closes the connection, and the
+    server then stops that download and keeps what it has.
+    """
+    loop = asyncio.get_running_loop()
+    watch = _StreamWatch(changed_at=loop.time())
+    settings = await hook.asettings()
+    context = RequestContext(
+        base_url=settings.base_url,
+        action="pull",
+        model=model,
+        timeout=settings.request_timeout,
+        secrets=tuple(settings.secret_values()),
+    )
+    client = await hook.aget_client()
+
+    async def consume() -> None:
+        with translated_errors(context):
+            async for update in await client.pull(model, insecure=insecure, stream=True):
+                reporter(update)
+                mark = (update.status, update.digest, update.completed)
+                if mark != watch.last_mark:
+                    watch.last_mark = mark
+                    watch.changed_at = loop.time()
+                watch.verifying = update.status == _VERIFYING
+                watch.final_status = update.status
+
+    consumer = asyncio.create_task(consume(), name=f"pull-{model}")
+    try:
+        while not consumer.done():
+            idle = loop.time() - watch.changed_at
+            if not watch.verifying and idle >= stall_timeout:
+                raise PullStalledError(
+                    f"No progress for {stall_timeout:g} s ({reporter.stalled_layer()}), so the stream was "
+                    "cancelled."
+                )
+            # While verifying there is no limit; waking up now and then notices the next status.
+            await asyncio.wait({consumer}, timeout=stall_timeout if watch.verifying else stall_timeout - idle)
+        consumer.result()
+    finally:
+        if not consumer.done():
+            consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+    if watch.final_status != "success":
+        raise OllamaServerError(
+            f"Ollama at {settings.base_url} ended the pull of '{model}' without success "
+            f"(last status: {watch.final_status!r}). See the server's log."
+        )
+
+
+def _permanent_cause(failure: OllamaError) -> str | None:
+    text = str(failure).lower()
+    return next((advice for cause, advice in _PERMANENT_CAUSES.items() if cause in text), None)
+
+
+def _advice(failure: OllamaError) -> str:
+    if isinstance(failure, PullStalledError):
+        return (
+            "The download kept stalling: check the server's network path to the registry (proxy, "
+            "firewall), or raise stall_timeout or pull_retries."
+        )
+    if isinstance(failure, OllamaServerUnreachableError):
+        return "The Ollama server stopped answering: check that it is running and reachable."
+    return "Retry later, or check the server's log and its access to the registry."
+
+
+def _final_message(model: str, hook: OllamaHook, attempts: int, failure: OllamaError, advice: str) -> str:
+    tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+    return (
+        f"Could not pull '{model}' from registry {registry_of(model)} through Ollama at {hook.base_url} "
+        f"({tries}). Last cause: {_sentence(str(failure))} {advice}"
+    )
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+def current_digest(hook: OllamaHook, model: str) -> str | None:
+    """The model's ``sha256:<hex>`` digest on ``hook``'s server now, or ``None`` when the server lacks it."""
+    try:
+        return hook.model_digest(model)
+    except OllamaModelNotFoundError:
+        return None
