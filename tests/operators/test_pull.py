@@ -1,0 +1,320 @@
+"""OllamaPullOperator: digests in XCom, throttled progress, retries on 5xx and stalls, clear final errors, deferral."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
+from structlog.testing import capture_logs
+
+from airflow_provider_ollama.exceptions import (
+    OllamaModelNotFoundError,
+    OllamaPullError,
+    OllamaTriggerEventError,
+)
+from airflow_provider_ollama.operators.pull import OllamaPullOperator
+from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
+from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
+from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
+from airflow_provider_ollama.triggers.pull import OllamaPullTrigger
+from tests.operators.pull_create_runs import SharedRun, on_shared_run, shared_run
+
+__all__ = ["shared_run"]  # the session fixture, imported so that pytest finds it here
+
+FAST: dict[str, Any] = {"pull_retry_delay": 0.05, "insecure": True}
+
+
+@pytest.fixture
+def emulator(monkeypatch: pytest.MonkeyPatch, ollama_emulator_factory: EmulatorFactory) -> OllamaEmulator:
+    """An emulator with Ollama's own transfer timings, named by the ``ollama_default`` connection."""
+    started = ollama_emulator_factory()
+    assert isinstance(started, OllamaEmulator)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OLLAMA_DEFAULT", json.dumps({"conn_type": "ollama", "host": started.url})
+    )
+    return started
+
+
+@pytest.fixture
+def logs() -> Iterator[list[MutableMapping[str, Any]]]:
+    """Log events of the operator (Airflow's task loggers are structlog loggers)."""
+    with capture_logs() as captured:
+        yield captured
+
+
+def _messages(logs: list[MutableMapping[str, Any]], containing: str) -> list[str]:
+    return [str(entry["event"]) for entry in logs if containing in str(entry["event"])]
+
+
+def _model_digest(registry: RegistryEmulator, model: str = "tiny") -> str:
+    built = registry.catalogue.model(f"library/{model}")
+    assert built is not None
+    return built.digest
+
+
+def _weights_digest(registry: RegistryEmulator) -> str:
+    built = registry.catalogue.model("library/tiny")
+    assert built is not None
+    return built.model_digest
+
+
+# --- in a real DAG run (the session's shared run; see pull_create_runs.py) ---------------------------
+
+
+@pytest.mark.airflow
+@on_shared_run
+def test_pull_in_a_dag_returns_model_to_manifest_digest(shared_run: SharedRun) -> None:
+    assert shared_run.result.xcoms["pull"] == {shared_run.model: _model_digest(shared_run.registry)}
+
+
+@pytest.mark.airflow
+@on_shared_run
+def test_deferrable_pull_in_a_dag_defers_and_returns_the_same_digests(shared_run: SharedRun) -> None:
+    assert shared_run.deferred, "pull_deferred never deferred to its trigger"
+    assert shared_run.result.xcoms["pull_deferred"] == shared_run.result.xcoms["pull"]
+    # Both tasks sent a pull (the second found everything present); nothing was downloaded twice.
+    assert shared_run.emulator.stats.counter("pulls") >= 2
+    assert shared_run.registry.stats.blob_bytes_by_digest[_weights_digest(shared_run.registry)] == (
+        shared_run.registry.catalogue.model("library/tiny").manifest.layer("model").size  # type: ignore[union-attr]
+    )
+
+
+# --- on the worker, against the emulator ---------------------------------------------------------------
+
+
+def test_progress_lines_are_throttled_while_a_download_crawls(
+    emulator: OllamaEmulator, ollama_registry: RegistryEmulator, logs: list[MutableMapping[str, Any]]
+) -> None:
+    # Half the weights arrive, then the registry stalls for 1.5 s: the server keeps reporting (every
+    # 60 ms, ~25 reports for this layer) while the operator should log only a few lines.
+    ollama_registry.faults.stall(digest=_weights_digest(ollama_registry), seconds=1.5, times=1)
+    operator = OllamaPullOperator(
+        task_id="pull", model=ollama_registry.model_name("tiny"), progress_interval=0.5, **FAST
+    )
+
+    operator.execute({})
+
+    layer_lines = _messages(logs, f"layer {_weights_digest(ollama_registry)[7:19]}")
+    assert 3 <= len(layer_lines) <= 7, layer_lines
+    assert any("50% of 1.0 MB" in line for line in layer_lines)
+    assert "100% of 1.0 MB, done in" in layer_lines[-1]
+    summary = _messages(logs, "Pulled ")
+    assert len(summary) == 1
+    assert "1.0 MB in 5 layers" in summary[0]
+    assert "MB/s" in summary[0]
+
+
+def test_a_second_pull_says_already_up_to_date(
+    emulator: OllamaEmulator, ollama_registry: RegistryEmulator, logs: list[MutableMapping[str, Any]]
+) -> None:
+    operator = OllamaPullOperator(task_id="pull", model=ollama_registry.model_name("tiny"), **FAST)
+    first = operator.execute({})
+    second = operator.execute({})
+    assert first == second
+    assert len(_messages(logs, "is already up to date")) == 1
+
+
+def test_registry_5xx_is_retried_until_the_pull_succeeds(
+    emulator: OllamaEmulator, ollama_registry: RegistryEmulator, logs: list[MutableMapping[str, Any]]
+) -> None:
+    ollama_registry.faults.error(503, kinds={"manifest"}, times=2)
+    model = ollama_registry.model_name("tiny")
+    operator = OllamaPullOperator(task_id="pull", model=model, pull_retries=2, **FAST)
+
+    assert operator.execute({}) == {model: _model_digest(ollama_registry)}
+    assert emulator.stats.counter("pulls") == 3
+    retries = _messages(logs, "Retrying in")
+    assert len(retries) == 2
+    assert "503" in retries[0]
+
+
+def test_a_stalled_download_is_cancelled_and_resumed_where_it_stopped(
+    emulator: OllamaEmulator, ollama_registry: RegistryEmulator, logs: list[MutableMapping[str, Any]]
+) -> None:
+    # The registry sends half the weights, then nothing until released (Ollama itself waits 30 s).
+    weights = _weights_digest(ollama_registry)
+    ollama_registry.faults.stall(digest=weights, times=1)
+    model = ollama_registry.model_name("tiny")
+    operator = OllamaPullOperator(task_id="pull", model=model, stall_timeout=0.5, **FAST)
+
+    assert operator.execute({}) == {model: _model_digest(ollama_registry)}
+    assert _messages(logs, "No progress for 0.5 s (layer")
+    # The retry continued from the half already on the server: every byte was sent once.
+    assert ollama_registry.stats.blob_bytes_by_digest[weights] == 1 << 20
+
+
+def test_the_last_failed_attempt_raises_one_error_naming_model_registry_and_cause(
+    emulator: OllamaEmulator, ollama_registry: RegistryEmulator
+) -> None:
+    ollama_registry.faults.error(502, kinds={"manifest"})
+    model = ollama_registry.model_name("tiny")
+    operator = OllamaPullOperator(task_id="pull", model=model, pull_retries=2, **FAST)
+
+    with pytest.raises(OllamaPullError) as raised:
+        operator.execute({})
+
+    message = str(raised.value)
+    assert f"Could not pull '{model}' from registry {ollama_registry.host}" in message
+    assert "(3 attempts)" in message
+    assert "Last cause:" in message
+    assert "502" in message
+    assert emulator.stats.counter("pulls") == 3
+
+
+def test_a_server_that_sends_nothing_is_a_stall_too(
+    emulator: OllamaEmulator, ollama_registry: RegistryEmulator
+) -> None:
+    emulator.faults.stall_next(10, path="/api/pull")
+    operator = OllamaPullOperator(
+        task_id="pull", model=ollama_registry.model_name("tiny"), stall_timeout=0.3, pull_retries=1, **FAST
+    )
+    with pytest.raises(OllamaPullError, match=r"No progress for 0.3 s \(the server sent nothing\)"):
+        operator.execute({})
+    emulator.faults.release()
+
+
+def test_an_unknown_model_fails_at_once_without_retries(
+    emulator: OllamaEmulator, ollama_registry: RegistryEmulator
+) -> None:
+    model = ollama_registry.model_name("tinny")
+    operator = OllamaPullOperator(task_id="pull", model=model, pull_retries=3, **FAST)
+    with pytest.raises(OllamaModelNotFoundError) as raised:
+        operator.execute({})
+    assert f"The registry {ollama_registry.host} has no model '{model}'" in str(raised.value)
+    assert "typo" in str(raised.value)
+    assert emulator.stats.counter("pulls") == 1
+
+
+def test_a_plain_http_registry_without_insecure_fails_at_once_saying_so(
+    emulator: OllamaEmulator, ollama_registry: RegistryEmulator
+) -> None:
+    operator = OllamaPullOperator(task_id="pull", model=ollama_registry.model_name("tiny"), pull_retries=3)
+    with pytest.raises(OllamaPullError, match="Set insecure=True"):
+        operator.execute({})
+    assert emulator.stats.counter("pulls") == 1
+
+
+def test_pull_timeout_bounds_the_whole_pull(
+    emulator: OllamaEmulator, ollama_registry: RegistryEmulator
+) -> None:
+    ollama_registry.faults.stall(digest=_weights_digest(ollama_registry), times=1)
+    operator = OllamaPullOperator(
+        task_id="pull", model=ollama_registry.model_name("tiny"), pull_timeout=0.5, **FAST
+    )
+    started = time.monotonic()
+    with pytest.raises(OllamaPullError, match=r"did not finish within pull_timeout=0.5 s"):
+        operator.execute({})
+    assert time.monotonic() - started < 5
+
+
+# --- deferral ---------------------------------------------------------------------------------------
+
+
+def test_deferrable_pull_on_a_shared_server_hands_the_pull_to_its_trigger(
+    emulator: OllamaEmulator, ollama_registry: RegistryEmulator
+) -> None:
+    model = ollama_registry.model_name("tiny")
+    operator = OllamaPullOperator(
+        task_id="pull",
+        model=model,
+        deferrable=True,
+        stall_timeout=30,
+        pull_retries=1,
+        pull_timeout=600,
+        **FAST,
+    )
+    before = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute({})
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, OllamaPullTrigger)
+    _, kwargs = trigger.serialize()
+    assert kwargs["models"] == [model]
+    assert kwargs["insecure"] is True
+    assert kwargs["stall_timeout"] == 30
+    assert kwargs["retries"] == 1
+    assert before + 600 <= kwargs["end_time"] <= time.time() + 600
+    assert deferred.value.method_name == "execute_pull_complete"
+    assert emulator.stats.counter("pulls") == 0  # the worker itself pulled nothing
+
+
+def test_resuming_with_a_success_event_logs_summaries_and_returns_digests(
+    logs: list[MutableMapping[str, Any]],
+) -> None:
+    operator = OllamaPullOperator(task_id="pull", model="tiny")
+    event = {
+        "status": "success",
+        "message": "done",
+        "digests": {"tiny": "sha256:" + "a" * 64},
+        "summaries": ["Pulled tiny (...)"],
+        "error_type": None,
+    }
+    assert operator.execute_pull_complete({}, event) == {"tiny": "sha256:" + "a" * 64}
+    assert _messages(logs, "Pulled tiny (...)")
+
+
+@pytest.mark.parametrize(
+    ("event", "error"),
+    [
+        (None, OllamaTriggerEventError),
+        ({"status": "weird"}, OllamaTriggerEventError),
+        ({"status": "success", "message": "x"}, OllamaTriggerEventError),
+        (
+            {"status": "timeout", "message": "late", "digests": {}, "summaries": [], "error_type": None},
+            OllamaPullError,
+        ),
+        (
+            {
+                "status": "error",
+                "message": "no such model",
+                "digests": {},
+                "summaries": [],
+                "error_type": "OllamaModelNotFoundError",
+            },
+            OllamaModelNotFoundError,
+        ),
+    ],
+)
+def test_resuming_with_a_failure_or_malformed_event_raises_a_typed_error(
+    event: dict[str, Any] | None, error: type[Exception]
+) -> None:
+    operator = OllamaPullOperator(task_id="pull", model="tiny")
+    with pytest.raises(error):
+        operator.execute_pull_complete({}, event)
+
+
+# --- arguments ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({}, "name the model to pull"),
+        ({"model": "a", "models": ["b"]}, "not both"),
+        ({"model": "no good"}, "invalid model name 'no good'"),
+        ({"models": ["ok", "bad name"]}, "invalid model name 'bad name'"),
+        ({"models": "tiny"}, "models must be a list"),
+        ({"model": "tiny", "stall_timeout": 0}, "stall_timeout must be positive"),
+        ({"model": "tiny", "pull_retries": -1}, "must not be negative"),
+        ({"model": "tiny", "pull_timeout": 0}, "pull_timeout must be positive"),
+        ({"model": "tiny", "progress_interval": 0}, "progress_interval must be positive"),
+    ],
+)
+def test_bad_arguments_fail_when_the_dag_is_parsed(arguments: dict[str, Any], expected: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="pull") as raised:
+        OllamaPullOperator(task_id="pull", **arguments)
+    assert expected in str(raised.value)
+    assert time.monotonic() - started < 1
+
+
+def test_templated_names_are_checked_once_rendered(emulator: OllamaEmulator) -> None:
+    operator = OllamaPullOperator(task_id="pull", model="{{ params.model }}")
+    operator.model = "not a name"  # what rendering produced
+    with pytest.raises(ValueError, match="pull: invalid model name 'not a name'"):
+        operator.execute({})
