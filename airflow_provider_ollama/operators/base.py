@@ -190,19 +190,11 @@ class BaseOllamaOperator(BaseOperator):
 
     def build_local_server(self) -> LocalOllamaServer:
         """The (not yet started) per-task server this operator's arguments describe."""
-        settings = self.server_settings
-        return LocalOllamaServer(
+        return LocalOllamaServer.from_settings(
+            self.server_settings,
             models=self.models_to_prepare(),
             binary=self.binary,
-            gpus=settings.gpus,
             require_gpu=self.require_gpu,
-            keep_alive=settings.keep_alive,
-            num_parallel=settings.num_parallel,
-            max_loaded_models=settings.max_loaded_models,
-            context_length=settings.context_length,
-            flash_attention=settings.flash_attention,
-            kv_cache_type=settings.kv_cache_type,
-            env=settings.env,
             models_dir=self.models_dir,
             startup_timeout=self.startup_timeout,
             preparer=self.model_preparer(),

@@ -13,10 +13,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_ollama.exceptions import (
     OllamaBadRequestError,
@@ -143,6 +144,11 @@ class LocalOllamaServer:
         self.url: str | None = None
         self.models_dir: Path | None = None
         self.log_path: Path | None = None
+
+    @classmethod
+    def from_settings(cls, settings: ServerSettings, **options: Any) -> LocalOllamaServer:
+        """A server with ``settings`` (validated already, e.g. when an operator was built) and other options."""
+        return cls(**{field.name: getattr(settings, field.name) for field in fields(settings)}, **options)
 
     def __repr__(self) -> str:
         state = "running" if self.is_running else "stopped"

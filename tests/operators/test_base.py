@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import socket
 import time
 from datetime import timedelta
 from typing import Any
@@ -17,6 +15,7 @@ from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.operators.base import BaseOllamaOperator
 from airflow_provider_ollama.server.preparation import PullModels
 from airflow_provider_ollama.triggers.ollama import OllamaServerReadyTrigger
+from tests.server.connections import unused_port, use_ollama_connection
 
 CONN_ID = "ollama_switch_test"
 
@@ -40,22 +39,6 @@ class ModelOperator(BaseOllamaOperator):
 
     def run(self, context: Context, hook: OllamaHook) -> Any:
         return hook.generate(self.model, "hi", options={"num_predict": 4}).response
-
-
-def _use_server(monkeypatch: pytest.MonkeyPatch, url_or_port: str | int, *, token: str | None = None) -> None:
-    if isinstance(url_or_port, int):
-        connection: dict[str, Any] = {"conn_type": "ollama", "host": "http://127.0.0.1", "port": url_or_port}
-    else:
-        connection = {"conn_type": "ollama", "host": url_or_port}
-    if token is not None:
-        connection["password"] = token
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(connection))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # --- checked when the DAG is parsed -----------------------------------------------------------------
@@ -99,7 +82,7 @@ def test_template_fields_include_the_connection_and_the_models():
 
 
 def test_an_operator_without_run_says_what_to_implement(ollama_emulator, monkeypatch):
-    _use_server(monkeypatch, ollama_emulator.url)
+    use_ollama_connection(monkeypatch, CONN_ID, ollama_emulator.url)
     with pytest.raises(NotImplementedError, match=r"run\(context, hook\)"):
         BaseOllamaOperator(task_id="base", ollama_conn_id=CONN_ID).execute({})
 
@@ -108,7 +91,7 @@ def test_an_operator_without_run_says_what_to_implement(ollama_emulator, monkeyp
 
 
 def test_shared_mode_runs_the_work_on_the_connections_server(ollama_emulator, monkeypatch):
-    _use_server(monkeypatch, ollama_emulator.url)
+    use_ollama_connection(monkeypatch, CONN_ID, ollama_emulator.url)
     result = VersionOperator(task_id="v", ollama_conn_id=CONN_ID).execute({})
     assert result == {"version": ollama_emulator.settings.version, "url": ollama_emulator.url}
 
@@ -116,7 +99,7 @@ def test_shared_mode_runs_the_work_on_the_connections_server(ollama_emulator, mo
 def test_shared_mode_pulls_the_models_the_operator_names_before_the_work(
     ollama_emulator, ollama_registry, monkeypatch
 ):
-    _use_server(monkeypatch, ollama_emulator.url)
+    use_ollama_connection(monkeypatch, CONN_ID, ollama_emulator.url)
     model = ollama_registry.model_name("tiny")
     operator = ModelOperator(task_id="m", ollama_conn_id=CONN_ID, model=model, insecure=True)
     assert operator.execute({})
@@ -124,8 +107,8 @@ def test_shared_mode_pulls_the_models_the_operator_names_before_the_work(
 
 
 def test_shared_mode_without_deferral_waits_on_the_worker_then_fails_typed(monkeypatch):
-    port = _free_port()
-    _use_server(monkeypatch, port)
+    port = unused_port()
+    use_ollama_connection(monkeypatch, CONN_ID, port)
     operator = VersionOperator(
         task_id="v", ollama_conn_id=CONN_ID, deferrable=False, startup_timeout=1, poll_interval=0.1
     )
@@ -136,7 +119,7 @@ def test_shared_mode_without_deferral_waits_on_the_worker_then_fails_typed(monke
 
 
 def test_shared_mode_defers_to_the_readiness_trigger_when_the_server_is_down(monkeypatch):
-    _use_server(monkeypatch, _free_port())
+    use_ollama_connection(monkeypatch, CONN_ID, unused_port())
     operator = VersionOperator(
         task_id="v",
         ollama_conn_id=CONN_ID,
@@ -163,13 +146,13 @@ def test_shared_mode_defers_to_the_readiness_trigger_when_the_server_is_down(mon
 def test_shared_mode_with_deferral_does_not_defer_when_the_server_already_answers(
     ollama_emulator, monkeypatch
 ):
-    _use_server(monkeypatch, ollama_emulator.url)
+    use_ollama_connection(monkeypatch, CONN_ID, ollama_emulator.url)
     operator = VersionOperator(task_id="v", ollama_conn_id=CONN_ID, deferrable=True)
     assert operator.execute({})["url"] == ollama_emulator.url
 
 
 def test_resuming_with_a_success_event_runs_the_work(ollama_emulator, monkeypatch):
-    _use_server(monkeypatch, ollama_emulator.url)
+    use_ollama_connection(monkeypatch, CONN_ID, ollama_emulator.url)
     event = {
         "status": "success",
         "message": "ready",

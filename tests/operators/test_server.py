@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.operators.server import OllamaServerOperator
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulatorProcess
 from tests.sensors.task_states import run_when_deferred
+from tests.server.connections import unused_port, use_ollama_connection
 from tests.server.processes import is_gone, kill_leftover_group, wait_until_gone
 from tests.support.dag_runs import REPO_ROOT, migrate_metadata_db, run_dag
 
@@ -29,12 +28,6 @@ def task_server_binary(monkeypatch: pytest.MonkeyPatch, ollama_binary: Path) -> 
     monkeypatch.setenv("OLLAMA_BINARY", str(ollama_binary))
     monkeypatch.delenv("OLLAMA_EMULATOR_PARENT_PID", raising=False)
     return ollama_binary
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.mark.airflow
@@ -75,9 +68,8 @@ def test_execution_timeout_stops_the_per_task_server(tmp_path):
 def test_shared_mode_defers_until_the_server_answers_then_pulls_preloads_and_reports(
     monkeypatch, ollama_registry
 ):
-    port = _free_port()
-    connection = {"conn_type": "ollama", "host": "http://127.0.0.1", "port": port}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{SHARED_CONN_ID.upper()}", json.dumps(connection))
+    port = unused_port()
+    use_ollama_connection(monkeypatch, SHARED_CONN_ID, port)
     model = ollama_registry.model_name("tiny")
     shared = OllamaEmulatorProcess(port=port)
     migrate_metadata_db()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import socket
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -21,23 +19,11 @@ from airflow_provider_ollama.sensors.ollama import OllamaServerSensor
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulatorProcess
 from airflow_provider_ollama.triggers.ollama import OllamaServerReadyTrigger
 from tests.sensors.task_states import run_when_deferred
+from tests.server.connections import unused_port, use_ollama_connection
 from tests.support.dag_runs import REPO_ROOT, migrate_metadata_db, run_dag
 
 SENSOR_DAGS = REPO_ROOT / "tests" / "dags" / "ollama_server_sensor_dag.py"
 CONN_ID = "ollama_sensor_test"
-
-
-def _use_server(monkeypatch: pytest.MonkeyPatch, port: int, *, token: str | None = None) -> None:
-    connection: dict[str, Any] = {"conn_type": "ollama", "host": "http://127.0.0.1", "port": port}
-    if token is not None:
-        connection["password"] = token
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(connection))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -55,8 +41,8 @@ def _sensor(**kwargs: Any) -> OllamaServerSensor:
 
 @pytest.mark.airflow
 def test_deferred_sensor_resumes_and_succeeds_when_the_server_comes_up_later(monkeypatch):
-    port = _free_port()
-    _use_server(monkeypatch, port)
+    port = unused_port()
+    use_ollama_connection(monkeypatch, CONN_ID, port)
     late_server = OllamaEmulatorProcess(port=port)
     migrate_metadata_db()  # the watcher reads task states from the metadata database
     # The server starts only once the sensor has deferred: the wait really happens in the trigger.
@@ -72,8 +58,8 @@ def test_deferred_sensor_resumes_and_succeeds_when_the_server_comes_up_later(mon
 
 @pytest.mark.airflow
 def test_deferred_sensor_fails_at_its_timeout_naming_the_url_and_the_models(monkeypatch, capfd):
-    port = _free_port()
-    _use_server(monkeypatch, port)
+    port = unused_port()
+    use_ollama_connection(monkeypatch, CONN_ID, port)
     started = time.monotonic()
     result = run_dag(SENSOR_DAGS, "ollama_sensor_gives_up")
     elapsed = time.monotonic() - started
@@ -91,34 +77,34 @@ def test_deferred_sensor_fails_at_its_timeout_naming_the_url_and_the_models(monk
 
 
 def test_poke_is_false_while_nothing_answers(monkeypatch):
-    _use_server(monkeypatch, _free_port())
+    use_ollama_connection(monkeypatch, CONN_ID, unused_port())
     assert _sensor().poke({}) is False
 
 
 def test_poke_is_true_when_the_server_answers(emulator, monkeypatch):
-    _use_server(monkeypatch, emulator.port)
+    use_ollama_connection(monkeypatch, CONN_ID, emulator.port)
     assert _sensor().poke({}) is True
 
 
 def test_poke_is_false_while_a_named_model_is_missing(emulator, monkeypatch):
-    _use_server(monkeypatch, emulator.port)
+    use_ollama_connection(monkeypatch, CONN_ID, emulator.port)
     assert _sensor(models=["llama3.2:1b"]).poke({}) is False
 
 
 def test_poke_raises_at_once_for_a_rejected_token(monkeypatch):
     with OllamaEmulatorProcess(required_token="right").start(wait_ready=False) as guarded:
-        _use_server(monkeypatch, guarded.port, token="wrong")
+        use_ollama_connection(monkeypatch, CONN_ID, guarded.port, token="wrong")
         with pytest.raises(OllamaAuthError):
             _sensor(models=["llama3.2:1b"]).poke({})
 
 
 def test_deferrable_sensor_returns_without_deferring_when_already_ready(emulator, monkeypatch):
-    _use_server(monkeypatch, emulator.port)
+    use_ollama_connection(monkeypatch, CONN_ID, emulator.port)
     assert _sensor(deferrable=True).execute({}) is None
 
 
 def test_deferrable_sensor_defers_with_an_absolute_deadline_and_a_later_backstop(monkeypatch):
-    _use_server(monkeypatch, _free_port())
+    use_ollama_connection(monkeypatch, CONN_ID, unused_port())
     sensor = _sensor(deferrable=True, models=["tiny"])
     before = time.time()
     with pytest.raises(TaskDeferred) as deferred:
@@ -144,6 +130,6 @@ def test_execute_complete_validates_the_event(monkeypatch):
 
 
 def test_models_rendered_to_a_string_are_rejected_at_execute(monkeypatch):
-    _use_server(monkeypatch, _free_port())
+    use_ollama_connection(monkeypatch, CONN_ID, unused_port())
     with pytest.raises(ValueError, match="list of model names"):
         _sensor(models="tiny").poke({})

@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -61,3 +63,31 @@ def kill_leftover_group(pgid: int | None) -> None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+SERVER_PID_MARKER = "SERVER_PID="
+
+
+@contextlib.contextmanager
+def task_process(code: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """Run ``code`` in a child Python standing for a task process; it must print ``SERVER_PID=<pid>``.
+
+    Yields the child and the server PID it printed. Afterwards the child is killed and, should a test have
+    failed, the server group it left too.
+    """
+    task = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE, text=True)
+    server_pid = None
+    try:
+        assert task.stdout is not None
+        server_pid = read_marked_pid(task.stdout, SERVER_PID_MARKER)
+        yield task, server_pid
+    finally:
+        task.kill()
+        task.wait(10)
+        kill_leftover_group(server_pid)
+
+
+def sigkill_and_wait(task: subprocess.Popen[str]) -> None:
+    """Kill the task process the hard way (nothing in it can react) and reap it."""
+    task.kill()
+    task.wait(10)

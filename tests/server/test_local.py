@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from collections.abc import Sequence
@@ -21,7 +18,8 @@ from airflow_provider_ollama.exceptions import (
     OllamaServerStartError,
 )
 from airflow_provider_ollama.server.local import LocalOllamaServer
-from tests.server.processes import is_gone, kill_leftover_group, read_marked_pid, wait_until_gone
+from airflow_provider_ollama.server.settings import ServerSettings
+from tests.server.processes import is_gone, sigkill_and_wait, task_process, wait_until_gone
 
 
 def _environ(pid: int) -> dict[str, str]:
@@ -304,6 +302,14 @@ def test_preparer_runs_after_readiness_and_finishes_before_stop(ollama_binary):
     assert preparer.calls == [("prepare", []), ("finish", False)]
 
 
+def test_a_server_can_be_built_from_settings_validated_earlier():
+    settings = ServerSettings(keep_alive="15m", num_parallel=2, gpus=None, env={"OLLAMA_DEBUG": "1"})
+    server = LocalOllamaServer.from_settings(settings, models=["tiny"], startup_timeout=5)
+    assert server.settings == settings
+    assert server.models == ["tiny"]
+    assert server.startup_timeout == 5
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -321,34 +327,18 @@ def test_bad_arguments_fail_at_construction(kwargs, message):
         LocalOllamaServer(**kwargs)
 
 
-def test_server_is_killed_when_the_task_process_is_sigkilled(ollama_binary, tmp_path):
-    task = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import time
-                from airflow_provider_ollama.server.local import LocalOllamaServer
-                server = LocalOllamaServer(binary={str(ollama_binary)!r}).start()
-                print(f"SERVER_PID={{server.pid}}", flush=True)
-                time.sleep(600)
-                """
-            ),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-    )
-    server_pid = None
-    try:
-        assert task.stdout is not None
-        server_pid = read_marked_pid(task.stdout, "SERVER_PID=")
+def test_server_is_killed_when_the_task_process_is_sigkilled(ollama_binary, monkeypatch):
+    # The emulator can watch its parent too; that switch stays off so only our watchdog can pass this.
+    monkeypatch.delenv("OLLAMA_EMULATOR_PARENT_PID", raising=False)
+    code = f"""
+        import time
+        from airflow_provider_ollama.server.local import LocalOllamaServer
+from airflow_provider_ollama.server.settings import ServerSettings
+        server = LocalOllamaServer(binary={str(ollama_binary)!r}).start()
+        print(f"SERVER_PID={{server.pid}}", flush=True)
+        time.sleep(600)
+        """
+    with task_process(code) as (task, server_pid):
         assert not is_gone(server_pid)
-        task.kill()
-        task.wait(10)
+        sigkill_and_wait(task)
         assert wait_until_gone(server_pid, timeout=2), f"ollama serve (pid {server_pid}) outlived its task"
-    finally:
-        task.kill()
-        task.wait(10)
-        kill_leftover_group(server_pid)

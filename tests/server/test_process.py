@@ -5,20 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 from airflow_provider_ollama.server.process import ServerProcess, redact_line
-from tests.server.processes import (
-    is_gone,
-    kill_leftover_group,
-    read_marked_pid,
-    wait_until_gone,
-    write_script,
-)
+from tests.server.processes import is_gone, sigkill_and_wait, task_process, wait_until_gone, write_script
 
 LISTEN_THEN_WAIT = """
 import sys, time
@@ -126,36 +118,18 @@ def test_credentials_in_printed_urls_are_redacted():
 
 def test_watchdog_kills_the_server_group_when_the_task_process_is_sigkilled(tmp_path):
     server_script = write_script(tmp_path / "server", LISTEN_THEN_WAIT)
-    task = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import os, sys, time
-                from pathlib import Path
-                from airflow_provider_ollama.server.process import ServerProcess
-                process = ServerProcess([{str(server_script)!r}, "serve"], env=dict(os.environ),
-                                        log_path=Path({str(tmp_path / "server.log")!r}))
-                process.start()
-                process.wait_for_port(30)
-                print(f"SERVER_PID={{process.pid}}", flush=True)
-                time.sleep(600)
-                """
-            ),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    server_pid = None
-    try:
-        assert task.stdout is not None
-        server_pid = read_marked_pid(task.stdout, "SERVER_PID=")
+    code = f"""
+        import os, time
+        from pathlib import Path
+        from airflow_provider_ollama.server.process import ServerProcess
+        process = ServerProcess([{str(server_script)!r}, "serve"], env=dict(os.environ),
+                                log_path=Path({str(tmp_path / "server.log")!r}))
+        process.start()
+        process.wait_for_port(30)
+        print(f"SERVER_PID={{process.pid}}", flush=True)
+        time.sleep(600)
+        """
+    with task_process(code) as (task, server_pid):
         assert not is_gone(server_pid)
-        task.kill()
-        task.wait(10)
+        sigkill_and_wait(task)
         assert wait_until_gone(server_pid, timeout=2), f"ollama serve (pid {server_pid}) outlived its task"
-    finally:
-        task.kill()
-        task.wait(10)
-        kill_leftover_group(server_pid)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -34,24 +33,11 @@ from airflow_provider_ollama.triggers.ollama import (
     deadline_to_epoch,
     raise_for_server_ready_event,
 )
+from tests.server.connections import unused_port, use_ollama_connection
 
 CONN_ID = "ollama_trigger_test"
 TRIGGER_CLASSPATH = "airflow_provider_ollama.triggers.ollama.OllamaServerReadyTrigger"
 SLOW_CALLBACK_S = 0.05
-
-
-def _use_server(monkeypatch: pytest.MonkeyPatch, port: int, *, token: str | None = None) -> None:
-    connection: dict[str, Any] = {"conn_type": "ollama", "host": "http://127.0.0.1", "port": port}
-    if token is not None:
-        connection["password"] = token
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(connection))
-
-
-def _free_port() -> int:
-    """A port nothing listens on: connections to it are refused until a server binds it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -107,7 +93,7 @@ def test_serialised_trigger_rebuilds_identically_through_its_classpath():
 
 
 def test_serialised_trigger_carries_no_connection_secrets(monkeypatch):
-    _use_server(monkeypatch, 11434, token="s3cret-token")
+    use_ollama_connection(monkeypatch, CONN_ID, 11434, token="s3cret-token")
     _, kwargs = OllamaServerReadyTrigger(CONN_ID, end_time=time.time()).serialize()
     assert "s3cret-token" not in json.dumps(kwargs)
 
@@ -139,7 +125,7 @@ def test_end_time_without_zone_or_meaning_is_rejected(end_time):
 async def test_ready_server_yields_one_success_event_with_its_version(
     emulator, monkeypatch, no_slow_callbacks
 ):
-    _use_server(monkeypatch, emulator.port)
+    use_ollama_connection(monkeypatch, CONN_ID, emulator.port)
     events = await _events(OllamaServerReadyTrigger(CONN_ID, end_time=time.time() + 30, poll_interval=0.2))
     assert len(events) == 1
     assert events[0]["status"] == ServerReadyStatus.SUCCESS.value
@@ -150,8 +136,8 @@ async def test_ready_server_yields_one_success_event_with_its_version(
 
 @pytest.mark.asyncio
 async def test_refused_connections_mean_not_ready_until_the_server_comes_up(monkeypatch, no_slow_callbacks):
-    port = _free_port()
-    _use_server(monkeypatch, port)
+    port = unused_port()
+    use_ollama_connection(monkeypatch, CONN_ID, port)
     late_server = OllamaEmulatorProcess(port=port)
     # The server comes up a second after the trigger starts polling.
     starter = threading.Timer(1.0, late_server.start)
@@ -174,7 +160,7 @@ async def test_refused_connections_mean_not_ready_until_the_server_comes_up(monk
 async def test_5xx_storm_is_polled_at_the_interval_not_in_a_busy_loop(
     emulator, monkeypatch, no_slow_callbacks
 ):
-    _use_server(monkeypatch, emulator.port)
+    use_ollama_connection(monkeypatch, CONN_ID, emulator.port)
     storm = 100_000
     emulator.faults.fail_next(storm, status=500)
     window, poll_interval = 2.0, 0.25
@@ -198,7 +184,7 @@ async def test_5xx_storm_is_polled_at_the_interval_not_in_a_busy_loop(
 async def test_deadline_is_absolute_and_kept_by_a_trigger_rebuilt_after_a_restart(
     monkeypatch, no_slow_callbacks
 ):
-    _use_server(monkeypatch, _free_port())
+    use_ollama_connection(monkeypatch, CONN_ID, unused_port())
     started = time.time()
     first = OllamaServerReadyTrigger(CONN_ID, end_time=started + 2.0, poll_interval=0.2)
     classpath, kwargs = first.serialize()
@@ -218,7 +204,7 @@ async def test_deadline_is_absolute_and_kept_by_a_trigger_rebuilt_after_a_restar
 
 @pytest.mark.asyncio
 async def test_named_models_missing_then_present(emulator, ollama_registry, monkeypatch, no_slow_callbacks):
-    _use_server(monkeypatch, emulator.port)
+    use_ollama_connection(monkeypatch, CONN_ID, emulator.port)
     model = ollama_registry.model_name("tiny")
     # Another task pulls the model a second after the trigger starts waiting for it.
     puller = threading.Timer(1.0, lambda: OllamaHook(base_url=emulator.url).pull(model, insecure=True))
@@ -238,7 +224,7 @@ async def test_named_models_missing_then_present(emulator, ollama_registry, monk
 
 @pytest.mark.asyncio
 async def test_models_still_missing_at_the_deadline_are_named(emulator, monkeypatch, no_slow_callbacks):
-    _use_server(monkeypatch, emulator.port)
+    use_ollama_connection(monkeypatch, CONN_ID, emulator.port)
     events = await _events(
         OllamaServerReadyTrigger(
             CONN_ID, models=["tiny", "llama3.2:1b"], end_time=time.time() + 1, poll_interval=0.2
@@ -255,7 +241,7 @@ async def test_models_still_missing_at_the_deadline_are_named(emulator, monkeypa
 async def test_rejected_token_ends_the_wait_at_once_with_an_auth_error(monkeypatch, no_slow_callbacks):
     # Its own readiness probe carries no token, so the test does not wait for it: the trigger does.
     with OllamaEmulatorProcess(required_token="right-token").start(wait_ready=False) as guarded:
-        _use_server(monkeypatch, guarded.port, token="wrong-token")
+        use_ollama_connection(monkeypatch, CONN_ID, guarded.port, token="wrong-token")
         started = time.monotonic()
         events = await _events(
             OllamaServerReadyTrigger(CONN_ID, end_time=time.time() + 60, poll_interval=0.2)
@@ -265,7 +251,7 @@ async def test_rejected_token_ends_the_wait_at_once_with_an_auth_error(monkeypat
         assert events[0]["error_type"] == "OllamaAuthError"
         assert "wrong-token" not in json.dumps(events[0])
 
-        _use_server(monkeypatch, guarded.port, token="right-token")
+        use_ollama_connection(monkeypatch, CONN_ID, guarded.port, token="right-token")
         events = await _events(
             OllamaServerReadyTrigger(CONN_ID, end_time=time.time() + 30, poll_interval=0.2)
         )
