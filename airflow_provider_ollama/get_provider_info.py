@@ -36,7 +36,15 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.hooks.ollama"]},
         ],
         "operators": [
-            {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.operators.server"]},
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [
+                    f"{_PACKAGE}.operators.server",
+                    f"{_PACKAGE}.operators.generate",
+                    f"{_PACKAGE}.operators.chat",
+                    f"{_PACKAGE}.operators.embed",
+                ],
+            },
         ],
         "sensors": [
             {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.sensors.ollama"]},
@@ -44,8 +52,11 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.triggers.ollama"]},
         ],
-        # Add entries here as the modules land: more "operators" modules and "task-decorators"
-        # ([{"name": "ollama", "class-name": "...decorators.ollama.ollama_task"}]).
+        # Add "operators" modules here as they land.
+        # Airflow reads "class-name" at runtime (the JSON schema's "path" is not used).
+        "task-decorators": [
+            {"name": "ollama", "class-name": f"{_PACKAGE}.decorators.ollama.ollama_task"},
+        ],
         "connection-types": [
             {
                 "connection-type": "ollama",

@@ -1,0 +1,317 @@
+"""OllamaGenerateOperator: batches in dag.test() on shared and per-task servers, resumable output, bad input."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import jsonschema
+import ollama
+import pytest
+
+from airflow_provider_ollama.exceptions import OllamaModelNotFoundError
+from airflow_provider_ollama.operators.generate import OllamaGenerateOperator
+from airflow_provider_ollama.testing.emulator.server import OllamaEmulatorProcess
+from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
+from tests.dags.ollama_batch_operators_dag import SEEDED_JSON, VERDICT_SCHEMA
+from tests.operators.batch_reference import Reference
+from tests.operators.batch_runs import BATCH_DAGS, BatchRun, records_without_timings
+from tests.operators.task_tries import run_when_try_starts
+from tests.support.dag_runs import migrate_metadata_db, run_dag
+from tests.support.moto_s3 import BATCH_BUCKET
+
+# --- shared server, in one dag.test() run ---------------------------------------------------------
+
+
+@pytest.mark.airflow
+def test_one_prompt_returns_its_record_with_counts_and_speed(
+    shared_batch_run: BatchRun, batch_reference: Reference
+):
+    record = shared_batch_run.result.xcoms["generate_one"]
+    expected = batch_reference.generate("Greet Ada.")
+    assert record["index"] == 0
+    assert record["response"] == expected.response
+    assert record["done_reason"] == "length"  # num_predict=12 ended it
+    assert record["eval_count"] == 12
+    assert record["prompt_eval_count"] == expected.prompt_eval_count
+    assert record["total_duration"] > 0
+    assert record["tokens_per_second"] > 0
+
+
+@pytest.mark.airflow
+def test_prompts_from_an_upstream_task_come_back_in_input_order(
+    shared_batch_run: BatchRun, batch_reference: Reference
+):
+    prompts = shared_batch_run.result.xcoms["upstream_prompts"]
+    expected = [
+        {"index": index, **batch_reference.generate(prompt, system="Answer briefly.").model_dump()}
+        for index, prompt in enumerate(prompts)
+    ]
+    assert records_without_timings(shared_batch_run.result.xcoms["generate_many"]) == records_without_timings(
+        expected
+    )
+
+
+@pytest.mark.airflow
+def test_prompts_from_xcom_are_sent_as_written_never_rendered_as_templates(
+    shared_batch_run: BatchRun, batch_reference: Reference
+):
+    literal = "Keep {{ this }} literal."
+    last = shared_batch_run.result.xcoms["generate_many"][-1]
+    assert last["response"] == batch_reference.generate(literal, system="Answer briefly.").response
+    assert last["response"] != batch_reference.generate("Keep  literal.", system="Answer briefly.").response
+
+
+@pytest.mark.airflow
+def test_a_jinja_string_rendering_to_a_list_is_a_batch(
+    shared_batch_run: BatchRun, batch_reference: Reference
+):
+    records = shared_batch_run.result.xcoms["generate_templated_list"]
+    assert [record["response"] for record in records] == [
+        batch_reference.generate("a").response,
+        batch_reference.generate("b").response,
+    ]
+
+
+@pytest.mark.airflow
+def test_schema_results_are_parsed_and_conform_to_the_schema(
+    shared_batch_run: BatchRun, batch_reference: Reference
+):
+    records = shared_batch_run.result.xcoms["generate_schema"]
+    assert [record["index"] for record in records] == [0, 1, 2]
+    for record, prompt in zip(records, ["Rate apples.", "Rate pears.", "Rate plums."], strict=True):
+        jsonschema.validate(record["response"], VERDICT_SCHEMA)
+        raw = batch_reference.generate(prompt, format=VERDICT_SCHEMA, options=SEEDED_JSON).response
+        assert record["response"] == json.loads(raw or "")
+
+
+@pytest.mark.airflow
+def test_output_uri_puts_the_summary_in_xcom_and_every_record_in_jsonl(shared_batch_run: BatchRun):
+    location = shared_batch_run.output_dir / "generate_to_file"
+    summary = shared_batch_run.result.xcoms["generate_to_file"]
+    assert summary["uri"] == f"file://{location}/results.jsonl"
+    assert (summary["items"], summary["succeeded"], summary["failed"], summary["resumed"]) == (7, 7, 0, 0)
+    assert summary["eval_count"] > 0
+    lines = (location / "results.jsonl").read_text().splitlines()
+    assert [json.loads(line)["index"] for line in lines] == list(range(7))
+    assert (location / "_SUCCESS").exists()
+
+
+@pytest.mark.airflow
+def test_missing_models_are_pulled_once_then_found(shared_batch_run: BatchRun):
+    assert shared_batch_run.emulator is not None
+    # Nine model tasks on a server that started empty: one pull per model (generate's and embed's).
+    assert shared_batch_run.emulator.stats.requests_to("POST", "/api/pull") == 2
+    shared_batch_run.result.assert_success()
+
+
+# --- per-task servers -------------------------------------------------------------------------------
+
+
+@pytest.mark.airflow
+def test_a_per_task_server_answers_the_batch_and_is_gone_afterwards(
+    local_batch_run: BatchRun, batch_reference: Reference
+):
+    records = local_batch_run.result.xcoms["generate_local"]
+    prompts = ["First question.", "Second question.", "Third question."]
+    expected = [{"index": i, **batch_reference.generate(p).model_dump()} for i, p in enumerate(prompts)]
+    assert records_without_timings(records) == records_without_timings(expected)
+    assert local_batch_run.leftover_servers == []
+
+
+def test_max_concurrency_follows_the_per_task_servers_slots():
+    local = OllamaGenerateOperator(task_id="g", model="tiny", prompt="x", server="local", num_parallel=3)
+    shared = OllamaGenerateOperator(task_id="g", model="tiny", prompt="x")
+    chosen = OllamaGenerateOperator(task_id="g", model="tiny", prompt="x", server="local", max_concurrency=2)
+    assert (local.effective_max_concurrency(), shared.effective_max_concurrency()) == (5, 8)
+    assert chosen.effective_max_concurrency() == 2
+
+
+# --- errors collected, crash and resume ----------------------------------------------------------
+
+
+@pytest.mark.airflow
+def test_collected_errors_fail_the_task_at_the_end_with_a_count_and_keep_the_records(
+    monkeypatch: pytest.MonkeyPatch,
+    ollama_emulator_factory: EmulatorFactory,
+    batch_reference: Reference,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+):
+    caplog.set_level(logging.INFO, logger="airflow_provider_ollama")
+    emulator = ollama_emulator_factory(registry_url=batch_reference.registry.url)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OLLAMA_DEFAULT", json.dumps({"conn_type": "ollama", "host": emulator.url})
+    )
+    emulator.faults.fail_next(2, status=500, path="/api/generate")  # one at a time: items 0 and 1
+
+    result = run_dag(BATCH_DAGS, "ollama_batch_collect", conf=batch_reference.conf())
+
+    assert result.task_states == {"generate_collect": "failed"}
+    records = result.xcoms["generate_collect"]
+    assert [record["index"] for record in records] == list(range(6))
+    assert [record.get("error") for record in records[:2]] == ["OllamaServerError"] * 2
+    assert all("response" in record for record in records[2:])
+    assert emulator.stats.requests_to("POST", "/api/generate") == 6  # no retries: request_attempts=1
+    assert (
+        "OllamaGenerationError: 2 of 6 items failed. First: item 0: OllamaServerError"
+        in capfd.readouterr().out
+    )
+    assert "done: 6 items, 4 succeeded, 2 failed" in caplog.text  # the summary line
+
+
+@pytest.mark.airflow
+def test_a_retried_task_resumes_from_s3_and_generates_no_written_item_again(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    batch_reference: Reference,
+    results_bucket: str,
+    moto_s3: str,
+):
+    models_dir = tmp_path / "models"
+    first = OllamaEmulatorProcess(registry_url=batch_reference.registry.url, models_dir=models_dir).start()
+    ollama.Client(host=first.url, timeout=60).pull(batch_reference.model, insecure=True)
+    # The first try's server exits once it has answered 15 of the 40 prompts (a few more slip through
+    # while it shuts down).
+    first.faults.exit_after_requests(15, path="/api/generate")
+    monkeypatch.setenv("AIRFLOW_CONN_OLLAMA_DEFAULT", json.dumps({"conn_type": "ollama", "host": first.url}))
+    # The retry finds a fresh server (same port, same model store) that counts what it is asked.
+    second = OllamaEmulatorProcess(
+        registry_url=batch_reference.registry.url, models_dir=models_dir, port=first.port
+    )
+    migrate_metadata_db()
+    watcher, retried = run_when_try_starts("ollama_batch_resume", "generate_resumable", 2, second.start)
+    try:
+        result = run_dag(
+            BATCH_DAGS,
+            "ollama_batch_resume",
+            conf=batch_reference.conf(output_uri=f"{results_bucket}/resume"),
+        )
+        asked_after_restart = second.stats.requests_to("POST", "/api/generate") if retried.is_set() else None
+    finally:
+        watcher.join(60)
+        second.close()
+        first.close()
+
+    assert retried.is_set(), "the task was never retried"
+    result.assert_success()
+    summary = result.xcoms["generate_resumable"]
+    resumed = summary["resumed"]
+    assert 0 < resumed < 40, "the first try should have saved part of the batch, not all of it"
+    assert (summary["items"], summary["succeeded"], summary["failed"]) == (40, 40, 0)
+    assert asked_after_restart == 40 - resumed
+    records = _s3_jsonl(moto_s3, "resume/results.jsonl")
+    prompts = [f"Resumable item {index}." for index in range(40)]
+    expected = [{"index": i, **batch_reference.generate(p).model_dump()} for i, p in enumerate(prompts)]
+    assert records_without_timings(records) == records_without_timings(expected)
+
+
+def _s3_jsonl(endpoint: str, key: str) -> list[dict[str, Any]]:
+    body = boto3.client("s3", endpoint_url=endpoint).get_object(Bucket=BATCH_BUCKET, Key=key)["Body"].read()
+    return [json.loads(line) for line in body.decode().splitlines()]
+
+
+# --- bad arguments: at construction when literal, at execute start when templated ----------------
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"prompt": "a", "prompts": ["b"]}, "give either prompt (one) or prompts (a list), not both"),
+        ({}, "nothing to generate: give prompt (one) or prompts (a list)"),
+        ({"prompts": []}, "prompts is empty"),
+        ({"prompts": ["ok", ""]}, "1 prompt(s) are empty (index 1)"),
+        ({"prompt": ""}, "1 prompt(s) are empty (index 0)"),
+        ({"prompt": "a", "format": {"type": "objekt"}}, "format is not a valid JSON Schema"),
+        ({"prompt": "a", "format": "yaml"}, "format='yaml' is not supported"),
+        ({"prompt": "a", "model": "bad model!"}, "invalid model name 'bad model!'"),
+        ({"prompt": "a", "model": ""}, "model is required"),
+        ({"prompt": "a", "on_error": "ignore"}, "on_error='ignore' is not supported"),
+        ({"prompt": "a", "max_concurrency": 0}, "max_concurrency must be at least 1"),
+        ({"prompts": "one prompt"}, "prompts must be a list of strings, not str; for one prompt use prompt="),
+        ({"prompt": "a", "options": "temperature=0"}, "options must be a dict"),
+    ],
+)
+def test_literal_bad_arguments_fail_when_the_dag_is_parsed(arguments: dict[str, Any], message: str):
+    arguments = {"model": "llama3.2:1b", **arguments}
+    with pytest.raises((ValueError, TypeError)) as failure:
+        OllamaGenerateOperator(task_id="generate", **arguments)
+    assert str(failure.value).startswith("generate: ")
+    assert message in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    ("rendered", "message"),
+    [
+        ({"prompts": []}, "prompts is empty"),
+        ({"prompts": "['a', 'b']"}, "prompts rendered to a string"),
+        ({"model": ""}, "model is required"),
+        ({"options": "{'seed': 1}"}, "render_template_as_native_obj=True"),
+        ({"insecure": "False"}, "insecure rendered to 'False', not a boolean"),
+        ({"images": [["a.png"]]}, "images has 1 lists but there are 2 prompts"),
+        ({"images": ["/nowhere/cat.png"]}, "image file(s) not found on the worker: ['/nowhere/cat.png']"),
+    ],
+)
+def test_templated_bad_arguments_fail_at_execute_start_before_any_server_starts(
+    rendered: dict[str, Any], message: str
+):
+    operator = OllamaGenerateOperator(
+        task_id="generate",
+        model="{{ params.model }}",
+        prompts="{{ params.prompts }}",
+        server="local",
+        binary="/nowhere/ollama",  # a server start would fail with OllamaBinaryNotFoundError instead
+    )
+    operator.model, operator.prompts = "tiny", ["a", "b"]  # what rendering would produce...
+    for name, value in rendered.items():  # ...but with one bad value
+        setattr(operator, name, value)
+    started = time.monotonic()
+    with pytest.raises((ValueError, TypeError), match=r"^generate: ") as failure:
+        operator.execute({})
+    assert message in str(failure.value)
+    assert time.monotonic() - started < 1
+
+
+def test_a_model_the_registry_lacks_fails_fast_naming_it(
+    monkeypatch: pytest.MonkeyPatch, ollama_emulator_factory: EmulatorFactory, batch_reference: Reference
+):
+    emulator = ollama_emulator_factory(registry_url=batch_reference.registry.url)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OLLAMA_DEFAULT", json.dumps({"conn_type": "ollama", "host": emulator.url})
+    )
+    missing = batch_reference.registry.model_name("no-such-model")
+    operator = OllamaGenerateOperator(task_id="generate", model=missing, prompt="hello", insecure=True)
+    started = time.monotonic()
+    with pytest.raises(OllamaModelNotFoundError, match="no-such-model"):
+        operator.execute({})
+    assert time.monotonic() - started < 2
+    assert emulator.stats.requests_to("POST", "/api/generate") == 0
+
+
+def test_images_are_shared_or_attached_to_their_own_prompt(tmp_path: Path):
+    picture = tmp_path / "cat.png"
+    picture.write_bytes(b"\x89PNG")
+    shared = OllamaGenerateOperator(task_id="g", model="tiny", prompts=["a", "b"], images=[str(picture)])
+    own = OllamaGenerateOperator(task_id="g", model="tiny", prompts=["a", "b"], images=[["aGk="], []])
+
+    shared_batch, own_batch = shared.build_batch(), own.build_batch()
+
+    assert shared_batch.options.images == [str(picture)]
+    assert shared_batch.prompts == ["a", "b"]
+    assert own_batch.options.images is None
+    assert own_batch.prompts == [{"prompt": "a", "images": ["aGk="]}, {"prompt": "b", "images": []}]
+
+
+def test_mapping_over_prompts_is_accepted_when_the_dag_is_parsed():
+    from airflow.sdk import DAG
+
+    with DAG("mapped", schedule=None):
+        mapped = OllamaGenerateOperator.partial(task_id="generate", model="tiny", server="local").expand(
+            prompts=[["a", "b"], ["c"]]
+        )
+    assert mapped.operator_class is OllamaGenerateOperator
