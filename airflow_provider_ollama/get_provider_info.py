@@ -40,6 +40,8 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": _INTEGRATION,
                 "python-modules": [
                     f"{_PACKAGE}.operators.server",
+                    f"{_PACKAGE}.operators.pull",
+                    f"{_PACKAGE}.operators.create",
                     f"{_PACKAGE}.operators.generate",
                     f"{_PACKAGE}.operators.chat",
                     f"{_PACKAGE}.operators.embed",
@@ -50,7 +52,10 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.sensors.ollama"]},
         ],
         "triggers": [
-            {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.triggers.ollama"]},
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [f"{_PACKAGE}.triggers.ollama", f"{_PACKAGE}.triggers.pull"],
+            },
         ],
         # Add "operators" modules here as they land.
         # Airflow reads "class-name" at runtime (the JSON schema's "path" is not used).
