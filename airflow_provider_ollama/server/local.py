@@ -383,6 +383,11 @@ class LocalOllamaServer:
                 self._finish(succeeded=exc is None)
         finally:
             self.stop()
+            # Only here, on the thread that did the work: stop() may run in a signal handler that
+            # interrupted a request, and closing the client's pool under it could deadlock.
+            hook = self.__dict__.pop("hook", None)
+            if hook is not None:
+                hook.close()
 
     def _finish(self, *, succeeded: bool) -> None:
         try:

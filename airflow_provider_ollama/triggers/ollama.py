@@ -132,6 +132,15 @@ class OllamaServerReadyTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = OllamaHook(self.ollama_conn_id)
+        try:
+            event = await self._wait_for_server(hook)
+        finally:
+            # The triggerer's event loop outlives this trigger: release the connections it opened.
+            await hook.aclose()
+        yield event
+
+    async def _wait_for_server(self, hook: OllamaHook) -> TriggerEvent:
+        """Poll until ready, deadline or an error waiting cannot fix; the one event that says which."""
         url: str | None = None
         observation = _Observation(ready=False)
         while True:
@@ -140,24 +149,19 @@ class OllamaServerReadyTrigger(BaseTrigger):
                     url = (await hook.asettings()).base_url
                 observation = await self._observe(hook)
             except OllamaError as error:
-                yield self._event(ServerReadyStatus.ERROR, str(error), url, observation, error)
-                return
+                return self._event(ServerReadyStatus.ERROR, str(error), url, observation, error)
             except Exception as error:  # a crash would only surface as an opaque TaskDeferralError
                 message = (
                     f"Checking connection {self.ollama_conn_id!r} failed: {type(error).__name__}: {error}"
                 )
-                yield self._event(ServerReadyStatus.ERROR, message, url, observation, None)
-                return
+                return self._event(ServerReadyStatus.ERROR, message, url, observation, None)
             if observation.ready and not observation.missing:
                 message = f"Ollama {observation.version} at {url} is ready"
-                yield self._event(ServerReadyStatus.SUCCESS, message, url, observation, None)
-                return
+                return self._event(ServerReadyStatus.SUCCESS, message, url, observation, None)
             remaining = self.end_time - time.time()
             if remaining <= 0:
-                yield self._event(
-                    ServerReadyStatus.TIMEOUT, self._timeout_message(url, observation), url, observation, None
-                )
-                return
+                message = self._timeout_message(url, observation)
+                return self._event(ServerReadyStatus.TIMEOUT, message, url, observation, None)
             self.log.info(
                 "Ollama server at %s not ready (%s); next check in %.1f s",
                 url,

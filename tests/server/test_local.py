@@ -333,7 +333,6 @@ def test_server_is_killed_when_the_task_process_is_sigkilled(ollama_binary, monk
     code = f"""
         import time
         from airflow_provider_ollama.server.local import LocalOllamaServer
-from airflow_provider_ollama.server.settings import ServerSettings
         server = LocalOllamaServer(binary={str(ollama_binary)!r}).start()
         print(f"SERVER_PID={{server.pid}}", flush=True)
         time.sleep(600)
