@@ -123,10 +123,13 @@ class OllamaPullOperator(BaseOllamaOperator):
         if self.deferrable and self.server == "shared":
             self._defer_pull(models)
         deadline = self.pull_timeout
-        hook.settings  # noqa: B018 - read the connection here, synchronously, before the event loop runs
+        # Read the connection now, synchronously: inside the event loop the hook would fetch it again.
+        _ = hook.settings
         try:
             pulled = asyncio.run(self._pull(hook, models, deadline))
         except asyncio.TimeoutError:
+            if deadline is None:
+                raise
             raise OllamaPullError(
                 f"Pulling {', '.join(models)} through Ollama at {hook.base_url} did not finish within "
                 f"pull_timeout={deadline:g} s. Raise pull_timeout, or check the download speed above."
