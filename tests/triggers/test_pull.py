@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Any
 
@@ -23,6 +24,7 @@ from airflow_provider_ollama.triggers.pull import OllamaPullTrigger, PullStatus,
 
 CONN_ID = "ollama_pull_trigger_test"
 CLASSPATH = "airflow_provider_ollama.triggers.pull.OllamaPullTrigger"
+SLOW_CALLBACK_S = 0.1
 
 
 @pytest.fixture
@@ -119,10 +121,18 @@ def test_bad_arguments_fail_before_deferring(arguments: dict[str, Any], expected
 
 @pytest.mark.asyncio
 async def test_run_pulls_and_yields_one_success_event_with_digests_and_summaries(
-    emulator: OllamaEmulator, ollama_registry: RegistryEmulator
+    emulator: OllamaEmulator, ollama_registry: RegistryEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)  # reports callbacks that block the loop (the triggerer's loop is shared)
+    loop.slow_callback_duration = SLOW_CALLBACK_S
     model = ollama_registry.model_name("tiny")
+
     events = await _events(_trigger([model]))
+
+    slow = [r.getMessage() for r in caplog.records if r.name == "asyncio" and "took" in r.getMessage()]
+    assert not slow, f"the trigger blocked the event loop: {slow}"
     assert len(events) == 1
     finished = raise_for_pull_event(events[0])
     built = ollama_registry.catalogue.model("library/tiny")
