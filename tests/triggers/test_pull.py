@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk.module_loading import import_string  # type: ignore[attr-defined]  # re-exported, not in __all__
+from structlog.testing import capture_logs
 
 try:
     from airflow.sdk.serde import deserialize, serialize
@@ -153,12 +154,15 @@ async def test_a_restarted_trigger_pulls_again_and_the_download_resumes(
     model = ollama_registry.model_name("tiny")
     trigger = _trigger([model], stall_timeout=60)
 
-    first_run = asyncio.ensure_future(_events(trigger))
-    deadline = time.monotonic() + 20
-    while ollama_registry.stats.blob_bytes_by_digest.get(weights, 0) < size // 2:
-        assert time.monotonic() < deadline, "the download never reached the stall"
-        await asyncio.sleep(0.02)
-    first_run.cancel()
+    half_way = f"layer {weights[7:19]}  50% of"
+    with capture_logs() as logs:
+        first_run = asyncio.ensure_future(_events(trigger))
+        # The server reports 50 % once it has written that half: then stop the trigger.
+        deadline = time.monotonic() + 20
+        while not any(half_way in str(entry["event"]) for entry in logs):
+            assert time.monotonic() < deadline, "the download never reached the stall"
+            await asyncio.sleep(0.02)
+        first_run.cancel()
     with pytest.raises(asyncio.CancelledError):
         await first_run
 
