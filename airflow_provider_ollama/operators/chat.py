@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from airflow.sdk import XComArg
+
 from airflow_provider_ollama.batch import (
     ChatBatch,
     GenerationOptions,
@@ -79,7 +81,7 @@ class OllamaChatOperator(BaseOllamaBatchOperator):
         *,
         model: str,
         messages: Sequence[Message] | str | None = None,
-        conversations: Sequence[Sequence[Message]] | str | None = None,
+        conversations: Sequence[Sequence[Message]] | str | XComArg | None = None,
         system: str | None = None,
         options: Mapping[str, Any] | None = None,
         format: ResponseFormatSpec = None,

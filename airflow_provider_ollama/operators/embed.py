@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from airflow.sdk import XComArg
+
 from airflow_provider_ollama.batch import DEFAULT_EMBED_BATCH_SIZE, EmbedBatch, validate_embed_inputs
 from airflow_provider_ollama.operators.batch import (
     BaseOllamaBatchOperator,
@@ -47,7 +49,7 @@ class OllamaEmbedOperator(BaseOllamaBatchOperator):
         self,
         *,
         model: str,
-        input: str | Sequence[str],
+        input: str | Sequence[str] | XComArg,
         batch_size: int = DEFAULT_EMBED_BATCH_SIZE,
         truncate: bool | None = None,
         dimensions: int | None = None,

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from airflow.sdk import XComArg
+
 from airflow_provider_ollama.batch import GenerateBatch, GenerationOptions, PromptItem, validate_format
 from airflow_provider_ollama.batch.formats import ResponseFormatSpec
 from airflow_provider_ollama.batch.validation import validate_prompts
@@ -82,7 +84,7 @@ class OllamaGenerateOperator(BaseOllamaBatchOperator):
         *,
         model: str,
         prompt: str | None = None,
-        prompts: Sequence[PromptItem] | str | None = None,
+        prompts: Sequence[PromptItem] | str | XComArg | None = None,
         system: str | None = None,
         template: str | None = None,
         options: Mapping[str, Any] | None = None,
