@@ -1,4 +1,4 @@
-"""Test DAG for ``@task.ollama``: one task on its own per-task server, one async task on the shared server.
+"""Test DAG for ``@task.ollama``: a task on its own per-task server, an async and a mapped one on the shared one.
 
 ``task.ollama`` resolves through Airflow's provider registry (``get_provider_info``'s task-decorators).
 """
@@ -41,8 +41,13 @@ def ollama_task_decorator() -> None:
         )
         return [answer.response or "" for answer in answers]
 
+    @task.ollama(models=["{{ params.model }}"], insecure="{{ params.insecure }}")
+    def one_word(hook: OllamaHook, word: str, params: dict[str, Any]) -> str:
+        return hook.generate(params["model"], word, options=SEEDED).response or ""
+
     on_its_own_server("tides")
     on_the_shared_server(prompts=["First.", "Second.", "Third."])
+    one_word.expand(word=["alpha", "beta"])
 
 
 ollama_task_decorator()

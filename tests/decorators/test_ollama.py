@@ -79,7 +79,7 @@ def test_an_async_function_is_awaited_with_the_hook(ollama_emulator_factory: Emu
 
 
 @pytest.mark.airflow
-def test_decorated_tasks_run_on_their_own_server_and_on_the_shared_one(
+def test_decorated_tasks_run_on_their_own_server_on_the_shared_one_and_mapped(
     monkeypatch: pytest.MonkeyPatch, ollama_emulator_factory: EmulatorFactory, batch_reference: Reference
 ):
     shared = ollama_emulator_factory(registry_url=batch_reference.registry.url)
@@ -99,4 +99,5 @@ def test_decorated_tasks_run_on_their_own_server_and_on_the_shared_one(
     assert ollama_serve_children() == []  # ...and stopped afterwards
     prompts = ["First.", "Second.", "Third."]
     assert result.xcoms["on_the_shared_server"] == [batch_reference.generate(p).response for p in prompts]
-    assert shared.stats.requests_to("POST", "/api/generate") == 3
+    assert result.xcoms["one_word"] == [batch_reference.generate(w).response for w in ("alpha", "beta")]
+    assert shared.stats.requests_to("POST", "/api/generate") == 5
