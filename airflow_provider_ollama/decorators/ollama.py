@@ -16,6 +16,7 @@ from airflow.providers.common.compat.sdk import (
     DecoratedOperator,
     TaskDecorator,
     context_merge,
+    determine_kwargs,
     task_decorator_factory,
 )
 from airflow.sdk import Context
@@ -55,7 +56,8 @@ class _OllamaDecoratedOperator(DecoratedOperator, BaseOllamaOperator):
 
     def run(self, context: Context, hook: OllamaHook) -> Any:
         context_merge(context, self.op_kwargs)
-        kwargs = self.determine_kwargs(context)
+        # Against the signature without the hook (Airflow 3.1's DecoratedOperator has no method for it).
+        kwargs = determine_kwargs(self.python_callable, self.op_args, context)
         if inspect.iscoroutinefunction(self.ollama_callable):
             return asyncio.run(_call_async(self.ollama_callable, hook, self.op_args, kwargs))
         return self.ollama_callable(hook, *self.op_args, **kwargs)
