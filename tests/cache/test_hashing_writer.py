@@ -42,6 +42,35 @@ def test_parts_written_out_of_order_hash_like_the_whole_file(fd: int) -> None:
     assert os.pread(fd, len(DATA) + 1, 0) == DATA
 
 
+def test_many_small_parts_in_random_order_hash_like_the_whole_file(fd: int) -> None:
+    parts = [(start, min(start + 100_000, len(DATA))) for start in range(0, len(DATA), 100_000)]
+    random.Random(3).shuffle(parts)
+
+    with HashingFileWriter(fd) as writer:
+        for start, end in parts:
+            write_part(writer, start, end, chunk=30_000)
+        assert writer.finish() == (DIGEST, len(DATA))
+
+
+def test_in_order_writes_are_hashed_without_reading_the_file_back(
+    fd: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[int] = []
+    original = os.preadv
+
+    def counting_preadv(descriptor: int, buffers: list[memoryview], offset: int) -> int:
+        reads.append(offset)
+        return original(descriptor, buffers, offset)
+
+    monkeypatch.setattr(os, "preadv", counting_preadv)
+
+    with HashingFileWriter(fd) as writer:
+        write_part(writer, 0, len(DATA))
+        assert writer.finish() == (DIGEST, len(DATA))
+
+    assert reads == []
+
+
 def test_a_missing_part_shows_as_a_short_size(fd: int) -> None:
     with HashingFileWriter(fd) as writer:
         write_part(writer, 0, 1 << 20)
