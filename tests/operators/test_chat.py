@@ -13,6 +13,9 @@ from tests.dags.ollama_batch_operators_dag import SEEDED_JSON
 from tests.operators.batch_reference import Reference
 from tests.operators.batch_runs import BatchRun, records_without_timings
 
+# The session's batch DAG runs (tests/operators/conftest.py) happen once per worker: keep their readers on one.
+pytestmark = pytest.mark.xdist_group(name="ollama_batch_operator_runs")
+
 
 @pytest.mark.airflow
 def test_one_conversation_returns_the_assistants_reply(

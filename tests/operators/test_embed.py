@@ -11,6 +11,9 @@ from airflow_provider_ollama.operators.embed import OllamaEmbedOperator
 from tests.operators.batch_reference import Reference
 from tests.operators.batch_runs import BatchRun
 
+# The session's batch DAG runs (tests/operators/conftest.py) happen once per worker: keep their readers on one.
+pytestmark = pytest.mark.xdist_group(name="ollama_batch_operator_runs")
+
 
 @pytest.mark.airflow
 def test_one_text_returns_its_record(shared_batch_run: BatchRun, batch_reference: Reference):

@@ -24,6 +24,10 @@ from tests.operators.task_tries import run_when_try_starts
 from tests.support.dag_runs import migrate_metadata_db, run_dag
 from tests.support.moto_s3 import BATCH_BUCKET
 
+# The session's batch DAG runs (tests/operators/conftest.py) happen once per worker: keep their readers on one.
+pytestmark = pytest.mark.xdist_group(name="ollama_batch_operator_runs")
+
+
 # --- shared server, in one dag.test() run ---------------------------------------------------------
 
 
