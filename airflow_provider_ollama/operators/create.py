@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypedDict
 
 import jinja2
+import jinja2.nativetypes
+import jinja2.sandbox
 from airflow.sdk import Context
 from airflow.sdk.definitions.context import render_template_to_string
 
@@ -203,15 +205,27 @@ class OllamaCreateOperator(BaseOllamaOperator):
             return super().render_template(content, context, jinja_env, seen_oids)
         jinja_env = jinja_env or self.get_template_env()
         if content is self.modelfile:
+            text_env = self._text_env(jinja_env)
             if names_modelfile_file(content):  # not read when the DAG was loaded (a mapped task...)
-                self._read_modelfile_file(jinja_env, required=True)
+                self._read_modelfile_file(text_env, required=True)
                 content = self.modelfile
-            text = protect_go_templates(content, jinja_env)
-            return render_template_to_string(jinja_env.from_string(text), context)
+            text = protect_go_templates(content, text_env)
+            return render_template_to_string(text_env.from_string(text), context)
         if content.endswith(tuple(self.template_ext)):
             # Text that merely ends like a Modelfile name ("... a Modelfile") is still text here.
-            return render_template_to_string(jinja_env.from_string(content), context)
+            return render_template_to_string(self._text_env(jinja_env).from_string(content), context)
         return super().render_template(content, context, jinja_env, seen_oids)
+
+    def _text_env(self, jinja_env: jinja2.Environment) -> jinja2.Environment:
+        """An environment that renders to text: a Modelfile stays text in DAGs that render natively."""
+        if not isinstance(jinja_env, jinja2.nativetypes.NativeEnvironment):
+            return jinja_env
+        dag = self.get_dag()
+        return (
+            dag.get_template_env(force_sandboxed=True)
+            if dag is not None
+            else jinja2.sandbox.SandboxedEnvironment()
+        )
 
     def _read_modelfile_file(self, env: jinja2.Environment, *, required: bool = False) -> None:
         name = self.modelfile

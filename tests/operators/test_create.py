@@ -292,6 +292,17 @@ def test_relative_paths_start_at_the_modelfile_files_folder(tmp_path: Path) -> N
     assert operator.modelfile_spec().from_files == (folder / "weights.gguf",)
 
 
+def test_a_dag_rendering_natively_still_gets_modelfile_text() -> None:
+    with DAG("native", schedule=None, render_template_as_native_obj=True):
+        operator = OllamaCreateOperator(
+            task_id="create",
+            model="m:latest",
+            modelfile="FROM {{ params.model }}\nPARAMETER num_ctx {{ params.n }}\nTEMPLATE {{ .Prompt }}\n",
+        )
+    operator.render_template_fields({"params": {"model": "tiny", "n": 2048}})
+    assert operator.modelfile == "FROM tiny\nPARAMETER num_ctx 2048\nTEMPLATE {{ .Prompt }}"
+
+
 def test_other_text_ending_like_a_modelfile_name_is_rendered_as_text() -> None:
     operator = OllamaCreateOperator(
         task_id="create", model="m:latest", from_model="tiny", system="{{ params.who }} explains a Modelfile"
