@@ -52,25 +52,6 @@ def test_many_small_parts_in_random_order_hash_like_the_whole_file(fd: int) -> N
         assert writer.finish() == (DIGEST, len(DATA))
 
 
-def test_in_order_writes_are_hashed_without_reading_the_file_back(
-    fd: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    reads: list[int] = []
-    original = os.preadv
-
-    def counting_preadv(descriptor: int, buffers: list[memoryview], offset: int) -> int:
-        reads.append(offset)
-        return original(descriptor, buffers, offset)
-
-    monkeypatch.setattr(os, "preadv", counting_preadv)
-
-    with HashingFileWriter(fd) as writer:
-        write_part(writer, 0, len(DATA))
-        assert writer.finish() == (DIGEST, len(DATA))
-
-    assert reads == []
-
-
 def test_a_missing_part_shows_as_a_short_size(fd: int) -> None:
     with HashingFileWriter(fd) as writer:
         write_part(writer, 0, 1 << 20)
