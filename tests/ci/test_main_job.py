@@ -1,0 +1,93 @@
+"""The README's main job (``python3 .ci/dev.py main``) runs the pipeline and prints what a user wants to see.
+
+Run as users run it, as a script in a fresh process, on the emulator (``--emulator``, so a real Ollama on
+this machine cannot change the outcome), with its state in a temporary folder instead of ``.demo``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.dag_runs import REPO_ROOT
+
+pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("main_job")]
+
+MAIN_JOB = REPO_ROOT / ".ci" / "main_job.py"
+FLAGSHIP_TASKS = (
+    "wait_for_ollama",
+    "load_tickets",
+    "pull_base_model",
+    "create_triage_model",
+    "triage_tickets",
+    "route_tickets",
+)
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One demo folder for this module: like ``.demo``, it is migrated once and reused."""
+    return tmp_path_factory.mktemp("demo")
+
+
+def _main_job(demo_dir: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(MAIN_JOB), "--emulator", "--demo-dir", str(demo_dir), *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=240,
+    )
+
+
+def _task_lines(output: str) -> dict[str, str]:
+    states = {}
+    for line in output.splitlines():
+        words = line.split()
+        if len(words) == 4 and words[0] in FLAGSHIP_TASKS and words[3] == "s":
+            states[words[0]] = words[1]
+    return states
+
+
+def test_main_job_runs_the_pipeline_and_a_second_run_downloads_nothing_from_the_registry(
+    demo_dir: Path,
+) -> None:
+    first = _main_job(demo_dir)
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    output = first.stdout
+    assert "Ollama:   the Ollama emulator (--emulator)" in output
+    assert "example_ollama_pipeline: success" in output
+    assert _task_lines(output) == dict.fromkeys(FLAGSHIP_TASKS, "success")
+    # Results read back from XCom: every ticket's parsed answer and the downstream task's return value.
+    assert output.count("      -> ") == 5
+    assert "route_tickets (the downstream task's return value):" in output
+    assert '    model: "ticket-triage:latest"' in output
+    assert "registry blob bytes served: 0 B" not in output
+    # Airflow's own logging went to the log file, not into the summary.
+    log = demo_dir / "logs" / "airflow.log"
+    assert f"Airflow's own log (task logs included): {log}" in output
+    assert "Filling up the DagBag" in log.read_text()
+    assert "Filling up the DagBag" not in output + first.stderr
+    assert json.loads((demo_dir / "state.json").read_text())["registry_port"] > 0
+
+    second = _main_job(demo_dir)
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    # The shared server kept its models in the demo folder, as a real one would: nothing to download.
+    assert "registry blob bytes served: 0 B" in second.stdout
+    assert _task_lines(second.stdout) == dict.fromkeys(FLAGSHIP_TASKS, "success")
+
+
+def test_main_job_exits_non_zero_and_names_the_error_when_a_task_fails(demo_dir: Path) -> None:
+    failed = _main_job(demo_dir, "--conf", json.dumps({"base_model": "Not a model name!"}))
+
+    assert failed.returncode == 1
+    assert "example_ollama_pipeline: failed" in failed.stdout
+    assert _task_lines(failed.stdout)["pull_base_model"] == "failed"
+    assert "FAILED after" in failed.stdout
+    assert "Not a model name!" in failed.stdout  # the exception line, quoted from the task's log
