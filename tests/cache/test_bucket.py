@@ -17,8 +17,8 @@ from airflow_provider_ollama.cache import S3ModelCache
 from airflow_provider_ollama.cache.bucket import CacheBucket
 from airflow_provider_ollama.exceptions import OllamaCacheError, OllamaCacheUnavailableError
 from airflow_provider_ollama.store import ModelStore
-from tests.cache.conftest import AWS_CONN_ID, AWS_SECRET, BUCKET, aws_connection_json
 from tests.cache.local_models import weights, write_model
+from tests.cache.support import AWS_CONN_ID, AWS_SECRET, BUCKET, aws_connection_json
 
 MODEL = "llama3.2:1b"
 

@@ -16,8 +16,8 @@ from airflow_provider_ollama.cache import CachePolicy, S3ModelCache
 from airflow_provider_ollama.exceptions import OllamaCacheError, OllamaCacheIntegrityError
 from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.store import Manifest, ModelStore, blob_filename, sha256_digest
-from tests.cache.conftest import AWS_SECRET, BUCKET, SMALL_PARTS, S3CallLog, run_in_spawned_workers
 from tests.cache.local_models import store_files, stray_temp_files, weights, write_model
+from tests.cache.support import AWS_SECRET, BUCKET, SMALL_PARTS, S3CallLog, run_in_spawned_workers
 from tests.cache.workers import save_then_restore
 
 MODEL = "llama3.2:1b"
