@@ -1,7 +1,7 @@
 """A real Airflow for end-to-end tests: ``airflow standalone`` (scheduler, triggerer, dag-processor, API server).
 
-Started in its own process group with a temporary AIRFLOW_HOME (SQLite), free ports for everything it
-listens on, and connections from the environment; driven only through its REST API, as a user would.
+Started in its own process group with a temporary AIRFLOW_HOME (SQLite), free ports below the ephemeral
+range for everything it listens on (see tests/support/ports.py), and connections from the environment; driven only through its REST API, as a user would.
 Every wait polls with a deadline; :meth:`AirflowStandalone.stop` ends the whole process group.
 """
 
@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from tests.support.ports import port_outside_ephemeral_range
+
 ADMIN_USER = "admin"
 STOP_GRACE_S = 5.0
 _POLL_S = 0.5
@@ -30,13 +31,6 @@ _POLL_S = 0.5
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (bound once with port 0, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class AirflowStandalone:
@@ -49,7 +43,7 @@ class AirflowStandalone:
     def __init__(self, home: Path, *, connections: Mapping[str, dict[str, Any]] | None = None) -> None:
         self.home = home
         self.dags_folder = home / "dags"
-        self.port = free_port()
+        self.port = port_outside_ephemeral_range()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = home / "standalone.log"
         self.password = secrets.token_urlsafe(12)
@@ -86,8 +80,8 @@ class AirflowStandalone:
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             # The log servers of the triggerer and the workers have fixed default ports: take free ones.
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(port_outside_ephemeral_range()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port_outside_ephemeral_range()),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         }

@@ -23,6 +23,7 @@ from tests.operators.batch_runs import BATCH_DAGS, BatchRun, records_without_tim
 from tests.operators.task_tries import run_when_try_starts
 from tests.support.dag_runs import migrate_metadata_db, run_dag
 from tests.support.moto_s3 import BATCH_BUCKET
+from tests.support.ports import port_outside_ephemeral_range
 
 # The session's batch DAG runs (tests/operators/conftest.py) happen once per worker: keep their readers on one.
 pytestmark = pytest.mark.xdist_group(name="ollama_batch_operator_runs")
@@ -177,7 +178,17 @@ def test_a_retried_task_resumes_from_s3_and_generates_no_written_item_again(
     moto_s3: str,
 ):
     models_dir = tmp_path / "models"
-    first = OllamaEmulatorProcess(registry_url=batch_reference.registry.url, models_dir=models_dir).start()
+    # The retry's server binds the same port later: one outside the ephemeral range, which no outgoing
+    # connection of the busy machine can take in between.
+    port = port_outside_ephemeral_range()
+    # 50 ms per request: a fast machine would otherwise answer all 40 prompts in the moment between the
+    # 15th answer and the process exit, and the first try would never fail.
+    first = OllamaEmulatorProcess(
+        registry_url=batch_reference.registry.url,
+        models_dir=models_dir,
+        port=port,
+        request_latency_seconds=0.05,
+    ).start()
     ollama.Client(host=first.url, timeout=60).pull(batch_reference.model, insecure=True)
     # The first try's server exits once it has answered 15 of the 40 prompts (a few more slip through
     # while it shuts down).
@@ -185,7 +196,7 @@ def test_a_retried_task_resumes_from_s3_and_generates_no_written_item_again(
     monkeypatch.setenv("AIRFLOW_CONN_OLLAMA_DEFAULT", json.dumps({"conn_type": "ollama", "host": first.url}))
     # The retry finds a fresh server (same port, same model store) that counts what it is asked.
     second = OllamaEmulatorProcess(
-        registry_url=batch_reference.registry.url, models_dir=models_dir, port=first.port
+        registry_url=batch_reference.registry.url, models_dir=models_dir, port=port
     )
     migrate_metadata_db()
     watcher, retried = run_when_try_starts("ollama_batch_resume", "generate_resumable", 2, second.start)
