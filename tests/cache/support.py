@@ -1,55 +1,18 @@
-"""Constants and helpers shared by the cache tests (fixtures live in conftest.py).
+"""Constants and helpers shared by the cache tests (fixtures live in conftest.py; S3 in tests/support).
 
 Kept out of conftest.py so that test modules and spawned workers import them under one name.
 """
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 AWS_CONN_ID = "model_cache_s3"
-AWS_ACCESS_KEY = "testing"
-#: Never expected in any message, log line or report.
-AWS_SECRET = "moto-secret-that-must-never-be-logged"
 BUCKET = "model-cache"
 #: Small parts so that a few MiB exercise multipart uploads and parallel ranged downloads.
 SMALL_PARTS = {"multipart_threshold": 5 << 20, "multipart_chunksize": 5 << 20, "max_concurrency": 4}
-
-
-def aws_connection_json(endpoint: str, *, login: str = AWS_ACCESS_KEY, password: str = AWS_SECRET) -> str:
-    return json.dumps(
-        {
-            "conn_type": "aws",
-            "login": login,
-            "password": password,
-            "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
-        }
-    )
-
-
-@dataclass(frozen=True)
-class S3Call:
-    operation: str
-    key: str | None
-
-
-class S3CallLog(list[S3Call]):
-    """API operations seen by every botocore client in this process, in order."""
-
-    def operations(self, *names: str) -> list[S3Call]:
-        return [call for call in self if call.operation in names]
-
-    @property
-    def writes(self) -> list[S3Call]:
-        return self.operations("PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload")
-
-    @property
-    def reads(self) -> list[S3Call]:
-        return self.operations("GetObject", "HeadObject")
 
 
 def run_in_spawned_workers(

@@ -9,8 +9,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
-import httpx
 import pytest
 
 from airflow_provider_ollama.cache import S3ModelCache
@@ -18,7 +16,8 @@ from airflow_provider_ollama.cache.bucket import CacheBucket
 from airflow_provider_ollama.exceptions import OllamaCacheError, OllamaCacheUnavailableError
 from airflow_provider_ollama.store import ModelStore
 from tests.cache.local_models import weights, write_model
-from tests.cache.support import AWS_CONN_ID, AWS_SECRET, BUCKET, aws_connection_json
+from tests.cache.support import AWS_CONN_ID, BUCKET
+from tests.support.moto_s3 import AWS_SECRET, aws_connection_json, create_iam_user, iam_enforced
 
 MODEL = "llama3.2:1b"
 
@@ -85,25 +84,13 @@ def test_save_to_a_dead_endpoint_is_a_warning_with_read_write(
 @pytest.fixture
 def denied_connection(s3_endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """An aws connection for a real IAM user without S3 permissions, with moto enforcing IAM."""
-    iam = boto3.client(
-        "iam",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    iam.create_user(UserName="no-s3")
-    key = iam.create_access_key(UserName="no-s3")["AccessKey"]
+    access_key, secret = create_iam_user(s3_endpoint, "no-s3")
     monkeypatch.setenv(
         f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}",
-        aws_connection_json(s3_endpoint, login=key["AccessKeyId"], password=key["SecretAccessKey"]),
+        aws_connection_json(s3_endpoint, login=access_key, password=secret),
     )
-    # moto checks credentials and IAM policies once told to (process-wide, so always switched back).
-    httpx.post(f"{s3_endpoint}/moto-api/reset-auth", content=b"0", timeout=10).raise_for_status()
-    try:
-        yield key["SecretAccessKey"]
-    finally:
-        httpx.post(f"{s3_endpoint}/moto-api/reset-auth", content=b"inf", timeout=10).raise_for_status()
+    with iam_enforced(s3_endpoint):
+        yield secret
 
 
 def test_access_denied_is_named_with_bucket_and_connection_but_no_secret(

@@ -16,8 +16,9 @@ from airflow_provider_ollama.cache import HostBlobCache, S3ModelCache
 from airflow_provider_ollama.exceptions import OllamaCacheError, OllamaCacheIntegrityError
 from airflow_provider_ollama.store import Descriptor, Manifest, ModelStore, atomic_write, sha256_digest
 from tests.cache.local_models import store_files, stray_temp_files, weights, write_model
-from tests.cache.support import BUCKET, S3CallLog, run_in_spawned_workers
+from tests.cache.support import BUCKET, run_in_spawned_workers
 from tests.cache.workers import restore_through_host_cache
+from tests.support.moto_s3 import S3CallLog
 
 MODEL = "llama3.2:1b"
 DATA = b"verified blob bytes"

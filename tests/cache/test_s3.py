@@ -17,8 +17,9 @@ from airflow_provider_ollama.exceptions import OllamaCacheError, OllamaCacheInte
 from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.store import Manifest, ModelStore, blob_filename, sha256_digest
 from tests.cache.local_models import store_files, stray_temp_files, weights, write_model
-from tests.cache.support import AWS_SECRET, BUCKET, SMALL_PARTS, S3CallLog, run_in_spawned_workers
+from tests.cache.support import BUCKET, SMALL_PARTS, run_in_spawned_workers
 from tests.cache.workers import save_then_restore
+from tests.support.moto_s3 import AWS_SECRET, S3CallLog
 
 MODEL = "llama3.2:1b"
 PREFIX = "team/models"
