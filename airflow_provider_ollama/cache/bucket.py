@@ -8,6 +8,7 @@ and the Airflow connection (never credentials). The Amazon provider is imported 
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -31,6 +32,15 @@ DEFAULT_TRANSFER_CONFIG_ARGS: Mapping[str, Any] = {
     # falls from 20 MiB with s3transfer's default of 100 to 6 MiB, at no cost in throughput).
     "max_io_queue": 16,
 }
+
+#: Streamed uploads (no file to re-read a part from) hold each part in memory until it is sent: parts of
+#: at least 8 MiB, at most this many of them in memory at once, bound that to about 32 MiB per upload.
+_STREAM_PART_MIN = 8 << 20
+_STREAM_PARTS_IN_MEMORY = 4
+#: S3 allows 10,000 parts per upload; a margin below that leaves room for rounding.
+_MAX_PARTS = 9_000
+#: Chunks of streamed downloads: small enough to keep memory flat, big enough to keep calls few.
+STREAM_CHUNK_SIZE = 1 << 20
 
 #: botocore settings so that a dead endpoint or a black-holed address fails within seconds, not
 #: minutes; anything set in the connection's ``config_kwargs`` wins over these.
@@ -62,6 +72,12 @@ class SeekableWriter(Protocol):
     def seek(self, offset: int, whence: int = ..., /) -> int: ...
     def tell(self) -> int: ...
     def write(self, data: bytes, /) -> int: ...
+
+
+class Readable(Protocol):
+    """What a streamed upload reads from: ``read(n)`` until it returns ``b""``."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -151,6 +167,49 @@ class CacheBucket:
         with self._translated_errors(f"download s3://{self.bucket}/{key}"):
             self._client.download_fileobj(
                 self.bucket, key, target, Callback=progress, Config=self._transfer_config
+            )
+
+    def iter_object(self, key: str, *, chunk_size: int = STREAM_CHUNK_SIZE) -> Iterator[bytes]:
+        """Yield an object's bytes in chunks as they arrive (one GET, memory bounded by ``chunk_size``).
+
+        For passing a blob on without touching disk (to an Ollama server's blob upload). botocore checks
+        that the body is as long as the response said; the caller checks the digest.
+        """
+        with self._translated_errors(f"read s3://{self.bucket}/{key}"):
+            body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            try:
+                yield from body.iter_chunks(chunk_size)
+            finally:
+                body.close()
+
+    def upload_stream(
+        self,
+        source: Readable,
+        key: str,
+        *,
+        size: int,
+        sha256: str,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Upload ``size`` bytes read from a stream that cannot seek (a registry download).
+
+        Parts are held in memory until sent, so their size and number in flight are capped here rather
+        than taken from the transfer settings: at most ``4 x max(8 MiB, size / 9000)`` per upload. A
+        ``source.read`` that raises aborts the upload: nothing becomes visible under ``key``.
+        """
+        with self._translated_errors(f"upload s3://{self.bucket}/{key}"):
+            config = copy.copy(self._transfer_config)
+            part = max(_STREAM_PART_MIN, -(-size // _MAX_PARTS))
+            config.multipart_threshold = part
+            config.multipart_chunksize = part
+            config.max_in_memory_upload_chunks = _STREAM_PARTS_IN_MEMORY
+            self._client.upload_fileobj(
+                source,
+                self.bucket,
+                key,
+                ExtraArgs={"Metadata": {"sha256": sha256}, "ContentType": "application/octet-stream"},
+                Callback=progress,
+                Config=config,
             )
 
     # --- connection --------------------------------------------------------------------------------

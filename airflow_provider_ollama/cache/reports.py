@@ -120,3 +120,122 @@ class SaveReport:
         if self.error:
             line += f": {self.error}"
         return line
+
+
+ModelStatus = Literal["hit", "miss", "repaired", "corrupt", "skipped"]
+
+
+@dataclass
+class ModelCacheOutcome:
+    """Where one model a task needed came from, and what the cache did about it.
+
+    ``status``: ``hit`` (restored from the cache, no registry involved), ``miss`` (not cached: pulled
+    from the registry), ``repaired`` (the cached entry was corrupt or incomplete: pulled from the
+    registry and the entry saved again), ``corrupt`` (the same, but the entry could not be repaired:
+    the policy does not write, or the save failed) or ``skipped`` (the cache was not read: ``force_pull``,
+    a policy that does not read, or the model was on the server already; ``reason`` says which).
+    """
+
+    model: str
+    status: ModelStatus = "miss"
+    reason: str | None = None
+    bytes_from_s3: int = 0
+    bytes_from_host_cache: int = 0
+    bytes_from_registry: int = 0
+    #: Time spent restoring from the cache (S3 and host cache), for the throughput.
+    restore_seconds: float = 0.0
+    seconds: float = 0.0
+    #: The model's digest on the server afterwards.
+    digest: str | None = None
+    #: What the save after a pull did (``saved``, ``failed``, ``skipped``); None when nothing was saved.
+    saved: SaveStatus | None = None
+    #: Why the cache could not be used or written, when it could not.
+    error: str | None = None
+
+    @property
+    def megabytes_per_second(self) -> float:
+        """Restore throughput from S3 (decimal MB/s; 0 when nothing came from S3)."""
+        return _megabytes_per_second(self.bytes_from_s3, self.restore_seconds)
+
+    def to_dict(self) -> dict[str, str | int | float | None]:
+        return {**dataclasses.asdict(self), "mb_per_s": self.megabytes_per_second}
+
+    def summary(self) -> str:
+        """The one log line for this model."""
+        parts = [f"S3 model cache: {self.model}: {self.status}"]
+        if self.reason:
+            parts.append(f"({self.reason})")
+        sizes = []
+        if self.bytes_from_s3:
+            sizes.append(
+                f"{format_bytes(self.bytes_from_s3)} from S3 at {self.megabytes_per_second:.0f} MB/s"
+            )
+        if self.bytes_from_host_cache:
+            sizes.append(f"{format_bytes(self.bytes_from_host_cache)} linked from the host cache")
+        if self.bytes_from_registry or self.status in ("miss", "repaired", "corrupt"):
+            sizes.append(f"{format_bytes(self.bytes_from_registry)} from the registry")
+        if self.saved:
+            sizes.append(f"save {self.saved}")
+        line = " ".join(parts) + (": " + ", ".join(sizes) if sizes else "") + f" ({self.seconds:.1f} s)"
+        return line + (f"; {self.error}" if self.error else "")
+
+
+@dataclass
+class CacheRunReport:
+    """Every model one task got through the cache: what goes to XCom (``to_dict``) and the log."""
+
+    location: str
+    policy: str
+    models: list[ModelCacheOutcome] = dataclasses.field(default_factory=list)
+
+    def outcome(self, model: str) -> ModelCacheOutcome:
+        """The outcome of ``model``, added if this is its first mention."""
+        for outcome in self.models:
+            if outcome.model == model:
+                return outcome
+        outcome = ModelCacheOutcome(model)
+        self.models.append(outcome)
+        return outcome
+
+    @property
+    def hits(self) -> int:
+        return sum(outcome.status == "hit" for outcome in self.models)
+
+    @property
+    def misses(self) -> int:
+        """Models whose entry was missing or unusable, so they came from the registry."""
+        return sum(outcome.status in ("miss", "repaired", "corrupt") for outcome in self.models)
+
+    @property
+    def bytes_from_s3(self) -> int:
+        return sum(outcome.bytes_from_s3 for outcome in self.models)
+
+    @property
+    def bytes_from_registry(self) -> int:
+        return sum(outcome.bytes_from_registry for outcome in self.models)
+
+    @property
+    def megabytes_per_second(self) -> float:
+        seconds = sum(outcome.restore_seconds for outcome in self.models)
+        return _megabytes_per_second(self.bytes_from_s3, seconds)
+
+    def to_dict(self) -> dict[str, object]:
+        """Small and JSON-native: totals, then one entry per model under ``models``."""
+        return {
+            "location": self.location,
+            "policy": self.policy,
+            "hits": self.hits,
+            "misses": self.misses,
+            "bytes_from_s3": self.bytes_from_s3,
+            "bytes_from_host_cache": sum(outcome.bytes_from_host_cache for outcome in self.models),
+            "bytes_from_registry": self.bytes_from_registry,
+            "mb_per_s": self.megabytes_per_second,
+            "models": {outcome.model: outcome.to_dict() for outcome in self.models},
+        }
+
+    def summary(self) -> str:
+        return (
+            f"S3 model cache {self.location} (policy {self.policy}): {len(self.models)} model(s), "
+            f"{self.hits} hit(s), {self.misses} miss(es), {format_bytes(self.bytes_from_s3)} from S3, "
+            f"{format_bytes(self.bytes_from_registry)} from the registry"
+        )

@@ -7,21 +7,24 @@ before Ollama can see it. Unlike Metaflow's cache, the config blob is saved and 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_ollama.cache.bucket import CacheBucket, ObjectInfo
 from airflow_provider_ollama.cache.hashing_writer import HashingFileWriter
 from airflow_provider_ollama.cache.host_cache import HostBlobCache
 from airflow_provider_ollama.cache.location import CacheLocation
+from airflow_provider_ollama.cache.mirror import copy_from_registry
 from airflow_provider_ollama.cache.policy import CachePolicy
 from airflow_provider_ollama.cache.progress import TransferProgress
+from airflow_provider_ollama.cache.rebuild import rebuild_on_server
 from airflow_provider_ollama.cache.reports import RestoreReport, SaveReport
 from airflow_provider_ollama.exceptions import OllamaCacheError, OllamaCacheIntegrityError
 from airflow_provider_ollama.names import ModelName
@@ -34,7 +37,11 @@ from airflow_provider_ollama.store import (
     file_digest,
 )
 
+if TYPE_CHECKING:
+    from airflow_provider_ollama.hooks.ollama import OllamaHook
+
 log = logging.getLogger(__name__)
+_Report = TypeVar("_Report", RestoreReport, SaveReport)
 
 _REPAIR_HINT = "pull the model from its registry and save it again to repair the cache entry"
 
@@ -87,6 +94,9 @@ class S3ModelCache:
         model = _as_model_name(name)
         if not self.policy.reads:
             return None
+        return self._read_manifest(model)
+
+    def _read_manifest(self, model: ModelName) -> Manifest | None:
         key = self.location.manifest_key(model)
         raw = self._bucket.get_bytes(key)
         if raw is None:
@@ -119,22 +129,41 @@ class S3ModelCache:
         model = _as_model_name(name)
         report = RestoreReport(model=model.display_shortest(), location=self.location.url)
         if not self.policy.reads:
-            report.status = "skipped"
-            log.info("%s (policy %s)", report.summary(), self.policy.value)
-            return report
-        started = time.monotonic()
-        try:
+            return _skipped(report, self.policy)
+        with _reported(report, fatal=raise_errors):
             self._restore(store, model, host_cache, report)
-        except OllamaCacheError as error:
-            report.status = "failed"
-            report.error = str(error)
-            report.seconds = round(time.monotonic() - started, 3)
-            log.warning(report.summary())
-            if raise_errors:
-                raise
-            return report
-        report.seconds = round(time.monotonic() - started, 3)
-        log.info(report.summary())
+        return report
+
+    def restore_to_server(
+        self,
+        hook: OllamaHook,
+        name: ModelName | str,
+        *,
+        after_mirror: bool = False,
+        raise_errors: bool = True,
+    ) -> RestoreReport:
+        """Make ``name`` available on a server reachable only over HTTP (a shared one); return what happened.
+
+        Blobs the server lacks go from S3 to ``POST /api/blobs`` as a stream (checked on the way, and
+        by the server), then ``/api/create`` rebuilds the model from the cached layers. The rebuilt
+        model has a new config blob and manifest, so its digest differs from the registry's (see
+        ``rebuild.py``). Errors as for :meth:`restore`.
+
+        :param after_mirror: the entry was just copied from the registry by :meth:`mirror`: restore it
+            even under a policy that does not read (``write-only``), since it is not an old entry.
+        """
+        model = _as_model_name(name)
+        report = RestoreReport(model=model.display_shortest(), location=self.location.url)
+        if not self.policy.reads and not after_mirror:
+            return _skipped(report, self.policy)
+        with _reported(report, fatal=raise_errors):
+            manifest = self._read_manifest(model)
+            if manifest is None:
+                report.status = "miss"
+            else:
+                report.manifest_digest = manifest.digest
+                rebuild_on_server(self, hook, model, manifest, report)
+                report.status = "hit"
         return report
 
     def _restore(
@@ -150,9 +179,7 @@ class S3ModelCache:
         report.blobs_already_local = len(blobs) - len(missing)
         # Check every blob the restore will download before downloading any: an incomplete or
         # truncated entry fails in milliseconds instead of after gigabytes.
-        for blob in missing:
-            if host_cache is None or not host_cache.has(blob):
-                self._check_cached_blob(blob, self._bucket.head(self.location.blob_key(blob.digest)))
+        self.check_cached_blobs([blob for blob in missing if host_cache is None or not host_cache.has(blob)])
         try:
             for blob in missing:
                 target = store.blob_path(blob.digest)
@@ -173,6 +200,38 @@ class S3ModelCache:
                 f"could not write {model.display_shortest()} into the store {store.root}: {error}"
             ) from error
         report.status = "hit"
+
+    def check_cached_blobs(self, blobs: Iterable[Descriptor]) -> None:
+        """HEAD each blob in S3; raise :class:`OllamaCacheIntegrityError` for one missing or of the wrong size.
+
+        Run before downloading anything, so an incomplete or truncated entry fails in milliseconds
+        instead of after gigabytes. A blob whose sha256 metadata disagrees is corrupt as well.
+        """
+        for blob in blobs:
+            self._check_cached_blob(blob, self._bucket.head(self.location.blob_key(blob.digest)))
+
+    def cached_blob(self, blob: Descriptor) -> tuple[ObjectInfo | None, bool]:
+        """What S3 holds under ``blob``'s key, and whether it can stay (size and sha256 metadata match,
+        and no restore found it corrupt): a save uploads the blob unless it can."""
+        info = self._bucket.head(self.location.blob_key(blob.digest))
+        usable = info is not None and blob.digest not in self._suspect_digests and _matches(info, blob)
+        return info, usable
+
+    def mark_corrupt(self, digest: str) -> None:
+        """Remember that S3's copy of ``digest`` is bad, so that the next save overwrites it."""
+        self._suspect_digests.add(digest)
+
+    def mark_repaired(self, digest: str) -> None:
+        self._suspect_digests.discard(digest)
+
+    def blob_url(self, digest: str) -> str:
+        """``s3://bucket/<prefix>/blobs/sha256-<hex>``, for messages."""
+        return f"s3://{self.location.bucket}/{self.location.blob_key(digest)}"
+
+    @property
+    def bucket(self) -> CacheBucket:
+        """The bucket's S3 operations (errors translated to typed cache errors)."""
+        return self._bucket
 
     def _check_cached_blob(self, blob: Descriptor, info: ObjectInfo | None) -> None:
         key = self.location.blob_key(blob.digest)
@@ -237,23 +296,30 @@ class S3ModelCache:
         model = _as_model_name(name)
         report = SaveReport(model=model.display_shortest(), location=self.location.url)
         if not self.policy.writes:
-            report.status = "skipped"
-            log.info("%s (policy %s)", report.summary(), self.policy.value)
-            return report
+            return _skipped(report, self.policy)
         fatal = self.policy.save_errors_are_fatal if raise_errors is None else raise_errors
-        started = time.monotonic()
-        try:
+        with _reported(report, fatal=fatal):
             self._save(store, model, report)
-        except OllamaCacheError as error:
-            report.status = "failed"
-            report.error = str(error)
-            report.seconds = round(time.monotonic() - started, 3)
-            log.warning(report.summary())
-            if fatal:
-                raise
-            return report
-        report.seconds = round(time.monotonic() - started, 3)
-        log.info(report.summary())
+        return report
+
+    def mirror(
+        self, name: ModelName | str, *, insecure: bool = False, raise_errors: bool | None = None
+    ) -> SaveReport:
+        """Copy ``name`` from its registry into the cache without any Ollama server; return what happened.
+
+        For servers whose store this task cannot read (shared ones): the manifest and each blob the
+        cache lacks are read from the registry as ``ollama pull`` reads them, streamed into S3 with
+        their size and sha256 checked on the way (a bad blob aborts its upload), manifest last.
+        ``bytes_uploaded`` is what came from the registry. Errors as for :meth:`save`; registry
+        failures raise :class:`~airflow_provider_ollama.cache.registry.RegistryReadError`.
+        """
+        model = _as_model_name(name)
+        report = SaveReport(model=model.display_shortest(), location=self.location.url)
+        if not self.policy.writes:
+            return _skipped(report, self.policy)
+        fatal = self.policy.save_errors_are_fatal if raise_errors is None else raise_errors
+        with _reported(report, fatal=fatal):
+            report.manifest_digest = copy_from_registry(self, model, report, insecure=insecure).digest
         return report
 
     def _save(self, store: ModelStore, model: ModelName, report: SaveReport) -> None:
@@ -269,8 +335,8 @@ class S3ModelCache:
             )
         for blob in blobs:
             key = self.location.blob_key(blob.digest)
-            cached = self._bucket.head(key)
-            if cached is not None and blob.digest not in self._suspect_digests and _matches(cached, blob):
+            cached, usable = self.cached_blob(blob)
+            if usable:
                 report.blobs_already_cached += 1
                 continue
             path = store.blob_path(blob.digest)
@@ -319,6 +385,31 @@ class S3ModelCache:
                 f"with {digest}, the manifest says {blob.size} bytes with {blob.digest}); not uploaded. "
                 "Delete the model and pull it again"
             )
+
+
+def _skipped(report: _Report, policy: CachePolicy) -> _Report:
+    report.status = "skipped"
+    log.info("%s (policy %s)", report.summary(), policy.value)
+    return report
+
+
+@contextlib.contextmanager
+def _reported(report: RestoreReport | SaveReport, *, fatal: bool) -> Iterator[None]:
+    """Time the block into ``report`` and log its summary; a cache error marks it ``failed`` and is
+    re-raised when ``fatal``, else swallowed after a warning."""
+    started = time.monotonic()
+    try:
+        yield
+    except OllamaCacheError as error:
+        report.status = "failed"
+        report.error = str(error)
+        report.seconds = round(time.monotonic() - started, 3)
+        log.warning(report.summary())
+        if fatal:
+            raise
+        return
+    report.seconds = round(time.monotonic() - started, 3)
+    log.info(report.summary())
 
 
 def _as_model_name(name: ModelName | str) -> ModelName:

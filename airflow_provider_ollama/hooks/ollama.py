@@ -10,7 +10,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -394,6 +394,21 @@ class OllamaHook(BaseHook):
         with self._errors("blob upload"), path.open("rb") as handle:
             _raise_for_status(self._http_client().post(f"/api/blobs/{digest}", content=handle))
         return digest
+
+    def upload_blob_stream(self, digest: str, chunks: Iterable[bytes], *, size: int) -> None:
+        """Upload ``size`` bytes arriving as ``chunks`` (e.g. from S3) as the blob ``digest``, without a file.
+
+        Memory stays at one chunk whatever the blob's size. The server hashes the body and refuses it
+        with :class:`~airflow_provider_ollama.exceptions.OllamaBadRequestError` unless it matches
+        ``digest``; an exception raised by ``chunks`` aborts the upload, leaving nothing on the server.
+        """
+        digest = normalize_digest(digest)
+        self.log.info("Uploading blob %s (%d bytes) from a stream", digest[:19], size)
+        with self._errors("blob upload"):
+            response = self._http_client().post(
+                f"/api/blobs/{digest}", content=chunks, headers={"Content-Length": str(size)}
+            )
+            _raise_for_status(response)
 
     def create(
         self,

@@ -16,8 +16,7 @@ import pytest
 from airflow_provider_ollama.cache import S3ModelCache
 from airflow_provider_ollama.store import ModelStore
 from tests.cache.support import AWS_CONN_ID, BUCKET, SMALL_PARTS
-from tests.support.moto_s3 import aws_connection_json, moto_s3, s3_calls, s3_endpoint
-from tests.support.moto_s3 import s3_client as make_s3_client
+from tests.support.moto_s3 import aws_connection_json, make_s3_client, moto_s3, s3_calls, s3_endpoint
 
 __all__ = ["moto_s3", "s3_calls", "s3_endpoint"]
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +38,43 @@ def moto_s3() -> Iterator[str]:
     server.stop()
 
 
+_MOTO_IN_A_CHILD = """
+import sys
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdin.read()  # serves until the parent closes the pipe
+server.stop()
+"""
+
+
+@contextlib.contextmanager
+def moto_s3_in_a_child_process() -> Iterator[str]:
+    """moto's S3 server in a process of its own: for measuring this process's memory without moto's."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", _MOTO_IN_A_CHILD],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        port = child.stdout.readline().strip()
+        if not port.isdigit():
+            raise RuntimeError(f"moto's server did not start in its child process (exit {child.poll()})")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if child.stdin is not None:
+            child.stdin.close()
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
 @pytest.fixture
 def s3_endpoint(moto_s3: str) -> Iterator[str]:
     """The moto server, emptied after the test (buckets, objects and IAM users alike)."""
@@ -55,7 +94,7 @@ def aws_connection_json(endpoint: str, *, login: str = AWS_ACCESS_KEY, password:
     )
 
 
-def s3_client(endpoint: str, *, login: str = AWS_ACCESS_KEY, password: str = AWS_SECRET) -> Any:
+def make_s3_client(endpoint: str, *, login: str = AWS_ACCESS_KEY, password: str = AWS_SECRET) -> Any:
     """A plain boto3 client, for setting up and inspecting buckets behind the code's back."""
     return boto3.client(
         "s3",
@@ -135,7 +174,7 @@ def s3_calls(monkeypatch: pytest.MonkeyPatch) -> S3CallLog:
 def results_bucket(moto_s3: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """``s3://<conn_id>@<bucket>``: an empty bucket reached through an aws connection with endpoint_url."""
     monkeypatch.setenv(f"AIRFLOW_CONN_{BATCH_AWS_CONN_ID.upper()}", aws_connection_json(moto_s3))
-    s3 = s3_client(moto_s3)
+    s3 = make_s3_client(moto_s3)
     s3.create_bucket(Bucket=BATCH_BUCKET)
     yield f"s3://{BATCH_AWS_CONN_ID}@{BATCH_BUCKET}"
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BATCH_BUCKET):

@@ -1,0 +1,300 @@
+"""Models onto a server through the S3 cache: restore them, else pull from the registry and fill the cache.
+
+Two servers, two ways: a per-task server's store is this task's disk (restore into it, save from it right
+after a pull: :class:`LocalStoreCache`, used by :class:`S3CachePreparer`); a shared server is reached only
+over HTTP (rebuild it there from S3, and fill S3 from the registry on the worker: :class:`SharedServerCache`).
+Each records a :class:`ModelCacheOutcome` per model in one :class:`CacheRunReport`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from airflow_provider_ollama.cache.host_cache import HostBlobCache
+from airflow_provider_ollama.cache.reports import CacheRunReport, ModelCacheOutcome, RestoreReport
+from airflow_provider_ollama.cache.s3 import S3ModelCache
+from airflow_provider_ollama.exceptions import (
+    OllamaCacheError,
+    OllamaCacheIntegrityError,
+    OllamaCacheUnavailableError,
+)
+from airflow_provider_ollama.names import ModelName
+from airflow_provider_ollama.pulling.progress import PullProgressReporter
+from airflow_provider_ollama.store import ModelStore, blob_filename
+
+if TYPE_CHECKING:
+    from airflow_provider_ollama.hooks.ollama import OllamaHook
+    from airflow_provider_ollama.server.local import LocalOllamaServer
+
+log = logging.getLogger(__name__)
+
+
+class ServerCache(ABC):
+    """The cache as the source of one server's models.
+
+    :meth:`supply` puts a model on the server without the server pulling it, when it can; otherwise the
+    caller has the server pull it and then calls :meth:`pulled`. Every outcome lands in :attr:`report`.
+
+    :param force_pull: never restore: every model comes from the registry (and refreshes the cache).
+    :param insecure: the registry may be plain HTTP (as for the server's own pulls).
+    """
+
+    def __init__(self, cache: S3ModelCache, *, force_pull: bool = False, insecure: bool = False) -> None:
+        self.cache = cache
+        self.force_pull = force_pull
+        self.insecure = insecure
+        self.report = CacheRunReport(location=cache.location.url, policy=cache.policy.value)
+        self._started: dict[str, float] = {}
+
+    def supply(self, hook: OllamaHook, model: str) -> bool:
+        """Make ``model`` available on ``hook``'s server from the cache; False if the server must pull it."""
+        self._started[model] = time.monotonic()
+        outcome = self.report.outcome(model)
+        if self.force_pull:
+            outcome.status, outcome.reason = "skipped", "force_pull"
+        elif not self.cache.policy.reads:
+            outcome.status, outcome.reason = "skipped", f"policy {self.cache.policy.value}"
+        elif self._restore(hook, model, outcome):
+            self._done(hook, model, outcome)
+            return True
+        return self._fill_without_server_pull(hook, model, outcome)
+
+    @abstractmethod
+    def before_pull(self, model: str) -> None:
+        """The server is about to pull ``model`` (after :meth:`supply` said it must)."""
+
+    def pulled(self, hook: OllamaHook, model: str, *, downloaded_bytes: int) -> None:
+        """The server pulled ``model`` from its registry: count it and fill the cache where possible.
+
+        ``downloaded_bytes`` is what the server's progress reported; a store this task can read gives
+        the exact number instead.
+        """
+        outcome = self.report.outcome(model)
+        outcome.bytes_from_registry += self._pulled_bytes(model, downloaded_bytes)
+        self._save(hook, model, outcome)
+        self._done(hook, model, outcome)
+
+    def _pulled_bytes(self, model: str, reported: int) -> int:
+        return reported
+
+    def already_present(self, model: str) -> None:
+        """``model`` was on the server before anything was done: the cache was not needed."""
+        outcome = self.report.outcome(model)
+        outcome.status, outcome.reason = "skipped", "already on the server"
+        log.info(outcome.summary())
+
+    def _restore(self, hook: OllamaHook, model: str, outcome: ModelCacheOutcome) -> bool:
+        """Try the cache; True on a hit. A corrupt entry is logged and marked, never used."""
+        try:
+            restored = self._restore_from_cache(hook, model)
+        except OllamaCacheIntegrityError as error:
+            outcome.status, outcome.error = "corrupt", str(error)
+            log.warning(
+                "S3 model cache entry of %s is unusable, pulling it from the registry: %s", model, error
+            )
+            return False
+        outcome.bytes_from_s3 += restored.bytes_downloaded
+        outcome.bytes_from_host_cache += restored.bytes_from_host_cache
+        outcome.restore_seconds += restored.seconds
+        if not restored.hit:
+            outcome.status, outcome.reason = "miss", restored.error or "not in the cache"
+            return False
+        if not hook.has_model(model):
+            outcome.status = "corrupt"
+            outcome.error = f"restored from the cache, but the server at {hook.base_url} does not list it"
+            log.warning("S3 model cache: %s; pulling %s from the registry", outcome.error, model)
+            return False
+        outcome.status = "hit"
+        return True
+
+    def _done(self, hook: OllamaHook, model: str, outcome: ModelCacheOutcome) -> None:
+        outcome.digest = hook.model_digest(model)
+        outcome.seconds = round(time.monotonic() - self._started.pop(model, time.monotonic()), 3)
+        log.info(outcome.summary())
+
+    @abstractmethod
+    def _restore_from_cache(self, hook: OllamaHook, model: str) -> RestoreReport:
+        """Restore ``model`` from S3 onto the server (raises cache errors)."""
+
+    @abstractmethod
+    def _fill_without_server_pull(self, hook: OllamaHook, model: str, outcome: ModelCacheOutcome) -> bool:
+        """After a miss: get the model onto the server some way other than its own pull, if there is one."""
+
+    @abstractmethod
+    def _save(self, hook: OllamaHook, model: str, outcome: ModelCacheOutcome) -> None:
+        """After the server pulled ``model``: save it to the cache, if this server allows it."""
+
+
+class LocalStoreCache(ServerCache):
+    """A per-task server whose store is on this task's disk: restore into it, save from it after a pull.
+
+    :param store: the server's ``OLLAMA_MODELS``.
+    :param host_cache: the worker's verified blob cache, hard-linked from instead of downloading again.
+    """
+
+    def __init__(
+        self,
+        cache: S3ModelCache,
+        store: ModelStore,
+        *,
+        host_cache: HostBlobCache | None = None,
+        force_pull: bool = False,
+        insecure: bool = False,
+    ) -> None:
+        super().__init__(cache, force_pull=force_pull, insecure=insecure)
+        self.store = store
+        self.host_cache = host_cache
+        self._blobs_before: dict[str, set[str]] = {}
+
+    def before_pull(self, model: str) -> None:
+        blobs = self.store.blobs_dir
+        self._blobs_before[model] = {path.name for path in blobs.iterdir()} if blobs.is_dir() else set()
+
+    def _pulled_bytes(self, model: str, reported: int) -> int:
+        """Sizes of the model's blobs that were not in the store before the pull (progress lines skip
+        small blobs that finish between two reports)."""
+        before = self._blobs_before.pop(model, None)
+        manifest = self.store.read_manifest(ModelName.parse(model))
+        if before is None or manifest is None:
+            return reported
+        blobs = {blob.digest: blob for blob in manifest.blobs}.values()
+        return sum(blob.size for blob in blobs if blob_filename(blob.digest) not in before)
+
+    def _restore_from_cache(self, hook: OllamaHook, model: str) -> RestoreReport:
+        # Written while the server runs: Ollama reads manifests and blobs from disk on each request.
+        return self.cache.restore(self.store, model, host_cache=self.host_cache)
+
+    def _fill_without_server_pull(self, hook: OllamaHook, model: str, outcome: ModelCacheOutcome) -> bool:
+        return False  # the server pulls; the save afterwards reads its store
+
+    def _save(self, hook: OllamaHook, model: str, outcome: ModelCacheOutcome) -> None:
+        # Right after the pull, not at teardown: a task that fails later has still filled the cache.
+        saved = self.cache.save(self.store, model)
+        outcome.saved = saved.status
+        if saved.status == "failed":
+            outcome.error = saved.error
+        elif saved.status == "saved" and outcome.status == "corrupt":
+            outcome.status = "repaired"
+
+
+class SharedServerCache(ServerCache):
+    """A server reached only over HTTP: rebuild models there from S3; on a miss, fill S3 on the worker.
+
+    With a policy that writes, a miss is copied from the registry into S3 by the worker
+    (:meth:`S3ModelCache.mirror`) and then restored onto the server through its blobs API, so the server
+    never downloads from the registry and the next task finds it cached. If the worker cannot read the
+    registry, the policy does not write, or the model cannot be rebuilt through the API, the server pulls
+    it itself (and the cache stays unfilled: the server's store is not this task's to read).
+    """
+
+    def __init__(self, cache: S3ModelCache, *, force_pull: bool = False, insecure: bool = False) -> None:
+        super().__init__(cache, force_pull=force_pull, insecure=insecure)
+        self._not_rebuildable: set[str] = set()
+
+    def _restore_from_cache(self, hook: OllamaHook, model: str) -> RestoreReport:
+        try:
+            return self.cache.restore_to_server(hook, model)
+        except (OllamaCacheIntegrityError, OllamaCacheUnavailableError):
+            raise
+        except OllamaCacheError as error:
+            # A sound entry that /api/create cannot rebuild (e.g. safetensors layers).
+            return self._cannot_rebuild(model, error)
+
+    def _fill_without_server_pull(self, hook: OllamaHook, model: str, outcome: ModelCacheOutcome) -> bool:
+        if not self.cache.policy.writes or model in self._not_rebuildable:
+            return False
+        mirrored = self.cache.mirror(model, insecure=self.insecure)
+        if mirrored.status != "saved":
+            outcome.error = mirrored.error
+            log.warning("S3 model cache: could not copy %s from its registry; the server pulls it", model)
+            return False
+        outcome.bytes_from_registry += mirrored.bytes_uploaded
+        outcome.saved = "saved"
+        if outcome.status == "corrupt":
+            outcome.status = "repaired"
+        try:
+            restored = self.cache.restore_to_server(hook, model, after_mirror=True)
+        except (OllamaCacheIntegrityError, OllamaCacheUnavailableError):
+            raise
+        except OllamaCacheError as error:
+            outcome.reason = self._cannot_rebuild(model, error).error
+            return False
+        outcome.bytes_from_s3 += restored.bytes_downloaded
+        outcome.restore_seconds += restored.seconds
+        self._done(hook, model, outcome)
+        return True
+
+    def before_pull(self, model: str) -> None:
+        """Nothing to note: the server's store is out of sight."""
+
+    def _save(self, hook: OllamaHook, model: str, outcome: ModelCacheOutcome) -> None:
+        """Nothing to save from: the server's store is on its own disk."""
+
+    def _cannot_rebuild(self, model: str, error: OllamaCacheError) -> RestoreReport:
+        self._not_rebuildable.add(model)
+        log.warning("S3 model cache: %s; the server pulls %s instead", error, model)
+        return RestoreReport(model=model, location=self.cache.location.url, status="miss", error=str(error))
+
+
+class S3CachePreparer:
+    """The per-task server's :class:`~airflow_provider_ollama.server.preparation.ModelPreparer` with the cache.
+
+    For each model: restore it from S3 into the server's store (through the host's blob cache), check
+    with ``/api/show`` that the server sees it; on a miss, a corrupt entry or ``force_pull``, pull it from
+    the registry and save it to S3 at once (blobs first, manifest last). :attr:`report` holds the outcome.
+    """
+
+    def __init__(
+        self,
+        cache: S3ModelCache,
+        *,
+        host_cache: HostBlobCache | None = None,
+        insecure: bool = False,
+        force_pull: bool = False,
+    ) -> None:
+        self.cache = cache
+        self.host_cache = host_cache
+        self.insecure = insecure
+        self.force_pull = force_pull
+        self.report: CacheRunReport | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"S3CachePreparer({self.cache!r}, host_cache={self.host_cache!r}, force_pull={self.force_pull})"
+        )
+
+    def prepare(self, server: LocalOllamaServer, models: Sequence[str]) -> None:
+        if server.models_dir is None:
+            raise RuntimeError("the server has no models directory yet: prepare() runs after it started")
+        source = LocalStoreCache(
+            self.cache,
+            ModelStore(server.models_dir),
+            host_cache=self.host_cache,
+            force_pull=self.force_pull,
+            insecure=self.insecure,
+        )
+        self.report = prepare_models(source, server.hook, models)
+
+    def finish(self, server: LocalOllamaServer, *, succeeded: bool) -> None:
+        """Nothing left: each pulled model was saved right after its pull."""
+
+
+def prepare_models(source: ServerCache, hook: OllamaHook, models: Sequence[str]) -> CacheRunReport:
+    """Have every model of ``models`` on ``hook``'s server, from the cache where possible; the report."""
+    for model in models:
+        if not source.force_pull and hook.has_model(model):
+            source.already_present(model)
+            continue
+        if source.supply(hook, model):
+            continue
+        source.before_pull(model)
+        progress = PullProgressReporter(model, logger=log)
+        hook.pull(model, insecure=source.insecure, progress=progress)
+        source.pulled(hook, model, downloaded_bytes=progress.downloaded_bytes)
+    if source.report.models:
+        log.info(source.report.summary())
+    return source.report

@@ -1,0 +1,308 @@
+"""S3CachePreparer on real per-task servers (the emulator as ``ollama``), moto's S3 and the registry emulator.
+
+Each test starts ``ollama serve`` for a "task" the way operators do, with the cache as its preparer, and
+reads the registry's own counters to prove where the bytes came from.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_ollama.cache import HostBlobCache, S3ModelCache
+from airflow_provider_ollama.cache.preparation import S3CachePreparer
+from airflow_provider_ollama.cache.reports import CacheRunReport
+from airflow_provider_ollama.exceptions import OllamaCacheError, OllamaCacheUnavailableError
+from airflow_provider_ollama.names import ModelName
+from airflow_provider_ollama.server.local import LocalOllamaServer
+from airflow_provider_ollama.server.preparation import ModelPreparer
+from airflow_provider_ollama.store import Manifest, ModelStore, blob_filename
+from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
+from tests.cache.support import AWS_CONN_ID, BUCKET
+from tests.support.moto_s3 import AWS_SECRET, aws_connection_json, create_iam_user, iam_enforced
+
+PREFIX = "team/models"
+
+
+@pytest.fixture
+def model(ollama_registry: RegistryEmulator) -> str:
+    return ollama_registry.model_name("tiny")
+
+
+@pytest.fixture
+def registry_manifest(ollama_registry: RegistryEmulator) -> Manifest:
+    built = ollama_registry.catalogue.model("library/tiny")
+    assert built is not None
+    return built.manifest
+
+
+@pytest.fixture
+def host_cache(tmp_path: Path) -> HostBlobCache:
+    return HostBlobCache(tmp_path / "host-cache")
+
+
+RunTask = Callable[..., tuple[CacheRunReport, Path]]
+
+
+@pytest.fixture
+def run_task(
+    ollama_binary: Path, model: str, make_cache: Callable[..., S3ModelCache], tmp_path: Path
+) -> RunTask:
+    """Run one "task": a per-task server with the cache preparer; its report and its (kept) store."""
+    counter = iter(range(100))
+
+    def run(
+        *,
+        host_cache: HostBlobCache | None = None,
+        force_pull: bool = False,
+        work: Callable[[LocalOllamaServer], Any] | None = None,
+        **cache_kwargs: Any,
+    ) -> tuple[CacheRunReport, Path]:
+        preparer = S3CachePreparer(
+            make_cache(**cache_kwargs), host_cache=host_cache, insecure=True, force_pull=force_pull
+        )
+        store = tmp_path / f"task-{next(counter)}-models"
+        with LocalOllamaServer(
+            binary=ollama_binary, models=[model], models_dir=store, preparer=preparer
+        ) as server:
+            answer = server.hook.generate(model, "Hello", options={"num_predict": 3})
+            assert answer.response
+            if work is not None:
+                work(server)
+        assert preparer.report is not None
+        return preparer.report, store
+
+    return run
+
+
+def blob_key(digest: str) -> str:
+    return f"{PREFIX}/blobs/{blob_filename(digest)}"
+
+
+def registry_blob_requests(registry: RegistryEmulator) -> int:
+    requests = registry.stats.requests
+    return requests["blob_head"] + requests["blob_get"] + requests["cdn_get"]
+
+
+def test_the_cache_preparer_is_a_model_preparer(cache: S3ModelCache) -> None:
+    assert isinstance(S3CachePreparer(cache), ModelPreparer)
+
+
+@pytest.mark.smoke
+def test_first_task_pulls_and_fills_the_cache_second_restores_with_no_registry_blob_request(
+    run_task: RunTask, ollama_registry: RegistryEmulator, registry_manifest: Manifest, model: str
+) -> None:
+    first, _ = run_task()
+    pulled_blob_requests = registry_blob_requests(ollama_registry)
+    ollama_registry.reset()
+
+    second, store = run_task()
+
+    assert first.models[0].status == "miss"
+    assert json.loads(json.dumps(first.to_dict())) == first.to_dict()
+    assert first.models[0].bytes_from_registry == registry_manifest.total_size
+    assert first.models[0].saved == "saved"
+    assert pulled_blob_requests > 0
+    assert (second.hits, second.misses) == (1, 0)
+    assert second.models[0].bytes_from_s3 == registry_manifest.total_size
+    assert registry_blob_requests(ollama_registry) == 0
+    assert ollama_registry.stats.total_requests == 0
+    # Byte for byte what the registry served: the manifest, and so the model's digest, survive.
+    assert ModelStore(store).read_manifest(ModelName.parse(model)) == registry_manifest
+    assert second.models[0].digest == registry_manifest.digest
+
+
+def test_the_save_happens_right_after_the_pull_before_the_work(
+    run_task: RunTask, make_cache: Callable[..., S3ModelCache], model: str
+) -> None:
+    seen_during_work: list[bool] = []
+
+    run_task(work=lambda server: seen_during_work.append(make_cache().lookup(model) is not None))
+
+    assert seen_during_work == [True]
+
+
+def test_a_second_task_on_the_host_links_the_blobs_of_the_first(
+    run_task: RunTask, host_cache: HostBlobCache, registry_manifest: Manifest, model: str
+) -> None:
+    run_task()  # fills S3
+    first, first_store = run_task(host_cache=host_cache)
+    second, second_store = run_task(host_cache=host_cache)
+
+    assert first.models[0].bytes_from_s3 == registry_manifest.total_size
+    assert (second.models[0].bytes_from_s3, second.models[0].bytes_from_host_cache) == (
+        0,
+        registry_manifest.total_size,
+    )
+    for blob in registry_manifest.blobs:
+        inodes = {
+            ModelStore(root).blob_path(blob.digest).stat().st_ino
+            for root in (first_store, second_store, host_cache.root)
+        }
+        assert len(inodes) == 1, f"{blob.kind} blob is not one file linked into both stores"
+
+
+def test_a_corrupt_cached_blob_is_never_installed_the_model_is_pulled_and_the_entry_repaired(
+    run_task: RunTask,
+    s3_client: Any,
+    ollama_registry: RegistryEmulator,
+    registry_manifest: Manifest,
+    model: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    run_task()
+    weights = registry_manifest.layers[0]
+    key = blob_key(weights.digest)
+    metadata = s3_client.head_object(Bucket=BUCKET, Key=key)["Metadata"]
+    s3_client.put_object(Bucket=BUCKET, Key=key, Body=b"\0" * weights.size, Metadata=metadata)
+    ollama_registry.reset()
+
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_ollama.cache"):
+        repaired, store = run_task()
+
+    outcome = repaired.models[0]
+    assert (outcome.status, outcome.saved) == ("repaired", "saved")
+    assert outcome.error is not None
+    assert "corrupt" in outcome.error
+    assert any("unusable, pulling it from the registry" in record.getMessage() for record in caplog.records)
+    assert ollama_registry.stats.blob_bytes_by_digest.get(weights.digest) == weights.size
+    assert ModelStore(store).read_manifest(ModelName.parse(model)) == registry_manifest
+    body = s3_client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    assert len(body) == weights.size
+    assert body != b"\0" * weights.size
+    ollama_registry.reset()
+    assert run_task()[0].hits == 1
+    assert registry_blob_requests(ollama_registry) == 0
+
+
+def test_a_truncated_cached_blob_is_pulled_from_the_registry_and_the_entry_repaired(
+    run_task: RunTask, s3_client: Any, registry_manifest: Manifest
+) -> None:
+    run_task()
+    weights = registry_manifest.layers[0]
+    s3_client.put_object(Bucket=BUCKET, Key=blob_key(weights.digest), Body=b"GGUF-truncated")
+
+    repaired, _ = run_task()
+
+    assert repaired.models[0].status == "repaired"
+    assert "truncated" in (repaired.models[0].error or "")
+    head = s3_client.head_object(Bucket=BUCKET, Key=blob_key(weights.digest))
+    assert head["ContentLength"] == weights.size
+
+
+def test_a_missing_config_blob_in_s3_is_pulled_and_saved_again(
+    run_task: RunTask, s3_client: Any, registry_manifest: Manifest
+) -> None:
+    run_task()
+    s3_client.delete_object(Bucket=BUCKET, Key=blob_key(registry_manifest.config.digest))
+
+    repaired, _ = run_task()
+
+    assert repaired.models[0].status == "repaired"
+    assert "config blob" in (repaired.models[0].error or "")
+    assert s3_client.head_object(Bucket=BUCKET, Key=blob_key(registry_manifest.config.digest))
+
+
+# --- policies ------------------------------------------------------------------------------------
+
+
+def test_read_only_restores_but_never_saves(
+    run_task: RunTask, s3_calls: Any, ollama_registry: RegistryEmulator, model: str
+) -> None:
+    missed, _ = run_task(policy="read-only")
+    assert (missed.models[0].status, missed.models[0].saved) == ("miss", "skipped")
+    assert s3_calls.writes == []
+
+    run_task()  # a read-write task fills it
+    ollama_registry.reset()
+    hit, _ = run_task(policy="read-only")
+
+    assert hit.hits == 1
+    assert registry_blob_requests(ollama_registry) == 0
+
+
+def test_write_only_never_reads_the_cache_but_saves_what_it_pulled(
+    run_task: RunTask, s3_calls: Any, ollama_registry: RegistryEmulator
+) -> None:
+    run_task()
+    s3_calls.clear()
+    ollama_registry.reset()
+
+    refreshed, _ = run_task(policy="write-only")
+
+    outcome = refreshed.models[0]
+    assert (outcome.status, outcome.reason, outcome.saved) == ("skipped", "policy write-only", "saved")
+    assert registry_blob_requests(ollama_registry) > 0
+    assert s3_calls.operations("GetObject") == []
+
+
+def test_force_pull_pulls_from_the_registry_although_the_cache_has_the_model(
+    run_task: RunTask, ollama_registry: RegistryEmulator
+) -> None:
+    run_task()
+    ollama_registry.reset()
+
+    forced, _ = run_task(force_pull=True)
+
+    assert (forced.models[0].status, forced.models[0].reason) == ("skipped", "force_pull")
+    assert registry_blob_requests(ollama_registry) > 0
+
+
+# --- failures ------------------------------------------------------------------------------------
+
+
+def test_a_save_that_s3_refuses_warns_and_the_task_goes_on_with_read_write(
+    run_task: RunTask,
+    s3_endpoint: str,
+    bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    access_key, secret = create_iam_user(
+        s3_endpoint, "reader", allowed_actions=["s3:GetObject", "s3:ListBucket", "s3:HeadObject"]
+    )
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}",
+        aws_connection_json(s3_endpoint, login=access_key, password=secret),
+    )
+    worked: list[bool] = []
+
+    with iam_enforced(s3_endpoint), caplog.at_level(logging.WARNING, logger="airflow_provider_ollama.cache"):
+        report, _ = run_task(work=lambda server: worked.append(True))
+
+    outcome = report.models[0]
+    assert worked == [True]
+    assert (outcome.status, outcome.saved) == ("miss", "failed")
+    assert "denied" in (outcome.error or "")
+    assert any(f"'{BUCKET}'" in record.getMessage() for record in caplog.records)
+    assert secret not in caplog.text
+    assert secret not in str(report.to_dict())
+
+
+def test_a_failed_save_fails_the_task_with_write_only(
+    run_task: RunTask, make_cache: Callable[..., S3ModelCache]
+) -> None:
+    with pytest.raises(OllamaCacheError, match="no-such-bucket"):
+        run_task(location="s3://no-such-bucket/models", policy="write-only")
+
+
+def test_an_unreachable_cache_fails_the_task_before_any_pull_naming_bucket_and_connection(
+    run_task: RunTask,
+    monkeypatch: pytest.MonkeyPatch,
+    ollama_registry: RegistryEmulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}", aws_connection_json("http://127.0.0.1:9"))
+
+    with pytest.raises(OllamaCacheUnavailableError, match="did not answer") as raised:
+        run_task()
+
+    assert f"'{BUCKET}'" in str(raised.value)
+    assert f"'{AWS_CONN_ID}'" in str(raised.value)
+    assert AWS_SECRET not in str(raised.value) + caplog.text
+    assert registry_blob_requests(ollama_registry) == 0
