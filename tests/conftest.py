@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -76,3 +77,16 @@ socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign,ass
 def airflow_home() -> Path:
     """This test process's AIRFLOW_HOME (a temp dir, one per xdist worker)."""
     return _AIRFLOW_HOME
+
+
+@pytest.fixture(autouse=True)
+def _no_cached_object_stores() -> None:
+    """Start every test without Airflow's cached object-storage file systems.
+
+    Airflow keeps one file system per (protocol, connection id) for the life of the process, built from
+    the connection as it was first read. Tests point one connection id at different servers (each
+    module or package its own moto), so a cached one would reach a server that is gone.
+    """
+    store = sys.modules.get("airflow.sdk.io.store")
+    if store is not None:
+        store._STORE_CACHE.clear()
