@@ -15,15 +15,31 @@ from typing import Any, ClassVar, Literal, get_args
 from airflow.providers.common.compat.sdk import conf
 from airflow.sdk import BaseOperator, Context
 
+from airflow_provider_ollama.cache.host_cache import DEFAULT_HOST_CACHE_DIR, HostBlobCache
+from airflow_provider_ollama.cache.location import CacheLocation
+from airflow_provider_ollama.cache.policy import CachePolicy
+from airflow_provider_ollama.cache.preparation import (
+    LocalStoreCache,
+    S3CachePreparer,
+    ServerCache,
+    SharedServerCache,
+    prepare_models,
+)
+from airflow_provider_ollama.cache.reports import CacheRunReport
+from airflow_provider_ollama.cache.s3 import S3ModelCache
+from airflow_provider_ollama.exceptions import OllamaCacheError
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.server.local import LocalOllamaServer
 from airflow_provider_ollama.server.preparation import ModelPreparer, PullModels, pull_missing_models
 from airflow_provider_ollama.server.settings import GpuSelection, KeepAlive, ServerSettings, uses_cpu_only
+from airflow_provider_ollama.store import ModelStore
 from airflow_provider_ollama.triggers.ollama import OllamaServerReadyTrigger, raise_for_server_ready_event
 
 ServerMode = Literal["shared", "local"]
 SERVER_MODES: tuple[str, ...] = get_args(ServerMode)
+#: The XCom key of the S3 model cache's report (``CacheRunReport.to_dict()``), next to the return value.
+CACHE_XCOM_KEY = "ollama_cache"
 
 _READY_PROBE_TIMEOUT_S = 5.0
 # The trigger reports its own timeout clearly; Airflow's deferral timeout only backs it up.
@@ -48,8 +64,14 @@ class BaseOllamaOperator(BaseOperator):
             def run(self, context: Context, hook: OllamaHook) -> Any:
                 return hook.version()
 
+    With ``cache="s3://bucket/prefix"`` models come from the S3 model cache where it has them, and what
+    is pulled from the registry is saved there (see docs/cache.md): on a per-task server straight into its
+    store, through the worker's verified host blob cache; on a shared server through its blobs API, with
+    the worker copying misses from the registry into S3 first. The outcome per model goes to the log and
+    to the XCom key ``ollama_cache``.
+
     Override :meth:`models_to_prepare` to add models the operator's own arguments name (e.g. ``model=``),
-    and :meth:`model_preparer` to change how a per-task server gets them (the S3 cache does).
+    and :meth:`model_preparer` to change how a per-task server gets them.
 
     :param server: ``"shared"`` or ``"local"`` (per-task server).
     :param ollama_conn_id: connection of the shared server (templated).
@@ -71,9 +93,25 @@ class BaseOllamaOperator(BaseOperator):
     :param kv_cache_type: local: ``OLLAMA_KV_CACHE_TYPE`` (``f16``, ``q8_0``, ``q4_0``).
     :param server_env: local: more environment variables for ``ollama serve``.
     :param models_dir: local: a model store kept across tasks (default: a temporary one).
+    :param cache: ``s3://bucket/prefix`` of the S3 model cache (templated); None or ``""``: no cache.
+        Needs the Amazon provider: ``pip install 'airflow-provider-ollama[amazon]'``.
+    :param aws_conn_id: the Airflow aws connection to S3 (credentials, region, ``endpoint_url`` for
+        MinIO and other S3-compatible stores) (templated).
+    :param cache_policy: ``read-write`` (default), ``read-only``, ``write-only`` or ``off`` (templated).
+    :param force_pull: with ``cache``: pull from the registry instead of restoring (and refresh the
+        cache entry), also for models the server has already.
+    :param host_cache_dir: local: the worker's verified blob cache that task stores hard-link from;
+        default ``[ollama] host_blob_cache_dir`` in Airflow's config, else ``/var/tmp/ollama-blob-cache``.
     """
 
-    template_fields: Sequence[str] = ("ollama_conn_id", "models", "insecure")
+    template_fields: Sequence[str] = (
+        "ollama_conn_id",
+        "models",
+        "insecure",
+        "cache",
+        "aws_conn_id",
+        "cache_policy",
+    )
     #: The method :meth:`execute` defers to; subclasses that defer for their own reasons use other names.
     resume_method: ClassVar[str] = "execute_complete"
 
@@ -98,6 +136,11 @@ class BaseOllamaOperator(BaseOperator):
         kv_cache_type: str | None = None,
         server_env: dict[str, str] | None = None,
         models_dir: str | None = None,
+        cache: str | None = None,
+        aws_conn_id: str | None = "aws_default",
+        cache_policy: str = CachePolicy.READ_WRITE.value,
+        force_pull: bool = False,
+        host_cache_dir: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -134,6 +177,19 @@ class BaseOllamaOperator(BaseOperator):
         )
         if require_gpu and uses_cpu_only(gpus):
             raise ValueError(f"{self.task_id}: require_gpu=True contradicts gpus=None (CPU only)")
+        self.cache = cache
+        self.aws_conn_id = aws_conn_id
+        self.cache_policy = str(cache_policy)
+        self.force_pull = force_pull
+        self.host_cache_dir = host_cache_dir
+        # Literal values are checked now, so a typo fails when the DAG is parsed; templated ones after rendering.
+        try:
+            if isinstance(cache, str) and cache and "{{" not in cache:
+                CacheLocation.parse(cache)
+            if "{{" not in self.cache_policy:
+                CachePolicy.parse(self.cache_policy)
+        except OllamaCacheError as error:
+            raise ValueError(f"{self.task_id}: {error}") from None
         self._local_server: LocalOllamaServer | None = None
 
     # --- what subclasses implement or extend -----------------------------------------------------
@@ -147,8 +203,56 @@ class BaseOllamaOperator(BaseOperator):
         return self._rendered_models()
 
     def model_preparer(self) -> ModelPreparer:
-        """How a per-task server gets :meth:`models_to_prepare` (default: pull from the registry)."""
-        return PullModels(insecure=self.insecure)
+        """How a per-task server gets :meth:`models_to_prepare`: through the S3 cache when ``cache`` is
+        set, else pulled from the registry."""
+        cache = self.model_cache()
+        if cache is None:
+            return PullModels(insecure=self.insecure)
+        return S3CachePreparer(
+            cache, host_cache=self.host_blob_cache(), insecure=self.insecure, force_pull=self.force_pull
+        )
+
+    # --- the S3 model cache ----------------------------------------------------------------------
+
+    def model_cache(self) -> S3ModelCache | None:
+        """The S3 model cache the rendered arguments name; None without ``cache`` or with policy ``off``."""
+        if not self.cache:
+            if self.force_pull:
+                self.log.warning("force_pull=True has no effect without cache=")
+            return None
+        policy = CachePolicy.parse(self.cache_policy)
+        if policy is CachePolicy.OFF:
+            return None
+        return S3ModelCache(self.cache, aws_conn_id=self.aws_conn_id, policy=policy)
+
+    def host_blob_cache(self) -> HostBlobCache:
+        """The worker's verified blob cache (``host_cache_dir``, Airflow's ``[ollama] host_blob_cache_dir``)."""
+        configured = conf.get("ollama", "host_blob_cache_dir", fallback="")
+        return HostBlobCache(self.host_cache_dir or configured or DEFAULT_HOST_CACHE_DIR)
+
+    def server_cache(self) -> ServerCache | None:
+        """The cache bound to the server this task uses now (its store on a per-task server, its API on a
+        shared one), for operators that pull themselves; None without a cache."""
+        cache = self.model_cache()
+        if cache is None:
+            return None
+        server = self._local_server
+        if server is not None and server.models_dir is not None:
+            return LocalStoreCache(
+                cache,
+                ModelStore(server.models_dir),
+                host_cache=self.host_blob_cache(),
+                force_pull=self.force_pull,
+                insecure=self.insecure,
+            )
+        return SharedServerCache(cache, force_pull=self.force_pull, insecure=self.insecure)
+
+    def push_cache_report(self, context: Context, report: CacheRunReport | dict[str, Any] | None) -> None:
+        """Push the cache's report under the XCom key ``ollama_cache`` (when it has models to tell of)."""
+        document = report.to_dict() if isinstance(report, CacheRunReport) else report
+        if not document or not document.get("models") or not self.do_xcom_push:
+            return
+        context["ti"].xcom_push(key=CACHE_XCOM_KEY, value=document)
 
     # --- the switch -----------------------------------------------------------------------------
 
@@ -205,12 +309,20 @@ class BaseOllamaOperator(BaseOperator):
         self._local_server = server
         try:
             with server:
+                if isinstance(server.preparer, S3CachePreparer):
+                    # Before the work, so that a task that fails still tells what its models cost.
+                    self.push_cache_report(context, server.preparer.report)
                 return self.run(context, server.hook)
         finally:
             self._local_server = None
 
     def _execute_on_shared_server(self, context: Context, hook: OllamaHook) -> Any:
-        pull_missing_models(hook, self.models_to_prepare(), insecure=self.insecure)
+        models = self.models_to_prepare()
+        source = self.server_cache()
+        if source is None:
+            pull_missing_models(hook, models, insecure=self.insecure)
+        else:
+            self.push_cache_report(context, prepare_models(source, hook, models))
         return self.run(context, hook)
 
     def _defer_until_ready(self, hook: OllamaHook) -> None:
@@ -242,6 +354,13 @@ class BaseOllamaOperator(BaseOperator):
                 "render_template_as_native_obj=True on the DAG for a templated flag"
             )
         self._rendered_models()
+        if self.cache is not None and not isinstance(self.cache, str):
+            raise TypeError(
+                f"{self.task_id}: cache rendered to {self.cache!r}; use an 's3://bucket/prefix' URL"
+            )
+        if self.cache:
+            CacheLocation.parse(self.cache)
+        CachePolicy.parse(self.cache_policy)
 
     def _rendered_models(self) -> list[str]:
         models = self.models

@@ -15,10 +15,11 @@ from typing import Any
 
 from airflow.sdk import Context
 
+from airflow_provider_ollama.cache.preparation import ServerCache
 from airflow_provider_ollama.exceptions import OllamaPullError
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.operators._checks import check_model_name
-from airflow_provider_ollama.operators.base import BaseOllamaOperator
+from airflow_provider_ollama.operators.base import CACHE_XCOM_KEY, BaseOllamaOperator
 from airflow_provider_ollama.pulling.retry import PulledModel, PullRetryPolicy, pull_models
 from airflow_provider_ollama.triggers.pull import OllamaPullTrigger, raise_for_pull_event
 
@@ -41,6 +42,12 @@ class OllamaPullOperator(BaseOllamaOperator):
     ``pull_retries`` retries the task fails with one :class:`~airflow_provider_ollama.exceptions.OllamaPullError`
     naming the model, the registry and the last cause. A name the registry does not know fails at once
     with :class:`~airflow_provider_ollama.exceptions.OllamaModelNotFoundError`.
+
+    With ``cache="s3://bucket/prefix"`` a model the S3 model cache holds is restored from it instead of
+    pulled (``force_pull=True`` pulls anyway and refreshes the entry), and what is pulled is saved there;
+    the return value stays ``{model: digest}`` and the cache's report goes to the XCom key
+    ``ollama_cache``. On a shared server a restored model is rebuilt through the API, so its digest is the
+    server's own, not the registry's (see docs/cache.md).
 
     ``deferrable=True`` with ``server="shared"``: the task hands the pull to
     :class:`~airflow_provider_ollama.triggers.pull.OllamaPullTrigger` and frees its worker slot until the
@@ -120,13 +127,61 @@ class OllamaPullOperator(BaseOllamaOperator):
 
     def run(self, context: Context, hook: OllamaHook) -> dict[str, str]:
         models = self.models_to_pull()
+        source = self.server_cache()
+        if source is not None:
+            return self._run_with_cache(context, hook, models, source)
         if self.deferrable and self.server == "shared":
             self._defer_pull(models)
+        return {result.model: result.digest for result in self._pull_now(hook, models)}
+
+    def _run_with_cache(
+        self, context: Context, hook: OllamaHook, models: list[str], source: ServerCache
+    ) -> dict[str, str]:
+        # From the cache first: what it supplies needs no pull (on a shared server, with a policy that
+        # writes, a miss is copied from the registry into S3 by the worker and supplied the same way).
+        to_pull = [model for model in models if not source.supply(hook, model)]
+        if to_pull and self.deferrable and self.server == "shared":
+            # Pushed now: XCom survives the deferral, and the resumed task adds the pulled digests.
+            self.push_cache_report(context, source.report)
+            self._defer_pull(to_pull)
+        for model in to_pull:
+            source.before_pull(model)
+        for result in self._pull_now(hook, to_pull) if to_pull else []:
+            source.pulled(hook, result.model, downloaded_bytes=result.downloaded_bytes)
+        self.push_cache_report(context, source.report)
+        return {model: source.report.outcome(model).digest or hook.model_digest(model) for model in models}
+
+    def execute_pull_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, str]:
+        """Resume after the trigger followed the pulls: log their summaries, return the digests or raise.
+
+        With a cache, models it supplied before the deferral are in the result too, and the cache's
+        report pushed then is completed with the pulled digests.
+        """
+        finished = raise_for_pull_event(event)
+        for line in finished["summaries"]:
+            self.log.info("%s", line)
+        digests = finished["digests"]
+        if self.model_cache() is None:
+            return digests
+        self._add_digests_to_cache_report(context, digests)
+        return {model: digests.get(model) or self.hook.model_digest(model) for model in self.models_to_pull()}
+
+    def _add_digests_to_cache_report(self, context: Context, digests: dict[str, str]) -> None:
+        ti = context["ti"]
+        report = ti.xcom_pull(task_ids=ti.task_id, key=CACHE_XCOM_KEY, map_indexes=ti.map_index)
+        if not isinstance(report, dict) or not isinstance(report.get("models"), dict):
+            return
+        for model, digest in digests.items():
+            if isinstance(report["models"].get(model), dict):
+                report["models"][model]["digest"] = digest
+        self.push_cache_report(context, report)
+
+    def _pull_now(self, hook: OllamaHook, models: list[str]) -> list[PulledModel]:
         deadline = self.pull_timeout
         # Read the connection now, synchronously: inside the event loop the hook would fetch it again.
         _ = hook.settings
         try:
-            pulled = asyncio.run(self._pull(hook, models, deadline))
+            return asyncio.run(self._pull(hook, models, deadline))
         except asyncio.TimeoutError:
             if deadline is None:
                 raise
@@ -134,14 +189,6 @@ class OllamaPullOperator(BaseOllamaOperator):
                 f"Pulling {', '.join(models)} through Ollama at {hook.base_url} did not finish within "
                 f"pull_timeout={deadline:g} s. Raise pull_timeout, or check the download speed above."
             ) from None
-        return {result.model: result.digest for result in pulled}
-
-    def execute_pull_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, str]:
-        """Resume after the trigger followed the pulls: log their summaries, return the digests or raise."""
-        finished = raise_for_pull_event(event)
-        for line in finished["summaries"]:
-            self.log.info("%s", line)
-        return finished["digests"]
 
     async def _pull(self, hook: OllamaHook, models: list[str], deadline: float | None) -> list[PulledModel]:
         work = pull_models(
