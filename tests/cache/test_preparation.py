@@ -15,13 +15,16 @@ from typing import Any
 import pytest
 
 from airflow_provider_ollama.cache import HostBlobCache, S3ModelCache
-from airflow_provider_ollama.cache.preparation import S3CachePreparer
+from airflow_provider_ollama.cache.preparation import S3CachePreparer, SharedServerCache, prepare_models
 from airflow_provider_ollama.cache.reports import CacheRunReport
 from airflow_provider_ollama.exceptions import OllamaCacheError, OllamaCacheUnavailableError
+from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.server.local import LocalOllamaServer
 from airflow_provider_ollama.server.preparation import ModelPreparer
 from airflow_provider_ollama.store import Manifest, ModelStore, blob_filename
+from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
+from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
 from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
 from tests.cache.support import AWS_CONN_ID, BUCKET
 from tests.support.moto_s3 import AWS_SECRET, aws_connection_json, create_iam_user, iam_enforced
@@ -306,3 +309,103 @@ def test_an_unreachable_cache_fails_the_task_before_any_pull_naming_bucket_and_c
     assert f"'{AWS_CONN_ID}'" in str(raised.value)
     assert AWS_SECRET not in str(raised.value) + caplog.text
     assert registry_blob_requests(ollama_registry) == 0
+
+
+# --- shared servers ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shared(ollama_emulator_factory: EmulatorFactory) -> OllamaEmulator:
+    emulator = ollama_emulator_factory()
+    assert isinstance(emulator, OllamaEmulator)
+    return emulator
+
+
+def prepare_shared(cache: S3ModelCache, shared: OllamaEmulator, model: str) -> CacheRunReport:
+    return prepare_models(SharedServerCache(cache, insecure=True), OllamaHook(base_url=shared.url), [model])
+
+
+def test_a_miss_on_a_shared_server_is_copied_from_the_registry_into_s3_and_the_server_never_pulls(
+    cache: S3ModelCache,
+    shared: OllamaEmulator,
+    model: str,
+    registry_manifest: Manifest,
+    ollama_registry: RegistryEmulator,
+) -> None:
+    report = prepare_shared(cache, shared, model)
+
+    outcome = report.models[0]
+    assert (outcome.status, outcome.saved) == ("miss", "saved")
+    assert outcome.bytes_from_registry == outcome.bytes_from_s3 == registry_manifest.total_size
+    assert shared.stats.counter("pulls") == 0
+    assert cache.lookup(model) == registry_manifest
+    served = ollama_registry.stats.blob_bytes_by_digest
+    assert all(served[blob.digest] == blob.size for blob in registry_manifest.blobs)
+    assert OllamaHook(base_url=shared.url).generate(model, "Hi", options={"num_predict": 2}).response
+
+
+def test_the_next_shared_server_gets_the_model_from_s3_alone(
+    cache: S3ModelCache,
+    ollama_emulator_factory: EmulatorFactory,
+    shared: OllamaEmulator,
+    model: str,
+    ollama_registry: RegistryEmulator,
+) -> None:
+    prepare_shared(cache, shared, model)
+    ollama_registry.reset()
+    other = ollama_emulator_factory()
+    assert isinstance(other, OllamaEmulator)
+
+    report = prepare_shared(cache, other, model)
+
+    assert report.hits == 1
+    assert ollama_registry.stats.total_requests == 0
+
+
+def test_with_read_only_a_shared_server_pulls_a_miss_itself(
+    make_cache: Callable[..., S3ModelCache], shared: OllamaEmulator, model: str, s3_calls: Any
+) -> None:
+    report = prepare_shared(make_cache(policy="read-only"), shared, model)
+
+    assert (report.models[0].status, report.models[0].saved) == ("miss", None)
+    assert shared.stats.counter("pulls") == 1
+    assert s3_calls.writes == []
+
+
+def test_when_the_worker_cannot_read_the_registry_the_shared_server_pulls_instead(
+    cache: S3ModelCache,
+    shared: OllamaEmulator,
+    model: str,
+    ollama_registry: RegistryEmulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ollama_registry.faults.error(503, kinds="manifest", times=1)  # only the worker's first request
+
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_ollama.cache"):
+        report = prepare_shared(cache, shared, model)
+
+    assert report.models[0].status == "miss"
+    assert "503" in (report.models[0].error or "")
+    assert shared.stats.counter("pulls") == 1
+    assert any("the server pulls it" in record.getMessage() for record in caplog.records)
+
+
+def test_a_corrupt_entry_is_repaired_by_the_workers_copy_for_a_shared_server(
+    cache: S3ModelCache,
+    shared: OllamaEmulator,
+    model: str,
+    registry_manifest: Manifest,
+    s3_client: Any,
+    run_task: RunTask,
+) -> None:
+    run_task()
+    weights = registry_manifest.layers[0]
+    key = blob_key(weights.digest)
+    metadata = s3_client.head_object(Bucket=BUCKET, Key=key)["Metadata"]
+    s3_client.put_object(Bucket=BUCKET, Key=key, Body=b"\0" * weights.size, Metadata=metadata)
+
+    report = prepare_shared(cache, shared, model)
+
+    assert report.models[0].status == "repaired"
+    assert shared.stats.counter("pulls") == 0
+    assert s3_client.get_object(Bucket=BUCKET, Key=key)["Body"].read() != b"\0" * weights.size
