@@ -15,7 +15,8 @@ import pytest
 
 from tests.support.dag_runs import REPO_ROOT
 
-pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("main_job")]
+# Tests that run whole Airflow servers share one xdist group: on two cores, two at once starve each other.
+pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("airflow_servers")]
 
 MAIN_JOB = REPO_ROOT / ".ci" / "main_job.py"
 FLAGSHIP_TASKS = (

@@ -18,7 +18,8 @@ from tests.e2e.standalone import AirflowStandalone
 from tests.support.dag_runs import REPO_ROOT
 from tests.support.ports import port_outside_ephemeral_range
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+# Tests that run whole Airflow servers share one xdist group: on two cores, two at once starve each other.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300), pytest.mark.xdist_group("airflow_servers")]
 
 DAG_ID = "example_ollama_pipeline"
 EXAMPLES = REPO_ROOT / "dags"

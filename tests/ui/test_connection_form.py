@@ -22,7 +22,8 @@ from tests.support.dag_runs import REPO_ROOT
 from tests.ui.api_server import ADMIN_USER, AirflowApiServer
 from tests.ui.browser import launched_chromium
 
-pytestmark = [pytest.mark.ui, pytest.mark.airflow]
+# Tests that run whole Airflow servers share one xdist group: on two cores, two at once starve each other.
+pytestmark = [pytest.mark.ui, pytest.mark.airflow, pytest.mark.xdist_group("airflow_servers")]
 
 CONN_ID = "ollama_ui"
 TOKEN = "s3cret-ui-token"
