@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import urllib.error
@@ -452,6 +453,35 @@ class Report:
                 "triage: run against a real Ollama for that.)"
             )
 
+    def cache_results(self, xcoms: dict[str, Any]) -> None:
+        """Where each task's model came from, as the cache example's ``cache_report`` task read it from XCom."""
+        tasks = xcoms.get("cache_report")
+        if not isinstance(tasks, dict):
+            return
+        self.line()
+        self.line("  cache_report (each task's ollama_cache XCom: where its model came from):")
+        for task_id, models in tasks.items():
+            for model, outcome in models.items():
+                sources = [
+                    f"{_size(outcome[key])} from {where}"
+                    for key, where in (
+                        ("bytes_from_s3", "S3"),
+                        ("bytes_from_host_cache", "the host cache"),
+                        ("bytes_from_registry", "the registry"),
+                    )
+                    if outcome.get(key)
+                ]
+                self.line(
+                    f"    {task_id:<12} {outcome['status']:<5} {model}: {', '.join(sources) or 'nothing moved'}"
+                )
+        fill = next(iter(tasks.get("fill_cache", {}).values()), None)
+        if fill is not None and fill.get("status") == "hit":
+            self.line("  The model came from S3, verified: the registry was not asked for it.")
+        elif fill is not None:
+            self.line(
+                "  The model came from the registry and is now in S3: run the main job again to restore it."
+            )
+
 
 def _size(size: int) -> str:
     if size < 1024:
@@ -485,12 +515,19 @@ def _parse_arguments(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def demo_conf(choice: OllamaChoice, registry: RegistryEmulator) -> dict[str, Any]:
+def flagship_conf(choice: OllamaChoice, registry: RegistryEmulator) -> dict[str, Any]:
     """The flagship's params: the registry emulator's model for the emulator, the DAG's defaults otherwise."""
     if choice.kind == "emulator":
         return {"base_model": registry.model_name(DEMO_MODEL), "insecure_registry": True}
     # A real Ollama runs real weights: the DAG's own defaults (llama3.2:1b from Ollama's registry).
     return {}
+
+
+def cache_conf(choice: OllamaChoice, registry: RegistryEmulator) -> dict[str, Any]:
+    """The cache example's params: the same model as the flagship, cached in the demo's moto bucket."""
+    if choice.kind == "emulator":
+        return {"model": registry.model_name(DEMO_MODEL), "cache": CACHE_LOCATION, "insecure_registry": True}
+    return {"cache": CACHE_LOCATION}
 
 
 def run_demo(arguments: argparse.Namespace) -> Report:
@@ -529,19 +566,25 @@ def run_demo(arguments: argparse.Namespace) -> Report:
         )
 
         before = registry.stats.blob_bytes_served
-        conf = {**demo_conf(choice, registry), **arguments.conf}
+        conf = {**flagship_conf(choice, registry), **arguments.conf}
         outcome = run_example(paths, environment, FLAGSHIP_DAG, conf)
         report.dag_outcome(outcome, registry.stats.blob_bytes_served - before)
         report.flagship_results(outcome.get("xcoms", {}), emulated=choice.kind == "emulator")
 
-        report.heading("S3 model cache")
         if (DAGS_FOLDER / f"{CACHE_DAG}.py").exists():
-            before = registry.stats.blob_bytes_served
-            outcome = run_example(paths, environment, CACHE_DAG, demo_conf(choice, registry))
+            # Each run is a new worker: its host blob cache starts empty, so models come from S3 or the
+            # registry, never from a previous run's disk.
+            with tempfile.TemporaryDirectory(prefix="host-blob-cache-", dir=paths.root) as host_cache:
+                environment["AIRFLOW__OLLAMA__HOST_BLOB_CACHE_DIR"] = host_cache
+                before = registry.stats.blob_bytes_served
+                outcome = run_example(paths, environment, CACHE_DAG, cache_conf(choice, registry))
             report.dag_outcome(outcome, registry.stats.blob_bytes_served - before)
+            report.cache_results(outcome.get("xcoms", {}))
         else:
-            # The cache integration (cache="s3://..." on the model operators) brings the cache example.
-            report.line(f"  not run: dags/{CACHE_DAG}.py is not in this checkout yet")
+            report.heading("S3 model cache")
+            report.line(f"  not run: dags/{CACHE_DAG}.py is not in this checkout")
+        report.line()
+        report.line(f"Registry blob bytes served in this run: {_size(registry.stats.blob_bytes_served)}")
     return report
 
 
