@@ -7,6 +7,7 @@ this machine cannot change the outcome), with its state in a temporary folder in
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,7 +55,7 @@ def _task_lines(output: str) -> dict[str, str]:
     return states
 
 
-def test_main_job_runs_the_pipeline_and_a_second_run_downloads_nothing_from_the_registry(
+def test_main_job_runs_the_examples_and_a_second_run_restores_from_s3_not_the_registry(
     demo_dir: Path,
 ) -> None:
     first = _main_job(demo_dir)
@@ -75,13 +76,20 @@ def test_main_job_runs_the_pipeline_and_a_second_run_downloads_nothing_from_the_
     assert "Filling up the DagBag" in log.read_text()
     assert "Filling up the DagBag" not in output + first.stderr
     assert json.loads((demo_dir / "state.json").read_text())["registry_port"] > 0
+    # The cache example: its first task pulled from the registry and filled S3 (moto, saved to disk).
+    assert "example_ollama_model_cache: success" in output
+    assert re.search(r"fill_cache +miss +\S+: [\d.]+ \w+ from the registry", output), output
+    assert any((demo_dir / "s3" / "ollama-models" / "cache" / "manifests").rglob("*"))
 
     second = _main_job(demo_dir)
 
     assert second.returncode == 0, second.stdout + second.stderr
-    # The shared server kept its models in the demo folder, as a real one would: nothing to download.
-    assert "registry blob bytes served: 0 B" in second.stdout
     assert _task_lines(second.stdout) == dict.fromkeys(FLAGSHIP_TASKS, "success")
+    # moto's bucket came back from disk, so the cache example restored the model from S3; the shared
+    # server kept its models in the demo folder, as a real one would. Nothing came from the registry.
+    assert re.search(r"fill_cache +hit +\S+: [\d.]+ \w+ from S3$", second.stdout, re.MULTILINE), second.stdout
+    assert "the registry was not asked for it" in second.stdout
+    assert "Registry blob bytes served in this run: 0 B" in second.stdout
 
 
 def test_main_job_exits_non_zero_and_names_the_error_when_a_task_fails(demo_dir: Path) -> None:
