@@ -278,13 +278,20 @@ def persisted_s3(paths: DemoPaths) -> Iterator[str]:
     try:
         yield endpoint
     finally:
-        shutil.rmtree(saved, ignore_errors=True)
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=CACHE_BUCKET):
-            for item in page.get("Contents", []):
-                target = saved / item["Key"]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                s3.download_file(CACHE_BUCKET, item["Key"], str(target))
-        server.stop()
+        try:
+            # Into a fresh folder first: the last saved copy is replaced only by a complete one.
+            saving = saved.with_name(f"{CACHE_BUCKET}.saving")
+            shutil.rmtree(saving, ignore_errors=True)
+            saving.mkdir(parents=True)
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=CACHE_BUCKET):
+                for item in page.get("Contents", []):
+                    target = saving / item["Key"]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    s3.download_file(CACHE_BUCKET, item["Key"], str(target))
+            shutil.rmtree(saved, ignore_errors=True)
+            saving.rename(saved)
+        finally:
+            server.stop()
 
 
 def s3_object_count(paths: DemoPaths) -> int:
@@ -295,8 +302,8 @@ def s3_object_count(paths: DemoPaths) -> int:
 # --- Airflow -------------------------------------------------------------------------------------
 
 
-def airflow_environment(paths: DemoPaths, choice: OllamaChoice, s3_endpoint: str) -> dict[str, str]:
-    """Environment of every Airflow command: the demo's home and DB, the example DAGs, the connections."""
+def airflow_environment(choice: OllamaChoice, s3_endpoint: str) -> dict[str, str]:
+    """Environment of every Airflow command: this process's (the demo's home and DAGs), plus connections."""
     environment = {
         **os.environ,
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
@@ -557,7 +564,7 @@ def run_demo(arguments: argparse.Namespace) -> Report:
             f"  S3:       moto at {s3_endpoint}, bucket {CACHE_BUCKET} "
             f"({s3_object_count(paths)} objects restored from {paths.s3})"
         )
-        environment = airflow_environment(paths, choice, s3_endpoint)
+        environment = airflow_environment(choice, s3_endpoint)
         started = time.monotonic()
         migrated = migrate_once(paths, environment)
         report.line(
