@@ -67,7 +67,6 @@ def rich_model(
     return fill_cache(cache, ollama_emulator_factory, ollama_registry, RICH)
 
 
-@pytest.mark.smoke
 def test_a_cached_model_reaches_a_shared_server_through_its_api_without_the_registry(
     cache: S3ModelCache,
     rich_model: tuple[str, Manifest],
