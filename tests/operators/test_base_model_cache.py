@@ -30,6 +30,8 @@ __all__ = ["moto_s3"]
 
 DAG_FILE = REPO_ROOT / "tests" / "dags" / "ollama_model_cache_dag.py"
 BUCKET = "operator-model-cache"
+#: The tests that read the one DAG run: with xdist they stay on one worker, which runs the DAG once.
+on_cache_run = pytest.mark.xdist_group("ollama_model_cache_run")
 
 
 # --- arguments -----------------------------------------------------------------------------------
@@ -140,11 +142,13 @@ def cache_run(moto_s3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.mark.airflow
+@on_cache_run
 def test_every_operator_runs_with_the_cache(cache_run: CacheRun) -> None:
     cache_run.result.assert_success()
 
 
 @pytest.mark.airflow
+@on_cache_run
 def test_the_model_is_downloaded_from_the_registry_once_for_all_five_tasks(cache_run: CacheRun) -> None:
     served = cache_run.registry.stats.blob_bytes_by_digest
     assert {blob.digest: served.get(blob.digest) for blob in cache_run.manifest.blobs} == {
@@ -153,6 +157,7 @@ def test_the_model_is_downloaded_from_the_registry_once_for_all_five_tasks(cache
 
 
 @pytest.mark.airflow
+@on_cache_run
 def test_the_pull_operator_on_a_task_server_misses_saves_and_returns_the_registry_digest(
     cache_run: CacheRun,
 ) -> None:
@@ -164,6 +169,7 @@ def test_the_pull_operator_on_a_task_server_misses_saves_and_returns_the_registr
 
 
 @pytest.mark.airflow
+@on_cache_run
 def test_the_server_operator_on_a_task_server_restores_from_s3(cache_run: CacheRun) -> None:
     report = cache_run.cache_report("serve_on_task_server")
 
@@ -174,6 +180,7 @@ def test_the_server_operator_on_a_task_server_restores_from_s3(cache_run: CacheR
 
 
 @pytest.mark.airflow
+@on_cache_run
 def test_task_ollama_on_the_same_host_links_from_the_host_cache(cache_run: CacheRun) -> None:
     outcome = cache_run.outcome("decorated_on_task_server")
 
@@ -185,6 +192,7 @@ def test_task_ollama_on_the_same_host_links_from_the_host_cache(cache_run: Cache
 
 
 @pytest.mark.airflow
+@on_cache_run
 def test_the_pull_operator_on_a_shared_server_rebuilds_the_model_through_its_api(cache_run: CacheRun) -> None:
     outcome = cache_run.outcome("pull_on_shared_server")
     digest = cache_run.result.xcoms["pull_on_shared_server"][cache_run.model]
@@ -195,6 +203,7 @@ def test_the_pull_operator_on_a_shared_server_rebuilds_the_model_through_its_api
 
 
 @pytest.mark.airflow
+@on_cache_run
 def test_a_shared_server_that_has_the_model_needs_nothing_from_the_cache(cache_run: CacheRun) -> None:
     outcome = cache_run.outcome("serve_on_shared_server")
 
@@ -203,6 +212,7 @@ def test_a_shared_server_that_has_the_model_needs_nothing_from_the_cache(cache_r
 
 
 @pytest.mark.airflow
+@on_cache_run
 def test_a_deferred_pull_with_a_read_only_cache_reports_the_miss_after_resuming(cache_run: CacheRun) -> None:
     outcome = cache_run.outcome("deferred_read_only_pull", cache_run.uncached_model)
     digest = cache_run.result.xcoms["deferred_read_only_pull"][cache_run.uncached_model]
@@ -213,6 +223,7 @@ def test_a_deferred_pull_with_a_read_only_cache_reports_the_miss_after_resuming(
 
 
 @pytest.mark.airflow
+@on_cache_run
 def test_no_secret_reaches_xcom(cache_run: CacheRun) -> None:
     everything = json.dumps([cache_run.result.xcoms, list(cache_run.result.extra_xcoms.values())])
 
