@@ -311,7 +311,6 @@ def test_interrupted_pull_resumes_from_the_saved_parts(
                 break
     # The client is gone: the download stops and keeps its parts.
     _wait_until(lambda: not server.state.downloads, "the abandoned download stopped")
-    stall.release()
     partial = server.store.blob_path(model_layer.digest).with_name(
         server.store.blob_path(model_layer.digest).name + "-partial-0"
     )
@@ -320,3 +319,6 @@ def test_interrupted_pull_resumes_from_the_saved_parts(
     assert _pull(server, {"model": "tiny", "stream": False}).json() == {"status": "success"}
     assert registry.stats.blob_bytes_by_digest[model_layer.digest] == model_layer.size
     assert not partial.exists()
+    # Released only now: released earlier, the stalled response could count its remaining bytes as sent
+    # into the abandoned connection before it noticed the client was gone.
+    stall.release()
