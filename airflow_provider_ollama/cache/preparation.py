@@ -23,7 +23,7 @@ from airflow_provider_ollama.exceptions import (
     OllamaCacheUnavailableError,
 )
 from airflow_provider_ollama.names import ModelName
-from airflow_provider_ollama.pulling.progress import PullProgressReporter
+from airflow_provider_ollama.pulling.retry import pull_models_blocking
 from airflow_provider_ollama.store import ModelStore, blob_filename
 
 if TYPE_CHECKING:
@@ -292,9 +292,8 @@ def prepare_models(source: ServerCache, hook: OllamaHook, models: Sequence[str])
         if source.supply(hook, model):
             continue
         source.before_pull(model)
-        progress = PullProgressReporter(model, logger=log)
-        hook.pull(model, insecure=source.insecure, progress=progress)
-        source.pulled(hook, model, downloaded_bytes=progress.downloaded_bytes)
+        (pulled,) = pull_models_blocking(hook, [model], insecure=source.insecure, logger=log)
+        source.pulled(hook, model, downloaded_bytes=pulled.downloaded_bytes)
     if source.report.models:
         log.info(source.report.summary())
     return source.report

@@ -20,7 +20,7 @@ from airflow_provider_ollama.exceptions import OllamaPullError
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.operators._checks import check_model_name
 from airflow_provider_ollama.operators.base import CACHE_XCOM_KEY, BaseOllamaOperator
-from airflow_provider_ollama.pulling.retry import PulledModel, PullRetryPolicy, pull_models
+from airflow_provider_ollama.pulling.retry import PulledModel, PullRetryPolicy, pull_models_blocking
 from airflow_provider_ollama.triggers.pull import OllamaPullTrigger, raise_for_pull_event
 
 #: Deadline of a deferred pull when neither pull_timeout nor execution_timeout says one.
@@ -177,29 +177,23 @@ class OllamaPullOperator(BaseOllamaOperator):
         self.push_cache_report(context, report)
 
     def _pull_now(self, hook: OllamaHook, models: list[str]) -> list[PulledModel]:
-        deadline = self.pull_timeout
-        # Read the connection now, synchronously: inside the event loop the hook would fetch it again.
-        _ = hook.settings
         try:
-            return asyncio.run(self._pull(hook, models, deadline))
+            return pull_models_blocking(
+                hook,
+                models,
+                insecure=self.insecure,
+                policy=self.policy,
+                logger=self.log,
+                progress_interval=self.progress_interval,
+                timeout=self.pull_timeout,
+            )
         except asyncio.TimeoutError:
-            if deadline is None:
+            if self.pull_timeout is None:
                 raise
             raise OllamaPullError(
                 f"Pulling {', '.join(models)} through Ollama at {hook.base_url} did not finish within "
-                f"pull_timeout={deadline:g} s. Raise pull_timeout, or check the download speed above."
+                f"pull_timeout={self.pull_timeout:g} s. Raise pull_timeout, or check the download speed above."
             ) from None
-
-    async def _pull(self, hook: OllamaHook, models: list[str], deadline: float | None) -> list[PulledModel]:
-        work = pull_models(
-            hook,
-            models,
-            insecure=self.insecure,
-            policy=self.policy,
-            logger=self.log,
-            progress_interval=self.progress_interval,
-        )
-        return await asyncio.wait_for(work, deadline)
 
     def _defer_pull(self, models: list[str]) -> None:
         if self.pull_timeout is not None:

@@ -122,6 +122,28 @@ async def pull_models(
         await hook.aclose()
 
 
+def pull_models_blocking(
+    hook: OllamaHook,
+    models: Sequence[str],
+    *,
+    insecure: bool = False,
+    policy: PullRetryPolicy | None = None,
+    logger: LineLogger,
+    progress_interval: float = 10.0,
+    timeout: float | None = None,
+) -> list[PulledModel]:
+    """:func:`pull_models` for synchronous code (a task on a worker), with the same retries and progress.
+
+    ``timeout`` bounds all pulls together: past it :class:`asyncio.TimeoutError` is raised.
+    """
+    # Read the connection now, synchronously: inside the event loop the hook would fetch it again.
+    _ = hook.settings
+    work = pull_models(
+        hook, models, insecure=insecure, policy=policy, logger=logger, progress_interval=progress_interval
+    )
+    return asyncio.run(asyncio.wait_for(work, timeout))
+
+
 def registry_of(model: str) -> str:
     """The registry host a model name pulls from (``registry.ollama.ai`` for bare names)."""
     return ModelName.parse(model).host

@@ -7,20 +7,16 @@ pulling and saves new ones afterwards, without the server class knowing about S3
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-if TYPE_CHECKING:
-    from ollama import ProgressResponse
+from airflow_provider_ollama.pulling.retry import PullRetryPolicy, pull_models_blocking
 
+if TYPE_CHECKING:
     from airflow_provider_ollama.hooks.ollama import OllamaHook
     from airflow_provider_ollama.server.local import LocalOllamaServer
 
 log = logging.getLogger(__name__)
-
-_PROGRESS_STEP_PERCENT = 10
-_PROGRESS_EVERY_S = 15.0
 
 
 @runtime_checkable
@@ -57,59 +53,21 @@ class PullModels:
         return f"PullModels(insecure={self.insecure})"
 
 
-def pull_missing_models(hook: OllamaHook, models: Sequence[str], *, insecure: bool = False) -> dict[str, str]:
-    """Pull every model in ``models`` that ``hook``'s server lacks; return ``{name: digest}`` of those pulled."""
-    pulled: dict[str, str] = {}
+def pull_missing_models(
+    hook: OllamaHook, models: Sequence[str], *, insecure: bool = False, policy: PullRetryPolicy | None = None
+) -> dict[str, str]:
+    """Pull every model in ``models`` that ``hook``'s server lacks; return ``{name: digest}`` of those pulled.
+
+    The pulls go through :mod:`airflow_provider_ollama.pulling` like the pull operator's: stalls are
+    cancelled and retried per ``policy`` (default :class:`PullRetryPolicy`), and the log gets a few progress lines per layer.
+    """
+    missing = []
     for model in models:
         if hook.has_model(model):
             log.info("Model %s is already on %s", model, hook.base_url)
-            continue
-        started = time.monotonic()
-        pulled[model] = hook.pull(model, insecure=insecure, progress=PullProgressLog(model))
-        log.info("Pulled %s (%s) in %.1f s", model, pulled[model], time.monotonic() - started)
-    return pulled
-
-
-class PullProgressLog:
-    """A pull progress callback that logs each layer's download every 10 % or 15 s.
-
-    A multi-gigabyte pull reports progress hundreds of times a second; the task log gets a few lines.
-    (The hook already logs each new status, such as "verifying sha256 digest", once.)
-    """
-
-    def __init__(self, model: str, *, logger: logging.Logger | None = None) -> None:
-        self._model = model
-        self._logger = logger or log
-        self._last_percent: dict[str, int] = {}
-        self._last_logged_at: dict[str, float] = {}
-
-    def __call__(self, progress: ProgressResponse) -> None:
-        if progress.digest and progress.total:
-            self._log_download(progress.digest, progress.completed or 0, progress.total)
-
-    def _log_download(self, digest: str, completed: int, total: int) -> None:
-        percent = min(100, completed * 100 // total)
-        step = percent // _PROGRESS_STEP_PERCENT * _PROGRESS_STEP_PERCENT
-        now = time.monotonic()
-        previous = self._last_percent.get(digest)
-        due = now - self._last_logged_at.get(digest, now) >= _PROGRESS_EVERY_S
-        if previous is None or step > previous or (due and percent < 100):
-            self._last_percent[digest] = step
-            self._last_logged_at[digest] = now
-            self._logger.info(
-                "pull %s: %s %3d%% (%s of %s)",
-                self._model,
-                digest[:19],
-                percent,
-                _human_bytes(completed),
-                _human_bytes(total),
-            )
-
-
-def _human_bytes(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"
+        else:
+            missing.append(model)
+    if not missing:
+        return {}
+    pulled = pull_models_blocking(hook, missing, insecure=insecure, policy=policy, logger=log)
+    return {result.model: result.digest for result in pulled}

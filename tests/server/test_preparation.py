@@ -1,46 +1,21 @@
-"""The default model preparer: pull only what is missing, and log pull progress in a few lines."""
+"""The default model preparer: pull only what is missing, through the pull engine (progress, retries)."""
 
 from __future__ import annotations
 
 import logging
 
-import ollama
+import pytest
 
 from airflow_provider_ollama.hooks.ollama import OllamaHook
-from airflow_provider_ollama.server.preparation import (
-    ModelPreparer,
-    PullModels,
-    PullProgressLog,
-    pull_missing_models,
-)
+from airflow_provider_ollama.pulling import PullRetryPolicy
+from airflow_provider_ollama.server import preparation
+from airflow_provider_ollama.server.preparation import ModelPreparer, PullModels, pull_missing_models
+from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
+from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
 
 
 def test_pull_models_is_a_model_preparer():
     assert isinstance(PullModels(), ModelPreparer)
-
-
-def test_progress_of_a_large_layer_is_logged_every_ten_percent(caplog):
-    caplog.set_level(logging.INFO, logger="test.progress")
-    progress = PullProgressLog("llama3.2:1b", logger=logging.getLogger("test.progress"))
-    total = 2_000_000_000
-    for completed in range(0, total + 1, total // 1000):
-        progress(
-            ollama.ProgressResponse(
-                status="pulling abc", digest="sha256:" + "a" * 64, total=total, completed=completed
-            )
-        )
-    lines = [record.getMessage() for record in caplog.records]
-    assert len(lines) == 11
-    assert "  0%" in lines[0]
-    assert "100% (2.0 GB of 2.0 GB)" in lines[-1]
-
-
-def test_status_lines_without_a_layer_are_left_to_the_hook(caplog):
-    caplog.set_level(logging.INFO, logger="test.progress")
-    progress = PullProgressLog("tiny", logger=logging.getLogger("test.progress"))
-    progress(ollama.ProgressResponse(status="verifying sha256 digest"))
-    progress(ollama.ProgressResponse(status="success"))
-    assert caplog.records == []
 
 
 def test_only_missing_models_are_pulled(ollama_server, ollama_registry, pulled_model):
@@ -50,3 +25,32 @@ def test_only_missing_models_are_pulled(ollama_server, ollama_registry, pulled_m
     assert list(pulled) == [other]
     assert pulled[other].startswith("sha256:")
     assert hook.has_model(other)
+
+
+def test_a_pull_logs_layer_progress_with_its_rate_and_a_summary(
+    caplog: pytest.LogCaptureFixture, ollama_server, ollama_registry: RegistryEmulator
+):
+    # Half the weights arrive, then a short stall: the server reports the layer part-way at least once.
+    built = ollama_registry.catalogue.model("library/tiny")
+    assert built is not None
+    ollama_registry.faults.stall(digest=built.model_digest, seconds=0.3, times=1)
+    caplog.set_level(logging.INFO, logger=preparation.log.name)
+    model = ollama_registry.model_name("tiny")
+
+    pull_missing_models(OllamaHook(base_url=ollama_server.url), [model], insecure=True)
+
+    lines = [record.getMessage() for record in caplog.records if record.name == preparation.log.name]
+    layer = f"pull {model}: layer {built.model_digest[7:19]}"
+    assert any(line.startswith(layer) and " 50% " in line and "MB/s, ETA" in line for line in lines), lines
+    assert any(line.startswith(f"Pulled {model} (") and "MB/s" in line for line in lines), lines
+
+
+def test_a_registry_error_is_retried_like_the_pull_operators(
+    ollama_emulator: OllamaEmulator, ollama_registry: RegistryEmulator
+):
+    ollama_registry.faults.error(503, kinds={"manifest"}, times=1)
+    model = ollama_registry.model_name("tiny")
+    hook = OllamaHook(base_url=ollama_emulator.url)
+    pulled = pull_missing_models(hook, [model], insecure=True, policy=PullRetryPolicy(retry_delay=0.05))
+    assert pulled == {model: hook.model_digest(model)}
+    assert ollama_emulator.stats.counter("pulls") == 2
