@@ -104,8 +104,8 @@ class OllamaServerNotReadyError(OllamaTimeoutError):
     """A shared server did not answer, or lacked the named models, by the wait's deadline."""
 
 
-def error_class_named(name: object) -> type[OllamaError]:
-    """The error class of this family called ``name`` (as a trigger event carries it), else :class:`OllamaError`.
+def error_class_named(name: object, *, default: type[OllamaError] = OllamaError) -> type[OllamaError]:
+    """The error class of this family called ``name`` (as a trigger event carries it), else ``default``.
 
     Only classes defined here qualify, so a malformed event can never make a worker raise something
     outside the family (``SystemExit``, ``KeyboardInterrupt``...).
@@ -113,4 +113,4 @@ def error_class_named(name: object) -> type[OllamaError]:
     candidate = globals().get(name) if isinstance(name, str) else None
     if isinstance(candidate, type) and issubclass(candidate, OllamaError):
         return candidate
-    return OllamaError
+    return default

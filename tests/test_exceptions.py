@@ -7,6 +7,7 @@ import pytest
 from airflow_provider_ollama.exceptions import (
     OllamaAuthError,
     OllamaError,
+    OllamaPullError,
     OllamaServerNotReadyError,
     OllamaTimeoutError,
     error_class_named,
@@ -23,6 +24,11 @@ def test_a_family_class_is_found_by_name():
 )
 def test_anything_else_falls_back_to_the_family_base(name):
     assert error_class_named(name) is OllamaError
+
+
+def test_the_fallback_can_be_a_narrower_class_of_the_family():
+    assert error_class_named("SystemExit", default=OllamaPullError) is OllamaPullError
+    assert error_class_named("OllamaAuthError", default=OllamaPullError) is OllamaAuthError
 
 
 def test_a_wait_that_ran_out_is_a_timeout():

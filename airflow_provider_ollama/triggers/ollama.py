@@ -11,7 +11,6 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
 from typing import Any, TypedDict
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -26,18 +25,11 @@ from airflow_provider_ollama.exceptions import (
     error_class_named,
 )
 from airflow_provider_ollama.hooks.ollama import OllamaHook
+from airflow_provider_ollama.triggers._events import TriggerStatus, event_status
 
 _MIN_PROBE_TIMEOUT_S = 0.5
 # Failures that a server starting up (or restarting) produces: wait and ask again.
 _NOT_READY_ERRORS = (OllamaServerUnreachableError, OllamaTimeoutError, OllamaServerError)
-
-
-class ServerReadyStatus(str, Enum):
-    """How a wait for a server ended; carried in the event so nobody parses message text."""
-
-    SUCCESS = "success"
-    TIMEOUT = "timeout"
-    ERROR = "error"
 
 
 class ServerReadyEvent(TypedDict):
@@ -149,19 +141,19 @@ class OllamaServerReadyTrigger(BaseTrigger):
                     url = (await hook.asettings()).base_url
                 observation = await self._observe(hook)
             except OllamaError as error:
-                return self._event(ServerReadyStatus.ERROR, str(error), url, observation, error)
+                return self._event(TriggerStatus.ERROR, str(error), url, observation, error)
             except Exception as error:  # a crash would only surface as an opaque TaskDeferralError
                 message = (
                     f"Checking connection {self.ollama_conn_id!r} failed: {type(error).__name__}: {error}"
                 )
-                return self._event(ServerReadyStatus.ERROR, message, url, observation, None)
+                return self._event(TriggerStatus.ERROR, message, url, observation, None)
             if observation.ready and not observation.missing:
                 message = f"Ollama {observation.version} at {url} is ready"
-                return self._event(ServerReadyStatus.SUCCESS, message, url, observation, None)
+                return self._event(TriggerStatus.SUCCESS, message, url, observation, None)
             remaining = self.end_time - time.time()
             if remaining <= 0:
                 message = self._timeout_message(url, observation)
-                return self._event(ServerReadyStatus.TIMEOUT, message, url, observation, None)
+                return self._event(TriggerStatus.TIMEOUT, message, url, observation, None)
             self.log.info(
                 "Ollama server at %s not ready (%s); next check in %.1f s",
                 url,
@@ -207,7 +199,7 @@ class OllamaServerReadyTrigger(BaseTrigger):
 
     def _event(
         self,
-        status: ServerReadyStatus,
+        status: TriggerStatus,
         message: str,
         url: str | None,
         observation: _Observation,
@@ -232,19 +224,12 @@ def raise_for_server_ready_event(event: Any) -> ServerReadyEvent:
     shared server: a missing or malformed event raises :class:`OllamaTriggerEventError`, a timeout
     :class:`OllamaServerNotReadyError`, an error the provider exception the trigger met.
     """
-    if not isinstance(event, dict):
-        raise OllamaTriggerEventError(f"The task resumed without a server-ready event (got {event!r})")
-    try:
-        status = ServerReadyStatus(event.get("status"))
-    except ValueError:
-        raise OllamaTriggerEventError(
-            f"Unknown status {event.get('status')!r} in server-ready event"
-        ) from None
+    status = event_status(event, "server-ready")
     message = event.get("message")
     missing = event.get("missing_models", [])
     if not isinstance(message, str) or not isinstance(missing, list):
         raise OllamaTriggerEventError(f"Malformed server-ready event: {event!r}")
-    if status is ServerReadyStatus.SUCCESS:
+    if status is TriggerStatus.SUCCESS:
         return ServerReadyEvent(
             status=status.value,
             message=message,
@@ -253,6 +238,6 @@ def raise_for_server_ready_event(event: Any) -> ServerReadyEvent:
             missing_models=missing,
             error_type=None,
         )
-    if status is ServerReadyStatus.TIMEOUT:
+    if status is TriggerStatus.TIMEOUT:
         raise OllamaServerNotReadyError(message)
     raise error_class_named(event.get("error_type"))(message)

@@ -10,24 +10,20 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from enum import Enum
 from typing import Any, TypedDict
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_ollama import exceptions
-from airflow_provider_ollama.exceptions import OllamaError, OllamaPullError, OllamaTriggerEventError
+from airflow_provider_ollama.exceptions import (
+    OllamaError,
+    OllamaPullError,
+    OllamaTriggerEventError,
+    error_class_named,
+)
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.pulling.retry import PullRetryPolicy, pull_models
+from airflow_provider_ollama.triggers._events import TriggerStatus, event_status
 from airflow_provider_ollama.triggers.ollama import deadline_to_epoch
-
-
-class PullStatus(str, Enum):
-    """How a deferred pull ended; carried in the event so nobody parses message text."""
-
-    SUCCESS = "success"
-    TIMEOUT = "timeout"
-    ERROR = "error"
 
 
 class PullEvent(TypedDict):
@@ -115,7 +111,7 @@ class OllamaPullTrigger(BaseTrigger):
         try:
             remaining = self.end_time - time.time()
             if remaining <= 0:
-                yield self._event(PullStatus.TIMEOUT, self._timeout_message())
+                yield self._event(TriggerStatus.TIMEOUT, self._timeout_message())
                 return
             pulled = await asyncio.wait_for(
                 pull_models(
@@ -129,19 +125,19 @@ class OllamaPullTrigger(BaseTrigger):
                 remaining,
             )
         except asyncio.TimeoutError:
-            yield self._event(PullStatus.TIMEOUT, self._timeout_message())
+            yield self._event(TriggerStatus.TIMEOUT, self._timeout_message())
         except OllamaError as error:
-            yield self._event(PullStatus.ERROR, str(error), error)
+            yield self._event(TriggerStatus.ERROR, str(error), error)
         except Exception as error:  # a crash would only surface as an opaque TaskDeferralError
             message = f"Pulling {', '.join(self.models)} failed: {type(error).__name__}: {error}"
-            yield self._event(PullStatus.ERROR, message)
+            yield self._event(TriggerStatus.ERROR, message)
         else:
             digests = {result.model: result.digest for result in pulled}
             summaries = [result.summary for result in pulled]
             message = f"Pulled {len(pulled)} model(s) through connection {self.ollama_conn_id!r}"
             yield TriggerEvent(  # type: ignore[no-untyped-call]
                 PullEvent(
-                    status=PullStatus.SUCCESS.value,
+                    status=TriggerStatus.SUCCESS.value,
                     message=message,
                     digests=digests,
                     summaries=summaries,
@@ -160,7 +156,7 @@ class OllamaPullTrigger(BaseTrigger):
         )
 
     @staticmethod
-    def _event(status: PullStatus, message: str, error: OllamaError | None = None) -> TriggerEvent:
+    def _event(status: TriggerStatus, message: str, error: OllamaError | None = None) -> TriggerEvent:
         """A failure event (timeout or error); success events carry digests and summaries."""
         payload = PullEvent(
             status=status.value,
@@ -178,12 +174,7 @@ def raise_for_pull_event(event: Any) -> PullEvent:
     A missing or malformed event raises :class:`OllamaTriggerEventError`, a timeout :class:`OllamaPullError`,
     an error the provider exception the trigger met (e.g. :class:`OllamaModelNotFoundError`).
     """
-    if not isinstance(event, dict):
-        raise OllamaTriggerEventError(f"The task resumed without a pull event (got {event!r})")
-    try:
-        status = PullStatus(event.get("status"))
-    except ValueError:
-        raise OllamaTriggerEventError(f"Unknown status {event.get('status')!r} in pull event") from None
+    status = event_status(event, "pull")
     message = event.get("message")
     digests = event.get("digests")
     summaries = event.get("summaries")
@@ -194,7 +185,7 @@ def raise_for_pull_event(event: Any) -> PullEvent:
         and isinstance(summaries, list)
     ):
         raise OllamaTriggerEventError(f"Malformed pull event: {event!r}")
-    if status is PullStatus.SUCCESS:
+    if status is TriggerStatus.SUCCESS:
         return PullEvent(
             status=status.value,
             message=message,
@@ -202,13 +193,6 @@ def raise_for_pull_event(event: Any) -> PullEvent:
             summaries=[str(line) for line in summaries],
             error_type=None,
         )
-    if status is PullStatus.TIMEOUT:
+    if status is TriggerStatus.TIMEOUT:
         raise OllamaPullError(message)
-    raise _error_class(event.get("error_type"))(message)
-
-
-def _error_class(name: Any) -> type[OllamaError]:
-    candidate = getattr(exceptions, name, None) if isinstance(name, str) else None
-    if isinstance(candidate, type) and issubclass(candidate, OllamaError):
-        return candidate
-    return OllamaPullError
+    raise error_class_named(event.get("error_type"), default=OllamaPullError)(message)

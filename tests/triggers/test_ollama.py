@@ -27,9 +27,9 @@ from airflow_provider_ollama.exceptions import (
 )
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulatorProcess
+from airflow_provider_ollama.triggers import TriggerStatus
 from airflow_provider_ollama.triggers.ollama import (
     OllamaServerReadyTrigger,
-    ServerReadyStatus,
     deadline_to_epoch,
     raise_for_server_ready_event,
 )
@@ -128,7 +128,7 @@ async def test_ready_server_yields_one_success_event_with_its_version(
     use_ollama_connection(monkeypatch, CONN_ID, emulator.port)
     events = await _events(OllamaServerReadyTrigger(CONN_ID, end_time=time.time() + 30, poll_interval=0.2))
     assert len(events) == 1
-    assert events[0]["status"] == ServerReadyStatus.SUCCESS.value
+    assert events[0]["status"] == TriggerStatus.SUCCESS.value
     assert events[0]["version"] == emulator.settings.version
     assert events[0]["url"] == f"http://127.0.0.1:{emulator.port}"
     assert events[0]["missing_models"] == []

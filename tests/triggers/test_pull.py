@@ -22,7 +22,8 @@ from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
 from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
 from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
-from airflow_provider_ollama.triggers.pull import OllamaPullTrigger, PullStatus, raise_for_pull_event
+from airflow_provider_ollama.triggers import TriggerStatus
+from airflow_provider_ollama.triggers.pull import OllamaPullTrigger, raise_for_pull_event
 
 CONN_ID = "ollama_pull_trigger_test"
 CLASSPATH = "airflow_provider_ollama.triggers.pull.OllamaPullTrigger"
@@ -160,7 +161,7 @@ async def test_the_trigger_never_blocks_the_triggerers_event_loop(
 
     events = await _events(_trigger([ollama_registry.model_name("tiny")]))
 
-    assert events[0]["status"] == PullStatus.SUCCESS.value
+    assert events[0]["status"] == TriggerStatus.SUCCESS.value
     slow = [r.getMessage() for r in caplog.records if r.name == "asyncio" and "took" in r.getMessage()]
     assert not slow, f"the trigger blocked the event loop: {slow}"
 
@@ -219,7 +220,7 @@ async def test_a_deadline_already_passed_yields_timeout_without_pulling(
     emulator: OllamaEmulator, ollama_registry: RegistryEmulator
 ) -> None:
     events = await _events(_trigger([ollama_registry.model_name("tiny")], seconds=-1))
-    assert [event["status"] for event in events] == [PullStatus.TIMEOUT.value]
+    assert [event["status"] for event in events] == [TriggerStatus.TIMEOUT.value]
     assert emulator.stats.counter("pulls") == 0
 
 
@@ -233,7 +234,7 @@ async def test_a_pull_still_running_at_the_deadline_yields_one_timeout_event(
     events = await _events(_trigger([ollama_registry.model_name("tiny")], seconds=1.0, stall_timeout=60))
     assert time.monotonic() - started < 5
     assert len(events) == 1
-    assert events[0]["status"] == PullStatus.TIMEOUT.value
+    assert events[0]["status"] == TriggerStatus.TIMEOUT.value
     assert "did not finish by" in events[0]["message"]
 
 
