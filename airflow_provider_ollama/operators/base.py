@@ -32,7 +32,12 @@ from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.server.local import LocalOllamaServer
 from airflow_provider_ollama.server.preparation import ModelPreparer, PullModels, pull_missing_models
-from airflow_provider_ollama.server.settings import GpuSelection, KeepAlive, ServerSettings, uses_cpu_only
+from airflow_provider_ollama.server.settings import (
+    GpuSelection,
+    KeepAlive,
+    ServerSettings,
+    check_gpu_requirement,
+)
 from airflow_provider_ollama.store import ModelStore
 from airflow_provider_ollama.triggers.ollama import OllamaServerReadyTrigger, raise_for_server_ready_event
 
@@ -164,19 +169,6 @@ class BaseOllamaOperator(BaseOperator):
         self.binary = binary
         self.require_gpu = require_gpu
         self.models_dir = models_dir
-        # Built now so that a bad GPU list, keep_alive or env fails when the DAG is parsed.
-        self.server_settings = ServerSettings(
-            keep_alive=keep_alive,
-            num_parallel=num_parallel,
-            max_loaded_models=max_loaded_models,
-            context_length=context_length,
-            flash_attention=flash_attention,
-            kv_cache_type=kv_cache_type,
-            gpus=gpus,
-            env=dict(server_env or {}),
-        )
-        if require_gpu and uses_cpu_only(gpus):
-            raise ValueError(f"{self.task_id}: require_gpu=True contradicts gpus=None (CPU only)")
         self.cache = cache
         self.aws_conn_id = aws_conn_id
         self.cache_policy = str(cache_policy)
@@ -184,11 +176,23 @@ class BaseOllamaOperator(BaseOperator):
         self.host_cache_dir = host_cache_dir
         # Literal values are checked now, so a typo fails when the DAG is parsed; templated ones after rendering.
         try:
+            # Handed to the per-task server as they are (LocalOllamaServer.from_settings).
+            self.server_settings = ServerSettings(
+                keep_alive=keep_alive,
+                num_parallel=num_parallel,
+                max_loaded_models=max_loaded_models,
+                context_length=context_length,
+                flash_attention=flash_attention,
+                kv_cache_type=kv_cache_type,
+                gpus=gpus,
+                env=dict(server_env or {}),
+            )
+            check_gpu_requirement(require_gpu, gpus)
             if isinstance(cache, str) and cache and "{{" not in cache:
                 CacheLocation.parse(cache)
             if "{{" not in self.cache_policy:
                 CachePolicy.parse(self.cache_policy)
-        except OllamaCacheError as error:
+        except (ValueError, OllamaCacheError) as error:
             raise ValueError(f"{self.task_id}: {error}") from None
         self._local_server: LocalOllamaServer | None = None
 

@@ -13,7 +13,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
@@ -35,8 +34,8 @@ from airflow_provider_ollama.server.settings import (
     KeepAlive,
     ServerSettings,
     build_server_environment,
+    check_gpu_requirement,
     keep_alive_for_request,
-    uses_cpu_only,
 )
 
 if TYPE_CHECKING:
@@ -107,8 +106,7 @@ class LocalOllamaServer:
             raise ValueError(f"models must be a list of model names, not the string {models!r}")
         for model in models:
             ModelName.parse(model)
-        if require_gpu and uses_cpu_only(gpus):
-            raise ValueError("require_gpu=True contradicts gpus=None (CPU only); choose one")
+        check_gpu_requirement(require_gpu, gpus)
         if require_gpu and not models:
             raise ValueError("require_gpu=True needs models=[...]: the GPU check loads the first one")
         if not 0 <= port <= 65535:
@@ -147,8 +145,11 @@ class LocalOllamaServer:
 
     @classmethod
     def from_settings(cls, settings: ServerSettings, **options: Any) -> LocalOllamaServer:
-        """A server with ``settings`` (validated already, e.g. when an operator was built) and other options."""
-        return cls(**{field.name: getattr(settings, field.name) for field in fields(settings)}, **options)
+        """A server with ``settings`` as they are (validated already, e.g. when an operator was built)."""
+        server = cls(**options)
+        server.settings = settings
+        check_gpu_requirement(server.require_gpu, settings.gpus)
+        return server
 
     def __repr__(self) -> str:
         state = "running" if self.is_running else "stopped"

@@ -63,6 +63,12 @@ def uses_cpu_only(gpus: GpuSelection) -> bool:
     return _parse_gpus(gpus) == []
 
 
+def check_gpu_requirement(require_gpu: bool, gpus: GpuSelection) -> None:
+    """Refuse ``require_gpu=True`` with a CPU-only ``gpus``: the GPU check after the start could never pass."""
+    if require_gpu and uses_cpu_only(gpus):
+        raise ValueError("require_gpu=True contradicts gpus=None (CPU only); choose one")
+
+
 def _parse_gpus(gpus: GpuSelection) -> list[str] | None:
     """None for "all", [] for CPU only, else the device ids in order."""
     if gpus is None:

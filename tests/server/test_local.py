@@ -310,6 +310,13 @@ def test_a_server_can_be_built_from_settings_validated_earlier():
     assert server.startup_timeout == 5
 
 
+def test_settings_validated_earlier_are_used_as_they_are_and_checked_against_require_gpu():
+    settings = ServerSettings(gpus=None)
+    assert LocalOllamaServer.from_settings(settings).settings is settings
+    with pytest.raises(ValueError, match="contradicts"):
+        LocalOllamaServer.from_settings(settings, models=["tiny"], require_gpu=True)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
