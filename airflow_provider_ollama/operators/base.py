@@ -29,7 +29,7 @@ from airflow_provider_ollama.cache.reports import CacheRunReport
 from airflow_provider_ollama.cache.s3 import S3ModelCache
 from airflow_provider_ollama.exceptions import OllamaCacheError
 from airflow_provider_ollama.hooks.ollama import OllamaHook
-from airflow_provider_ollama.names import ModelName
+from airflow_provider_ollama.operators._checks import check_model_name
 from airflow_provider_ollama.server.local import LocalOllamaServer
 from airflow_provider_ollama.server.preparation import ModelPreparer, PullModels, pull_missing_models
 from airflow_provider_ollama.server.settings import (
@@ -374,5 +374,5 @@ class BaseOllamaOperator(BaseOperator):
                 "(use render_template_as_native_obj=True on the DAG for a templated list)"
             )
         for model in models:
-            ModelName.parse(model)
+            check_model_name(self.task_id, model)
         return list(models)
