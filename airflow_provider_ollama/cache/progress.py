@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 
-from airflow_provider_ollama.cache.reports import format_bytes
+from airflow_provider_ollama.sizes import format_size, megabytes_per_second
 
 #: Blobs smaller than this finish quickly enough that a progress line is noise.
 LOG_PROGRESS_ABOVE_BYTES = 256 << 20
@@ -56,13 +56,12 @@ class TransferProgress:
             done = self._done
         elapsed = now - self._started
         percent = 100 * done / self._total if self._total else 100.0
-        rate = done / 1_000_000 / elapsed if elapsed > 0 else 0.0
         self._logger.info(
             "%s %s: %.0f%% (%s of %s, %.0f MB/s)",
             self._verb,
             self._label,
             percent,
-            format_bytes(done),
-            format_bytes(self._total),
-            rate,
+            format_size(done, binary=True),
+            format_size(self._total, binary=True),
+            megabytes_per_second(done, elapsed),
         )

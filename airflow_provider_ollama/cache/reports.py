@@ -10,24 +10,15 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+from airflow_provider_ollama import sizes
+
 RestoreStatus = Literal["hit", "miss", "skipped", "failed"]
 SaveStatus = Literal["saved", "skipped", "failed"]
 
-_MB = 1_000_000
 
-
-def format_bytes(size: int) -> str:
-    """``2147483648`` -> ``"2.0 GiB"``: sizes people read in logs."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _megabytes_per_second(size: int, seconds: float) -> float:
-    return round(size / _MB / seconds, 1) if seconds > 0 and size else 0.0
+def _size(size: int) -> str:
+    # Binary units (MiB), in which the cache's S3 parts and docs are given.
+    return sizes.format_size(size, binary=True)
 
 
 @dataclass
@@ -60,7 +51,7 @@ class RestoreReport:
     @property
     def megabytes_per_second(self) -> float:
         """Download throughput from S3 (decimal MB/s; 0 when nothing was downloaded)."""
-        return _megabytes_per_second(self.bytes_downloaded, self.seconds)
+        return sizes.megabytes_per_second(self.bytes_downloaded, self.seconds)
 
     def to_dict(self) -> dict[str, str | int | float | bool | None]:
         return {**dataclasses.asdict(self), "hit": self.hit, "mb_per_s": self.megabytes_per_second}
@@ -70,7 +61,7 @@ class RestoreReport:
         line = f"S3 model cache restore of {self.model} from {self.location}: {self.status}"
         if self.status == "hit":
             line += (
-                f", {self.blobs_downloaded} blob(s) downloaded ({format_bytes(self.bytes_downloaded)}), "
+                f", {self.blobs_downloaded} blob(s) downloaded ({_size(self.bytes_downloaded)}), "
                 f"{self.blobs_from_host_cache} from the host cache, {self.blobs_already_local} already "
                 f"local, {self.seconds:.1f} s, {self.megabytes_per_second:.0f} MB/s"
             )
@@ -103,7 +94,7 @@ class SaveReport:
     @property
     def megabytes_per_second(self) -> float:
         """Upload throughput to S3 (decimal MB/s; 0 when nothing was uploaded)."""
-        return _megabytes_per_second(self.bytes_uploaded, self.seconds)
+        return sizes.megabytes_per_second(self.bytes_uploaded, self.seconds)
 
     def to_dict(self) -> dict[str, str | int | float | bool | None]:
         return {**dataclasses.asdict(self), "mb_per_s": self.megabytes_per_second}
@@ -113,7 +104,7 @@ class SaveReport:
         line = f"S3 model cache save of {self.model} to {self.location}: {self.status}"
         if self.status == "saved":
             line += (
-                f", {self.blobs_uploaded} blob(s) uploaded ({format_bytes(self.bytes_uploaded)}), "
+                f", {self.blobs_uploaded} blob(s) uploaded ({_size(self.bytes_uploaded)}), "
                 f"{self.blobs_already_cached} already cached, {self.blobs_repaired} repaired, "
                 f"{self.seconds:.1f} s, {self.megabytes_per_second:.0f} MB/s"
             )
@@ -155,7 +146,7 @@ class ModelCacheOutcome:
     @property
     def megabytes_per_second(self) -> float:
         """Restore throughput from S3 (decimal MB/s; 0 when nothing came from S3)."""
-        return _megabytes_per_second(self.bytes_from_s3, self.restore_seconds)
+        return sizes.megabytes_per_second(self.bytes_from_s3, self.restore_seconds)
 
     def to_dict(self) -> dict[str, str | int | float | None]:
         return {**dataclasses.asdict(self), "mb_per_s": self.megabytes_per_second}
@@ -167,13 +158,11 @@ class ModelCacheOutcome:
             parts.append(f"({self.reason})")
         sizes = []
         if self.bytes_from_s3:
-            sizes.append(
-                f"{format_bytes(self.bytes_from_s3)} from S3 at {self.megabytes_per_second:.0f} MB/s"
-            )
+            sizes.append(f"{_size(self.bytes_from_s3)} from S3 at {self.megabytes_per_second:.0f} MB/s")
         if self.bytes_from_host_cache:
-            sizes.append(f"{format_bytes(self.bytes_from_host_cache)} linked from the host cache")
+            sizes.append(f"{_size(self.bytes_from_host_cache)} linked from the host cache")
         if self.bytes_from_registry or self.status in ("miss", "repaired", "corrupt"):
-            sizes.append(f"{format_bytes(self.bytes_from_registry)} from the registry")
+            sizes.append(f"{_size(self.bytes_from_registry)} from the registry")
         if self.saved:
             sizes.append(f"save {self.saved}")
         line = " ".join(parts) + (": " + ", ".join(sizes) if sizes else "") + f" ({self.seconds:.1f} s)"
@@ -217,7 +206,7 @@ class CacheRunReport:
     @property
     def megabytes_per_second(self) -> float:
         seconds = sum(outcome.restore_seconds for outcome in self.models)
-        return _megabytes_per_second(self.bytes_from_s3, seconds)
+        return sizes.megabytes_per_second(self.bytes_from_s3, seconds)
 
     def to_dict(self) -> dict[str, object]:
         """Small and JSON-native: totals, then one entry per model under ``models``."""
@@ -236,6 +225,6 @@ class CacheRunReport:
     def summary(self) -> str:
         return (
             f"S3 model cache {self.location} (policy {self.policy}): {len(self.models)} model(s), "
-            f"{self.hits} hit(s), {self.misses} miss(es), {format_bytes(self.bytes_from_s3)} from S3, "
-            f"{format_bytes(self.bytes_from_registry)} from the registry"
+            f"{self.hits} hit(s), {self.misses} miss(es), {_size(self.bytes_from_s3)} from S3, "
+            f"{_size(self.bytes_from_registry)} from the registry"
         )

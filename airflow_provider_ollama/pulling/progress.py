@@ -13,8 +13,9 @@ from typing import Any, Protocol
 
 import ollama
 
+from airflow_provider_ollama.sizes import format_rate, format_size
+
 _STEPS = 10  # one line per tenth of a layer
-_MB = 1_000_000
 #: Statuses that start a phase worth a line of its own (the rest are per-layer or the final success).
 _PHASE_STATUSES = ("verifying sha256 digest", "writing manifest", "removing unused layers")
 
@@ -164,22 +165,6 @@ class PullProgressReporter:
         rate = layer.downloaded / elapsed if elapsed > 0 else 0.0
         eta = format_eta((layer.total - layer.completed) / rate) if rate > 0 else "unknown"
         self._logger.info("%s at %s, ETA %s", head, format_rate(layer.downloaded, elapsed), eta)
-
-
-def format_size(size: int) -> str:
-    """``1_500_000`` -> ``"1.5 MB"`` (decimal units, as rates are given in MB/s)."""
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def format_rate(size: int, seconds: float) -> str:
-    """Megabytes per second, ``"12.3 MB/s"``."""
-    rate = size / _MB / seconds if seconds > 0 else 0.0
-    return f"{rate:.1f} MB/s"
 
 
 def format_eta(seconds: float) -> str:

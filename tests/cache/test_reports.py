@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from airflow_provider_ollama.cache import RestoreReport, SaveReport
-from airflow_provider_ollama.cache.reports import format_bytes
 
 
 def test_restore_report_dict_is_json_with_hit_and_throughput() -> None:
@@ -31,11 +28,3 @@ def test_summary_is_one_line_with_the_error() -> None:
 
     assert report.summary() == "S3 model cache save of m:latest to s3://b: failed: bucket 'b' is gone"
     assert "\n" not in RestoreReport(model="m:latest", location="s3://b", status="hit").summary()
-
-
-@pytest.mark.parametrize(
-    ("size", "text"),
-    [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (2 << 30, "2.0 GiB"), (5 << 40, "5120.0 GiB")],
-)
-def test_format_bytes(size: int, text: str) -> None:
-    assert format_bytes(size) == text

@@ -7,7 +7,7 @@ import logging
 import ollama
 import pytest
 
-from airflow_provider_ollama.pulling.progress import PullProgressReporter, format_eta, format_size
+from airflow_provider_ollama.pulling.progress import PullProgressReporter, format_eta
 
 DIGEST = "sha256:" + "ab" * 32
 OTHER = "sha256:" + "cd" * 32
@@ -127,8 +127,3 @@ def test_the_stall_phrase_says_when_the_server_sent_nothing(reporter: PullProgre
 @pytest.mark.parametrize(("seconds", "text"), [(0.4, "0s"), (59, "59s"), (75, "1m15s"), (4000, "1h06m")])
 def test_eta_reads_like_a_clock(seconds: float, text: str) -> None:
     assert format_eta(seconds) == text
-
-
-@pytest.mark.parametrize(("size", "text"), [(999, "999 B"), (1500, "1.5 KB"), (2_500_000_000, "2.5 GB")])
-def test_sizes_use_decimal_units_like_the_rates(size: int, text: str) -> None:
-    assert format_size(size) == text
