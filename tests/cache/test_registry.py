@@ -8,7 +8,7 @@ from airflow_provider_ollama.cache.registry import RegistryReader, RegistryReadE
 from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.store import sha256_digest
 from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
-from tests.server.connections import unused_port
+from tests.support.ports import unused_port
 
 
 def reader(registry: RegistryEmulator, model: str = "tiny") -> RegistryReader:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from tests.support.ports import port_outside_ephemeral_range
+from tests.support.ports import unused_port
 
 ADMIN_USER = "admin"
 STOP_GRACE_S = 5.0
@@ -43,7 +43,7 @@ class AirflowStandalone:
     def __init__(self, home: Path, *, connections: Mapping[str, dict[str, Any]] | None = None) -> None:
         self.home = home
         self.dags_folder = home / "dags"
-        self.port = port_outside_ephemeral_range()
+        self.port = unused_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = home / "standalone.log"
         self.password = secrets.token_urlsafe(12)
@@ -80,8 +80,8 @@ class AirflowStandalone:
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             # The log servers of the triggerer and the workers have fixed default ports: take free ones.
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(port_outside_ephemeral_range()),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port_outside_ephemeral_range()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(unused_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(unused_port()),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         }

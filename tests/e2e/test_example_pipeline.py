@@ -16,7 +16,7 @@ from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
 from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
 from tests.e2e.standalone import AirflowStandalone
 from tests.support.dag_runs import REPO_ROOT
-from tests.support.ports import port_outside_ephemeral_range
+from tests.support.ports import unused_port
 
 # Tests that run whole Airflow servers share one xdist group: on two cores, two at once starve each other.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300), pytest.mark.xdist_group("airflow_servers")]
@@ -38,9 +38,7 @@ def test_flagship_runs_under_standalone_airflow_with_the_sensor_resumed_by_the_t
 ) -> None:
     from dags.example_ollama_pipeline import TICKET_SCHEMA
 
-    ollama_port = (
-        port_outside_ephemeral_range()
-    )  # the shared server's address; nothing listens there until the sensor waits
+    ollama_port = unused_port()  # the shared server's address; nothing listens there until the sensor waits
     airflow = AirflowStandalone(
         tmp_path / "airflow",
         connections={"ollama_default": {"conn_type": "ollama", "host": f"http://127.0.0.1:{ollama_port}"}},

@@ -8,7 +8,6 @@ for what no server here can produce.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,17 +33,15 @@ from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator, OllamaEmulatorProcess
 from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
 from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
+from tests.support.ports import unused_port
 
 TOKEN = "s3cret-token-value"
 
 
 @pytest.fixture
 def closed_url() -> str:
-    """A loopback URL where nothing listens (the port was free a moment ago)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    """A loopback URL where nothing listens."""
+    return f"http://127.0.0.1:{unused_port()}"
 
 
 @pytest.fixture

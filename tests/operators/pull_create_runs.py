@@ -16,8 +16,8 @@ import pytest
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
 from airflow_provider_ollama.testing.gguf import GGUFSpec, SyntheticGGUF
 from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
-from tests.sensors.task_states import run_when_deferred
 from tests.support.dag_runs import REPO_ROOT, DagRunResult, migrate_metadata_db, run_dag
+from tests.support.task_watch import run_when_deferred
 
 DAG_FILE = REPO_ROOT / "tests" / "dags" / "ollama_pull_create_dag.py"
 SYSTEM_PROMPT = "You are a pirate. Answer like one."

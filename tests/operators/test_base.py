@@ -15,7 +15,8 @@ from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.operators.base import BaseOllamaOperator
 from airflow_provider_ollama.server.preparation import PullModels
 from airflow_provider_ollama.triggers.ollama import OllamaServerReadyTrigger
-from tests.server.connections import unused_port, use_ollama_connection
+from tests.server.connections import use_ollama_connection
+from tests.support.ports import unused_port
 
 CONN_ID = "ollama_switch_test"
 

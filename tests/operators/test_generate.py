@@ -20,10 +20,10 @@ from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
 from tests.dags.ollama_batch_operators_dag import SEEDED_JSON, VERDICT_SCHEMA
 from tests.operators.batch_reference import Reference
 from tests.operators.batch_runs import BATCH_DAGS, BatchRun, records_without_timings
-from tests.operators.task_tries import run_when_try_starts
 from tests.support.dag_runs import migrate_metadata_db, run_dag
 from tests.support.moto_s3 import BATCH_BUCKET
-from tests.support.ports import port_outside_ephemeral_range
+from tests.support.ports import unused_port
+from tests.support.task_watch import run_when_try_starts
 
 # The session's batch DAG runs (tests/operators/conftest.py) happen once per worker: keep their readers on one.
 pytestmark = pytest.mark.xdist_group(name="ollama_batch_operator_runs")
@@ -180,7 +180,7 @@ def test_a_retried_task_resumes_from_s3_and_generates_no_written_item_again(
     models_dir = tmp_path / "models"
     # The retry's server binds the same port later: one outside the ephemeral range, which no outgoing
     # connection of the busy machine can take in between.
-    port = port_outside_ephemeral_range()
+    port = unused_port()
     # 50 ms per request: a fast machine would otherwise answer all 40 prompts in the moment between the
     # 15th answer and the process exit, and the first try would never fail.
     first = OllamaEmulatorProcess(

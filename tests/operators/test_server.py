@@ -13,10 +13,11 @@ import pytest
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.operators.server import OllamaServerOperator
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulatorProcess
-from tests.sensors.task_states import run_when_deferred
-from tests.server.connections import unused_port, use_ollama_connection
+from tests.server.connections import use_ollama_connection
 from tests.server.processes import is_gone, kill_leftover_group, wait_until_gone
 from tests.support.dag_runs import REPO_ROOT, migrate_metadata_db, run_dag
+from tests.support.ports import unused_port
+from tests.support.task_watch import run_when_deferred
 
 OPERATOR_DAGS = REPO_ROOT / "tests" / "dags" / "ollama_server_operator_dag.py"
 SHARED_CONN_ID = "ollama_operator_test"

@@ -18,9 +18,10 @@ from airflow_provider_ollama.exceptions import (
 from airflow_provider_ollama.sensors.ollama import OllamaServerSensor
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulatorProcess
 from airflow_provider_ollama.triggers.ollama import OllamaServerReadyTrigger
-from tests.sensors.task_states import run_when_deferred
-from tests.server.connections import unused_port, use_ollama_connection
+from tests.server.connections import use_ollama_connection
 from tests.support.dag_runs import REPO_ROOT, migrate_metadata_db, run_dag
+from tests.support.ports import unused_port
+from tests.support.task_watch import run_when_deferred
 
 SENSOR_DAGS = REPO_ROOT / "tests" / "dags" / "ollama_server_sensor_dag.py"
 CONN_ID = "ollama_sensor_test"

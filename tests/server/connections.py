@@ -1,9 +1,8 @@
-"""Test helpers for shared-server tests: an ``ollama`` connection in the environment, and a closed port."""
+"""Test helper for shared-server tests: an ``ollama`` connection in the environment."""
 
 from __future__ import annotations
 
 import json
-import socket
 from typing import Any
 
 import pytest
@@ -21,10 +20,3 @@ def use_ollama_connection(
     if token is not None:
         connection["password"] = token
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
-
-
-def unused_port() -> int:
-    """A loopback port nothing listens on: connections are refused until a server binds it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

@@ -1,9 +1,10 @@
-"""Ports for servers a test starts later (or starts again): free now, and no outgoing connection takes them.
+"""Free loopback ports: nothing listens there (connections are refused), and no outgoing connection takes them.
 
 A port picked with port 0 comes from the kernel's ephemeral range, the same range every outgoing
 connection draws its local port from. Released and bound again later, it can meanwhile have become
 the local end of some connection of the busy test machine (``bind: address already in use``). Ports
-below that range are only ever taken by an explicit bind.
+below that range are only ever taken by an explicit bind, so a server a test starts later (or again)
+can bind the port it was given.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _ephemeral_start() -> int:
         return _DEFAULT_EPHEMERAL_START
 
 
-def port_outside_ephemeral_range() -> int:
+def unused_port() -> int:
     """A free 127.0.0.1 port below the ephemeral range (random, so parallel tests rarely pick the same)."""
     start = _ephemeral_start()
     candidates = random.sample(range(_LOWEST, start), k=min(_ATTEMPTS, start - _LOWEST))

@@ -33,7 +33,8 @@ from airflow_provider_ollama.triggers.ollama import (
     deadline_to_epoch,
     raise_for_server_ready_event,
 )
-from tests.server.connections import unused_port, use_ollama_connection
+from tests.server.connections import use_ollama_connection
+from tests.support.ports import unused_port
 
 CONN_ID = "ollama_trigger_test"
 TRIGGER_CLASSPATH = "airflow_provider_ollama.triggers.ollama.OllamaServerReadyTrigger"

@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,16 +20,11 @@ from pathlib import Path
 from types import TracebackType
 
 from tests.support.dag_runs import migrate_metadata_db
+from tests.support.ports import unused_port
 
 START_DEADLINE_S = 120.0
 STOP_GRACE_S = 10.0
 ADMIN_USER = "admin"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class AirflowApiServer:
@@ -38,7 +32,7 @@ class AirflowApiServer:
 
     def __init__(self, work_dir: Path) -> None:
         self.work_dir = work_dir
-        self.port = _free_port()
+        self.port = unused_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.password = secrets.token_urlsafe(12)
         self.log_path = work_dir / "api-server.log"
