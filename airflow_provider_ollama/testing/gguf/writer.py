@@ -1,11 +1,8 @@
-"""Synthetic GGUF model files generated on the fly, and a reader for the header of any GGUF file.
+"""Synthetic GGUF model files generated on the fly: any size, any byte range in constant time and memory.
 
-The registry emulator serves model layers of any size (up to several GiB) without storing them, and
-the server emulator reads a model's metadata the way Ollama does (``/api/show``, capabilities, the
-GGUF magic check of ``/api/create``).
-
+The registry emulator serves model layers of any size (up to several GiB) without storing them.
 A synthetic file is a real GGUF v3 header (metadata and tensor infos) followed by tensor data that
-tiles one pseudo-random block, so any byte range is computed in constant time and memory::
+tiles one pseudo-random block::
 
     gguf = SyntheticGGUF(GGUFSpec(size_bytes=256 << 20, seed="big"))
     gguf.digest                      # 'sha256:…', computed once per machine and cached on disk
@@ -18,49 +15,25 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import os
 import struct
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from enum import IntEnum
 from pathlib import Path
-from typing import BinaryIO
 
 from airflow_provider_ollama.store import atomic_write
-
-GGUF_MAGIC = b"GGUF"
-GGUF_VERSION = 3
-GGUF_ALIGNMENT = 32
-NOT_GGUF_MESSAGE = "supplied file was not in GGUF format"
-
-#: ``general.file_type`` values (llama.cpp's ``llama_ftype``), by the label Ollama shows.
-FILE_TYPES: dict[str, int] = {
-    "F32": 0,
-    "F16": 1,
-    "Q4_0": 2,
-    "Q4_1": 3,
-    "Q8_0": 7,
-    "Q5_0": 8,
-    "Q5_1": 9,
-    "Q2_K": 10,
-    "Q3_K_S": 11,
-    "Q3_K_M": 12,
-    "Q3_K_L": 13,
-    "Q4_K_S": 14,
-    "Q4_K_M": 15,
-    "Q5_K_S": 16,
-    "Q5_K_M": 17,
-    "Q6_K": 18,
-    "IQ4_XS": 30,
-    "BF16": 32,
-}
-_FILE_TYPE_NAMES = {number: label for label, number in FILE_TYPES.items()}
-
-#: ``<arch>.pooling_type`` values (llama.cpp's ``llama_pooling_type``); present only in embedding models.
-POOLING_TYPES: dict[str, int] = {"none": 0, "mean": 1, "cls": 2, "last": 3, "rank": 4}
+from airflow_provider_ollama.testing.gguf.format import (
+    FILE_TYPES,
+    GGUF_ALIGNMENT,
+    GGUF_MAGIC,
+    GGUF_VERSION,
+    POOLING_TYPES,
+    SCALAR_FORMATS,
+    GGUFValueType,
+    parameter_size_label,
+)
 
 # ggml tensor types used by synthetic files; one byte per I8 element lets the filler fit any size.
 _TENSOR_TYPE_F32 = 0
@@ -72,66 +45,6 @@ _TILE_SIZE = 1 << 20
 _LAYOUT_VERSION = 1
 # Below this size hashing is faster than a cache lookup on disk.
 _DISK_CACHE_MIN_SIZE = 32 << 20
-
-_MAX_KEY_LENGTH = 1 << 16
-_MAX_STRING_LENGTH = 64 << 20
-_MAX_ARRAY_LENGTH = 1 << 28
-_MAX_TENSOR_DIMS = 8
-# Real headers (a 256k-token vocabulary and its merges) stay far below this.
-_MAX_HEADER_BYTES = 512 << 20
-
-
-class GGUFValueType(IntEnum):
-    """Type tags of GGUF metadata values."""
-
-    UINT8 = 0
-    INT8 = 1
-    UINT16 = 2
-    INT16 = 3
-    UINT32 = 4
-    INT32 = 5
-    FLOAT32 = 6
-    BOOL = 7
-    STRING = 8
-    ARRAY = 9
-    UINT64 = 10
-    INT64 = 11
-    FLOAT64 = 12
-
-
-_SCALAR_FORMATS: dict[GGUFValueType, str] = {
-    GGUFValueType.UINT8: "B",
-    GGUFValueType.INT8: "b",
-    GGUFValueType.UINT16: "H",
-    GGUFValueType.INT16: "h",
-    GGUFValueType.UINT32: "I",
-    GGUFValueType.INT32: "i",
-    GGUFValueType.FLOAT32: "f",
-    GGUFValueType.BOOL: "?",
-    GGUFValueType.UINT64: "Q",
-    GGUFValueType.INT64: "q",
-    GGUFValueType.FLOAT64: "d",
-}
-
-
-class GGUFFormatError(ValueError):
-    """Raised for bytes that are not a well-formed GGUF header."""
-
-
-def file_type_label(file_type: int) -> str:
-    """The quantization label Ollama shows for a ``general.file_type`` number (``15`` -> ``Q4_K_M``)."""
-    return _FILE_TYPE_NAMES.get(file_type, "unknown")
-
-
-def parameter_size_label(count: int) -> str:
-    """A parameter count the way Ollama labels it: ``3.2B``, ``137M``, ``23K``."""
-    for unit, scale in (("B", 10**9), ("M", 10**6)):
-        if count >= scale:
-            number = count / scale
-            return f"{number:.0f}{unit}" if number == int(number) else f"{number:.1f}{unit}"
-    if count >= 1000:
-        return f"{count / 1000:.0f}K"
-    return str(count)
 
 
 @dataclass(frozen=True)
@@ -174,10 +87,6 @@ class GGUFSpec:
         return hashlib.sha256(document.encode()).hexdigest()
 
 
-# --------------------------------------------------------------------------------------------------
-# Writing
-
-
 def _string(text: str) -> bytes:
     data = text.encode()
     return struct.pack("<Q", len(data)) + data
@@ -187,7 +96,7 @@ def _value(value_type: GGUFValueType, value: object) -> bytes:
     if value_type is GGUFValueType.STRING:
         assert isinstance(value, str)
         return _string(value)
-    return struct.pack("<" + _SCALAR_FORMATS[value_type], value)
+    return struct.pack("<" + SCALAR_FORMATS[value_type], value)
 
 
 def _kv(key: str, value_type: GGUFValueType, value: object) -> bytes:
@@ -376,160 +285,3 @@ class SyntheticGGUF:
             with contextlib.suppress(OSError):
                 atomic_write(self._cache_file(), json.dumps(record).encode())
         return digest
-
-
-# --------------------------------------------------------------------------------------------------
-# Reading
-
-
-@dataclass(frozen=True)
-class GGUFTensorInfo:
-    """One tensor-info entry of a GGUF header."""
-
-    name: str
-    shape: tuple[int, ...]
-    type: int
-    offset: int
-
-
-@dataclass(frozen=True)
-class GGUFHeader:
-    """What a GGUF file says about itself before its tensor data."""
-
-    version: int
-    metadata: dict[str, object]
-    tensors: tuple[GGUFTensorInfo, ...]
-
-
-class _Reader:
-    """Reads GGUF primitives in the file's byte order, refusing lengths beyond what is left."""
-
-    def __init__(self, stream: BinaryIO, byte_order: str, remaining: int) -> None:
-        self._stream = stream
-        self._order = byte_order
-        self._remaining = remaining
-
-    def take(self, count: int) -> bytes:
-        if count > self._remaining:
-            raise GGUFFormatError(f"GGUF header is truncated or corrupt: needs {count} more bytes")
-        data = self._stream.read(count)
-        if len(data) != count:
-            raise GGUFFormatError("GGUF header is truncated: unexpected end of file")
-        self._remaining -= count
-        return data
-
-    def unpack(self, fmt: str) -> tuple[object, ...]:
-        layout = struct.Struct(self._order + fmt)
-        return layout.unpack(self.take(layout.size))
-
-    def uint(self, fmt: str) -> int:
-        value = self.unpack(fmt)[0]
-        assert isinstance(value, int)
-        return value
-
-    def length(self, fmt: str, limit: int, what: str) -> int:
-        value = self.uint(fmt)
-        if value > limit:
-            raise GGUFFormatError(f"GGUF header is corrupt: {what} of {value} exceeds {limit}")
-        return value
-
-    def string(self, length_fmt: str) -> str:
-        data = self.take(self.length(length_fmt, _MAX_STRING_LENGTH, "string length"))
-        return data.decode("utf-8", errors="replace")
-
-    def value(self, value_type: int, length_fmt: str, max_array_length: int | None) -> object:
-        if value_type == GGUFValueType.STRING:
-            return self.string(length_fmt)
-        if value_type == GGUFValueType.ARRAY:
-            element_type = self.uint("I")
-            count = self.length(length_fmt, _MAX_ARRAY_LENGTH, "array length")
-            if element_type in _SCALAR_FORMATS_BY_NUMBER:
-                fmt = _SCALAR_FORMATS_BY_NUMBER[element_type]
-                values = list(self.unpack(f"{count}{fmt}"))
-            else:
-                values = [self.value(element_type, length_fmt, max_array_length) for _ in range(count)]
-            if max_array_length is not None and count > max_array_length:
-                return None
-            return values
-        if value_type in _SCALAR_FORMATS_BY_NUMBER:
-            return self.unpack(_SCALAR_FORMATS_BY_NUMBER[value_type])[0]
-        raise GGUFFormatError(f"GGUF header is corrupt: unknown value type {value_type}")
-
-
-_SCALAR_FORMATS_BY_NUMBER = {int(kind): fmt for kind, fmt in _SCALAR_FORMATS.items()}
-
-
-def _stream_size(stream: BinaryIO) -> int | None:
-    try:
-        position = stream.tell()
-        end = stream.seek(0, io.SEEK_END)
-        stream.seek(position)
-    except (OSError, ValueError):
-        return None
-    return end - position
-
-
-def _parse(stream: BinaryIO, *, tensors: bool, max_array_length: int | None) -> GGUFHeader:
-    magic = stream.read(4)
-    if magic == GGUF_MAGIC:
-        byte_order = "<"
-    elif magic == GGUF_MAGIC[::-1]:
-        byte_order = ">"
-    else:
-        raise GGUFFormatError(NOT_GGUF_MESSAGE)
-    size = _stream_size(stream)
-    reader = _Reader(
-        stream, byte_order, min(size, _MAX_HEADER_BYTES) if size is not None else _MAX_HEADER_BYTES
-    )
-    version = reader.uint("I")
-    if version not in (1, 2, 3):
-        raise GGUFFormatError(f"unsupported GGUF version {version}")
-    # Version 1 stored counts and lengths as 32-bit numbers; later versions use 64 bits.
-    length_fmt = "I" if version == 1 else "Q"
-    tensor_count = reader.length(length_fmt, _MAX_ARRAY_LENGTH, "tensor count")
-    kv_count = reader.length(length_fmt, _MAX_ARRAY_LENGTH, "metadata count")
-    metadata: dict[str, object] = {}
-    for _ in range(kv_count):
-        key_length = reader.length(length_fmt, _MAX_KEY_LENGTH, "key length")
-        key = reader.take(key_length).decode("utf-8", errors="replace")
-        metadata[key] = reader.value(reader.uint("I"), length_fmt, max_array_length)
-    infos: list[GGUFTensorInfo] = []
-    for _ in range(tensor_count if tensors else 0):
-        name = reader.string(length_fmt)
-        dims = reader.length("I", _MAX_TENSOR_DIMS, "tensor dimension count")
-        shape = tuple(reader.uint(length_fmt) for _ in range(dims))
-        infos.append(GGUFTensorInfo(name, shape, reader.uint("I"), reader.uint("Q")))
-    return GGUFHeader(version=version, metadata=metadata, tensors=tuple(infos))
-
-
-def read_gguf_header(
-    source: str | os.PathLike[str] | BinaryIO, *, tensors: bool = True, max_array_length: int | None = None
-) -> GGUFHeader:
-    """Parse the header of a GGUF file (a path or a binary file object positioned at its start).
-
-    Reads only the header, never the tensor data. ``max_array_length`` replaces longer arrays
-    (a real model's 150k-token vocabulary) by ``None``, as ``/api/show`` does unless verbose.
-    Raises :class:`GGUFFormatError` (a ``ValueError``) with Ollama's message
-    ``supplied file was not in GGUF format`` for other files, or naming what is wrong.
-    """
-    if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as handle:
-            return _parse(handle, tensors=tensors, max_array_length=max_array_length)
-    return _parse(source, tensors=tensors, max_array_length=max_array_length)
-
-
-def read_gguf_metadata(
-    source: str | os.PathLike[str] | BinaryIO, *, max_array_length: int | None = None
-) -> dict[str, object]:
-    """The metadata key/value pairs of a GGUF file, stopping before its tensor infos."""
-    return read_gguf_header(source, tensors=False, max_array_length=max_array_length).metadata
-
-
-def is_gguf(source: str | os.PathLike[str] | BinaryIO) -> bool:
-    """Whether the file starts with the GGUF magic in either byte order (Ollama's create check)."""
-    if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as handle:
-            magic = handle.read(4)
-    else:
-        magic = source.read(4)
-    return magic in (GGUF_MAGIC, GGUF_MAGIC[::-1])
