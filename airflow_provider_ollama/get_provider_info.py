@@ -39,6 +39,8 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": _INTEGRATION,
                 "python-modules": [
+                    f"{_PACKAGE}.operators.base",
+                    f"{_PACKAGE}.operators.batch",
                     f"{_PACKAGE}.operators.server",
                     f"{_PACKAGE}.operators.pull",
                     f"{_PACKAGE}.operators.create",
@@ -57,11 +59,29 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [f"{_PACKAGE}.triggers.ollama", f"{_PACKAGE}.triggers.pull"],
             },
         ],
-        # Add "operators" modules here as they land.
         # Airflow reads "class-name" at runtime (the JSON schema's "path" is not used).
         "task-decorators": [
             {"name": "ollama", "class-name": f"{_PACKAGE}.decorators.ollama.ollama_task"},
         ],
+        "config": {
+            "ollama": {
+                "description": "The Ollama provider's settings for workers.",
+                "options": {
+                    "host_blob_cache_dir": {
+                        "description": (
+                            "Where a worker keeps its verified model blobs from the S3 model cache, "
+                            "hard-linked into the stores of per-task servers (an operator's "
+                            "host_cache_dir= takes precedence). See docs/cache.md."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/mnt/nvme/ollama-blob-cache",
+                        # The same as cache.host_cache.DEFAULT_HOST_CACHE_DIR (not imported: it loads Airflow).
+                        "default": "/var/tmp/ollama-blob-cache",  # noqa: S108
+                    },
+                },
+            },
+        },
         "connection-types": [
             {
                 "connection-type": "ollama",

@@ -66,6 +66,29 @@ def test_every_class_path_in_provider_info_imports() -> None:
         assert _import_path(dotted) is not None, dotted
 
 
+def test_every_public_module_of_the_listed_kinds_is_listed() -> None:
+    info = get_provider_info()
+    package = Path(importlib.import_module("airflow_provider_ollama").__file__ or "").parent
+    for section in ("hooks", "operators", "sensors", "triggers"):
+        listed = {module for entry in info[section] for module in entry["python-modules"]}
+        public = {
+            f"airflow_provider_ollama.{section}.{path.stem}"
+            for path in (package / section).glob("*.py")
+            if not path.name.startswith("_")
+        }
+        assert listed == public, section
+
+
+def test_the_host_blob_cache_option_is_declared_with_the_default_the_code_uses() -> None:
+    from airflow.providers.common.compat.sdk import conf
+
+    from airflow_provider_ollama.cache.host_cache import DEFAULT_HOST_CACHE_DIR
+
+    option = get_provider_info()["config"]["ollama"]["options"]["host_blob_cache_dir"]
+    assert option["default"] == str(DEFAULT_HOST_CACHE_DIR)
+    assert conf.get("ollama", "host_blob_cache_dir") == str(DEFAULT_HOST_CACHE_DIR)
+
+
 def test_package_name_and_entry_point_match_the_distribution() -> None:
     info = get_provider_info()
     assert info["package-name"] == DISTRIBUTION
