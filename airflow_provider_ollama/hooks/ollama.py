@@ -10,7 +10,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -605,11 +605,30 @@ class OllamaHook(BaseHook):
 
 def _client_options(settings: OllamaClientSettings) -> dict[str, Any]:
     """Keyword arguments shared by the ollama clients and plain httpx clients of one server."""
+    headers = settings.headers
+    configured_auth = any(name.lower() == "authorization" for name in headers)
     return {
-        "headers": settings.headers,
+        "headers": headers,
         "timeout": httpx.Timeout(settings.request_timeout, connect=settings.connect_timeout),
         "verify": settings.verify_ssl,
+        "auth": None if configured_auth else _NO_IMPLICIT_AUTHORIZATION,
     }
+
+
+class _NoImplicitAuthorization(httpx.Auth):
+    """Sends requests without an ``Authorization`` header (for connections that configure none).
+
+    Given no token, the official client adds ``Bearer $OLLAMA_API_KEY`` from the worker's environment:
+    a worker-wide secret that must never go to whatever server a connection names. Applied as httpx
+    auth, it runs on every request of the sync and async clients alike.
+    """
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers.pop("Authorization", None)
+        yield request
+
+
+_NO_IMPLICIT_AUTHORIZATION = _NoImplicitAuthorization()
 
 
 def _raise_for_status(response: httpx.Response) -> None:

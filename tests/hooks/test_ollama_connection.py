@@ -1,4 +1,4 @@
-"""OllamaHook on Airflow connections: URI and JSON env forms, IPv6, and the token kept out of sight."""
+"""OllamaHook on Airflow connections: URI and JSON env forms, IPv6, the token kept out of sight, no implicit token."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from airflow.sdk import Connection
 from airflow.sdk._shared.secrets_masker import redact
 
-from airflow_provider_ollama.exceptions import OllamaConnectionConfigError, OllamaServerError
+from airflow_provider_ollama.exceptions import OllamaAuthError, OllamaConnectionConfigError, OllamaServerError
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator, OllamaEmulatorProcess
 from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
@@ -190,3 +190,47 @@ def test_the_token_is_never_in_repr_errors_or_logs(
         assert TOKEN not in text
         assert HEADER_KEY not in text
     assert "Bearer ***" in str(raised.value)
+
+
+def _connection_hook(monkeypatch: pytest.MonkeyPatch, url: str, *, token: str | None = None) -> OllamaHook:
+    connection = {"conn_type": "ollama", "host": url}
+    if token is not None:
+        connection["password"] = token
+    monkeypatch.setenv("AIRFLOW_CONN_OLLAMA_KEYED", json.dumps(connection))
+    return OllamaHook("ollama_keyed")
+
+
+def test_the_workers_ollama_api_key_is_never_sent_by_the_sync_clients(
+    monkeypatch: pytest.MonkeyPatch, guarded_emulator: OllamaEmulator
+) -> None:
+    # The emulator accepts exactly this key, so any request that carried it would succeed.
+    monkeypatch.setenv("OLLAMA_API_KEY", TOKEN)
+    hook = _connection_hook(monkeypatch, guarded_emulator.url)
+    with pytest.raises(OllamaAuthError):
+        hook.version()  # plain httpx
+    with pytest.raises(OllamaAuthError):
+        hook.list_models()  # the official client, which reads OLLAMA_API_KEY
+
+
+@pytest.mark.asyncio
+async def test_the_workers_ollama_api_key_is_never_sent_by_the_async_clients(
+    monkeypatch: pytest.MonkeyPatch, guarded_emulator: OllamaEmulator
+) -> None:
+    monkeypatch.setenv("OLLAMA_API_KEY", TOKEN)
+    hook = _connection_hook(monkeypatch, guarded_emulator.url)
+    try:
+        with pytest.raises(OllamaAuthError):
+            await hook.aversion()
+        with pytest.raises(OllamaAuthError):
+            await hook.aps()
+    finally:
+        await hook.aclose()
+
+
+def test_a_connection_token_still_authenticates_while_ollama_api_key_is_set(
+    monkeypatch: pytest.MonkeyPatch, guarded_emulator: OllamaEmulator
+) -> None:
+    monkeypatch.setenv("OLLAMA_API_KEY", "another-workers-key")
+    hook = _connection_hook(monkeypatch, guarded_emulator.url, token=TOKEN)
+    assert hook.version() == guarded_emulator.settings.version
+    assert hook.list_models() == []
