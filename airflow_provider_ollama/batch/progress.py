@@ -12,6 +12,9 @@ import time
 from collections.abc import Callable
 
 _FRACTION_STEP = 0.1
+#: Smaller batches (counting only the items still to do) get no line per tenth (that is nearly a line per item); the summary says enough,
+#: and a quiet interval still gets its line.
+_MIN_ITEMS_FOR_STEPS = 20
 
 
 class ProgressLog:
@@ -34,8 +37,11 @@ class ProgressLog:
         self._start_done = already_done
         self._failed = 0
         self._tokens = 0
-        # At most ten count-based lines per run, however small the batch.
-        self._every_items = max(1, math.ceil((total - already_done) * _FRACTION_STEP))
+        # At most ten count-based lines per run, and none for a small batch.
+        remaining = total - already_done
+        self._every_items = (
+            max(1, math.ceil(remaining * _FRACTION_STEP)) if remaining >= _MIN_ITEMS_FOR_STEPS else None
+        )
         self._every_seconds = every_seconds
         self._clock = clock
         self._started = clock()
@@ -47,11 +53,16 @@ class ProgressLog:
         return self._done
 
     def item_finished(self, *, failed: bool, eval_tokens: int) -> None:
-        """Count one finished item; log a line if a tenth of the work has passed since the last one."""
+        """Count one finished item; log a line if a tenth of the work has passed since the last one
+        (when at least 20 items are left to do)."""
         self._done += 1
         self._failed += int(failed)
         self._tokens += eval_tokens
-        if self._done - self._done_at_last_line >= self._every_items and self._done < self._total:
+        if (
+            self._every_items is not None
+            and self._done - self._done_at_last_line >= self._every_items
+            and self._done < self._total
+        ):
             self.log_line()
 
     def tick(self, in_flight: int) -> None:

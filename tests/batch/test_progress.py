@@ -1,4 +1,4 @@
-"""Progress lines: one per tenth of the batch, or after a quiet interval; never one per item."""
+"""Progress lines: one per tenth of a big enough batch, or after a quiet interval; never one per item."""
 
 from __future__ import annotations
 
@@ -33,6 +33,28 @@ def test_a_line_is_logged_every_tenth_of_the_batch(caplog: pytest.LogCaptureFixt
     assert lines(caplog)[0] == "b: 10/100 items (10%), 0 failed, 10.0 items/s, 50.0 tokens/s, ETA 9 s"
 
 
+def test_a_small_batch_gets_no_line_per_tenth(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    clock = FakeClock()
+    progress = ProgressLog(logging.getLogger("p"), label="b", total=7, clock=clock)
+    for _ in range(7):
+        clock.now += 0.1
+        progress.item_finished(failed=False, eval_tokens=5)
+
+    assert lines(caplog) == []
+
+
+def test_a_resumed_batch_with_few_items_left_gets_no_line_per_tenth(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    clock = FakeClock()
+    progress = ProgressLog(logging.getLogger("p"), label="b", total=100, already_done=95, clock=clock)
+    for _ in range(5):
+        clock.now += 0.1
+        progress.item_finished(failed=False, eval_tokens=5)
+
+    assert lines(caplog) == []
+
+
 def test_a_quiet_interval_logs_a_line_with_the_requests_in_flight(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     clock = FakeClock()
@@ -52,8 +74,9 @@ def test_a_quiet_interval_logs_a_line_with_the_requests_in_flight(caplog: pytest
 def test_a_resumed_batch_counts_from_what_was_already_done(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     clock = FakeClock()
-    progress = ProgressLog(logging.getLogger("p"), label="b", total=100, already_done=90, clock=clock)
-    clock.now = 1.0
-    progress.item_finished(failed=True, eval_tokens=0)
+    progress = ProgressLog(logging.getLogger("p"), label="b", total=100, already_done=50, clock=clock)
+    for item in range(5):
+        clock.now += 0.2
+        progress.item_finished(failed=item == 0, eval_tokens=0)
 
-    assert lines(caplog) == ["b: 91/100 items (91%), 1 failed, 1.0 items/s, 0.0 tokens/s, ETA 9 s"]
+    assert lines(caplog) == ["b: 55/100 items (55%), 1 failed, 5.0 items/s, 0.0 tokens/s, ETA 9 s"]
