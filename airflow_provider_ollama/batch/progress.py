@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 
 _FRACTION_STEP = 0.1
-#: Smaller batches (counting only the items still to do) get no line per tenth (that is nearly a line per item); the summary says enough,
-#: and a quiet interval still gets its line.
+#: Fewer items than this still to do get no line per tenth (that would be nearly a line per item):
+#: the summary says enough, and a quiet interval still gets its line.
 _MIN_ITEMS_FOR_STEPS = 20
 
 

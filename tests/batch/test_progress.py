@@ -33,22 +33,19 @@ def test_a_line_is_logged_every_tenth_of_the_batch(caplog: pytest.LogCaptureFixt
     assert lines(caplog)[0] == "b: 10/100 items (10%), 0 failed, 10.0 items/s, 50.0 tokens/s, ETA 9 s"
 
 
-def test_a_small_batch_gets_no_line_per_tenth(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    ("total", "already_done"),
+    [pytest.param(7, 0, id="small batch"), pytest.param(100, 95, id="resumed batch with 5 left")],
+)
+def test_fewer_than_twenty_items_to_do_get_no_line_per_tenth(
+    caplog: pytest.LogCaptureFixture, total: int, already_done: int
+) -> None:
     caplog.set_level(logging.INFO)
     clock = FakeClock()
-    progress = ProgressLog(logging.getLogger("p"), label="b", total=7, clock=clock)
-    for _ in range(7):
-        clock.now += 0.1
-        progress.item_finished(failed=False, eval_tokens=5)
-
-    assert lines(caplog) == []
-
-
-def test_a_resumed_batch_with_few_items_left_gets_no_line_per_tenth(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO)
-    clock = FakeClock()
-    progress = ProgressLog(logging.getLogger("p"), label="b", total=100, already_done=95, clock=clock)
-    for _ in range(5):
+    progress = ProgressLog(
+        logging.getLogger("p"), label="b", total=total, already_done=already_done, clock=clock
+    )
+    for _ in range(total - already_done):
         clock.now += 0.1
         progress.item_finished(failed=False, eval_tokens=5)
 
