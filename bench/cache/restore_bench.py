@@ -242,6 +242,8 @@ def _run_child(
 
 def orchestrate(args: argparse.Namespace) -> None:
     size = int(args.size_gib * (1 << 30))
+    if args.workdir:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="restore-bench-", dir=args.workdir))
     moto = subprocess.Popen(
         [sys.executable, "-c", _MOTO_SERVER],
