@@ -101,3 +101,27 @@ def test_writer_reports_seek_and_tell_like_a_file(fd: int) -> None:
         assert writer.tell() == 13
         assert writer.seek(2, os.SEEK_CUR) == 15
         assert writer.seek(0, os.SEEK_END) == 13
+
+
+def test_a_file_of_many_mib_written_in_odd_chunks_hashes_like_the_whole_file(fd: int) -> None:
+    # Odd chunk sizes leave the hashed prefix at offsets that are not multiples of the read size.
+    data = random.Random(11).randbytes(20 * 1024 * 1024 + 12345)
+    with HashingFileWriter(fd) as writer:
+
+        def write_all() -> None:
+            for offset in range(0, len(data), 100_003):
+                writer.write(data[offset : offset + 100_003])
+
+        thread = threading.Thread(target=write_all)
+        thread.start()
+        thread.join(timeout=30)
+        assert writer.finish() == ("sha256:" + hashlib.sha256(data).hexdigest(), len(data))
+
+
+def test_a_file_truncated_behind_the_writer_fails_instead_of_hashing_a_short_file(fd: int) -> None:
+    writer = HashingFileWriter(fd)
+    write_part(writer, 0, len(DATA))
+    os.ftruncate(fd, 1024)
+
+    with writer, pytest.raises(OSError, match="bytes written at offset"):
+        writer.finish()
