@@ -78,6 +78,10 @@ def example_ollama_pipeline() -> None:
         insecure="{{ params.insecure_registry }}",
         deferrable=True,  # the triggerer follows the download; the worker slot is free meanwhile
         stall_timeout=120,  # a download that stops moving for two minutes is cancelled and resumed
+        # Airflow 3.3 can fail a deferred task whose trigger fires within seconds, as it does for a model
+        # already up to date (a stale executor event; apache/airflow#72716). A pull is idempotent: retry.
+        retries=2,
+        retry_delay=timedelta(seconds=5),
     )
 
     # A modelfile value ending in .modelfile is a file, found next to this DAG and rendered by Jinja.
