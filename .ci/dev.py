@@ -59,18 +59,9 @@ def ensure_venv(venv: Path, constraints: Path, extra_requirements: list[str]) ->
         run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "uv"])
     uv = venv / "bin" / "uv"
     # Byte-compiled at install: where PYTHONDONTWRITEBYTECODE is set (as on our machines) every process
-    # would otherwise compile Airflow from source, 4-5 s more for each `import airflow.models` here.
-    install: list[str | Path] = [
-        uv,
-        "pip",
-        "install",
-        "--compile-bytecode",
-        "--python",
-        python,
-        "-c",
-        constraints,
-    ]
-    run([*install, "-e", ".[dev]", *extra_requirements])
+    # would otherwise compile Airflow from source, about 4 s more for each `import airflow.models` here.
+    install: list[str | Path] = [uv, "pip", "install", "--compile-bytecode", "--python", python]
+    run([*install, "-c", constraints, "-e", ".[dev]", *extra_requirements])
     stamp.write_text(fingerprint)
     log(f"{venv.name} ready in {time.monotonic() - started:.0f} s")
     return python
