@@ -83,6 +83,9 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.monotonic()
+        method = str(scope.get("method", ""))
+        path = str(scope.get("path", ""))
+        self.state.stats.record_arrival(method, path)
         status = 500
         bytes_in = 0
         bytes_out = 0
@@ -105,9 +108,7 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, counting_receive, counting_send)
         finally:
-            method = str(scope.get("method", ""))
-            path = str(scope.get("path", ""))
-            self.state.stats.record_request(method, path, status, bytes_in, bytes_out)
+            self.state.stats.record_completion(status, bytes_in, bytes_out)
             client = scope.get("client") or ("", 0)
             self.log(
                 f"[GIN] {datetime.now():%Y/%m/%d - %H:%M:%S} | {status:3d} | "

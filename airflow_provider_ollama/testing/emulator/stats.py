@@ -28,9 +28,14 @@ class Stats:
         self._bytes_in = 0
         self._bytes_out = 0
 
-    def record_request(self, method: str, path: str, status: int, bytes_in: int, bytes_out: int) -> None:
+    def record_arrival(self, method: str, path: str) -> None:
+        """Count a request when it arrives: a client that has its answer always finds it counted."""
         with self._lock:
             self._requests[route_key(method, path)] += 1
+
+    def record_completion(self, status: int, bytes_in: int, bytes_out: int) -> None:
+        """Add a finished request's status and bytes (after its last byte was sent)."""
+        with self._lock:
             self._statuses[status] += 1
             self._bytes_in += bytes_in
             self._bytes_out += bytes_out

@@ -121,3 +121,20 @@ def test_each_request_is_logged_like_gin(tmp_path: Path) -> None:
     assert lines[0].startswith("[GIN] ")
     assert "| 200 |" in lines[0]
     assert '| GET     "/api/tags"' in lines[0]
+
+
+def test_a_request_is_counted_when_it_arrives_not_when_its_answer_ends(
+    ollama_emulator: OllamaEmulator,
+) -> None:
+    # A client that has its answer must find its request counted; the answer may end after it returns.
+    ollama_emulator.faults.stall_next(path="/api/tags")  # headers go out, then the body waits
+    with (
+        httpx.Client(timeout=30) as client,
+        client.stream("GET", ollama_emulator.url + "/api/tags") as response,
+    ):
+        assert response.status_code == 200
+        assert ollama_emulator.stats.requests_to("GET", "/api/tags") == 1
+        ollama_emulator.faults.release()
+        assert response.read().startswith(b'{"models":')
+
+    assert ollama_emulator.stats.requests_to("GET", "/api/tags") == 1
