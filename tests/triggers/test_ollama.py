@@ -187,7 +187,8 @@ async def test_deadline_is_absolute_and_kept_by_a_trigger_rebuilt_after_a_restar
 ):
     use_ollama_connection(monkeypatch, CONN_ID, unused_port())
     started = time.time()
-    first = OllamaServerReadyTrigger(CONN_ID, end_time=started + 2.0, poll_interval=0.2)
+    # The deadline leaves 2 s of slack after the first triggerer's second, for a loaded machine.
+    first = OllamaServerReadyTrigger(CONN_ID, end_time=started + 3.0, poll_interval=0.2)
     classpath, kwargs = first.serialize()
     # The triggerer dies after a second of polling...
     with pytest.raises(asyncio.TimeoutError):
@@ -196,11 +197,12 @@ async def test_deadline_is_absolute_and_kept_by_a_trigger_rebuilt_after_a_restar
     stored = deserialize(serialize(kwargs))
     assert isinstance(stored, dict)
     rebuilt = import_string(classpath)(**stored)
-    assert rebuilt.end_time == started + 2.0
+    assert rebuilt.end_time == started + 3.0
     events = await _events(rebuilt)
     finished = time.time()
     assert events[0]["status"] == "timeout"
-    assert started + 2.0 <= finished < started + 3.0, "the rebuilt trigger restarted the clock"
+    # A restarted clock would end at 1 s (first run) + 3 s (a fresh deadline) = 4 s at the earliest.
+    assert started + 3.0 <= finished < started + 4.0, "the rebuilt trigger restarted the clock"
 
 
 @pytest.mark.asyncio

@@ -501,7 +501,9 @@ async def test_64_requests_on_8_slots_take_about_8_latencies(start: Callable[...
     elapsed = time.monotonic() - started
     assert all(answer.done for answer in answers)
     assert emulator.state.scheduler.stats.peak_active == 8
-    assert 6 * latency <= elapsed <= 20 * latency, f"64 requests on 8 slots took {elapsed:.2f}s"
+    # At least 8 rounds of one latency each; and far below one at a time (64 latencies), with room for a
+    # loaded machine (CI once took 2.4 s for the ideal 0.8 s).
+    assert 6 * latency <= elapsed < 64 * latency / 2, f"64 requests on 8 slots took {elapsed:.2f}s"
 
 
 @pytest.mark.asyncio
