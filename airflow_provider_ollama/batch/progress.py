@@ -54,7 +54,7 @@ class ProgressLog:
 
     def item_finished(self, *, failed: bool, eval_tokens: int) -> None:
         """Count one finished item; log a line if a tenth of the work has passed since the last one
-        (when at least 20 items are left to do)."""
+        (only when at least ``_MIN_ITEMS_FOR_STEPS`` items were left to do)."""
         self._done += 1
         self._failed += int(failed)
         self._tokens += eval_tokens
