@@ -48,6 +48,14 @@ class _StallRule:
     seconds: float | None  # None: until released
 
 
+@dataclass(frozen=True)
+class _TakenStall:
+    """A stall rule as one request took it, with the release count at that moment."""
+
+    rule: _StallRule
+    release_generation: int
+
+
 @dataclass
 class _ExitRule:
     path: str | None
@@ -211,14 +219,17 @@ class Faults:
                     return rule
         return None
 
-    def _take_stall(self, path: str) -> _StallRule | None:
+    def _take_stall(self, path: str) -> _TakenStall | None:
+        # The release generation is read when the request arrives, not when its wait begins: a
+        # client can see the headers and call release() before the server reaches the wait, and that
+        # release must still let this response go.
         with self._lock:
             for rule in self._stalls:
                 if _matches(rule.path, path):
                     rule.remaining -= 1
                     if rule.remaining <= 0:
                         self._stalls.remove(rule)
-                    return rule
+                    return _TakenStall(rule, self._release_generation)
         return None
 
     def _exit_rule_for(self, path: str) -> _ExitRule | None:
@@ -231,15 +242,15 @@ class Faults:
             self._exit_matched_requests += 1
             return rule.after_requests is not None and self._exit_matched_requests >= rule.after_requests
 
-    async def _wait_stalled(self, rule: _StallRule) -> None:
+    async def _wait_stalled(self, stall: _TakenStall) -> None:
         with self._lock:
-            generation = self._release_generation
             self._stalled += 1
-        deadline = None if rule.seconds is None else time.monotonic() + rule.seconds
+        seconds = stall.rule.seconds
+        deadline = None if seconds is None else time.monotonic() + seconds
         try:
             while True:
                 with self._lock:
-                    if self._release_generation != generation:
+                    if self._release_generation != stall.release_generation:
                         return
                 if deadline is not None and time.monotonic() >= deadline:
                     return
@@ -291,7 +302,7 @@ class FaultMiddleware:
         if exit_rule is not None and self.faults._count_exit_request(exit_rule):
             await _exit_process(exit_rule.exit_code)
 
-    def _wrap_send(self, send: Send, stall: _StallRule | None, exit_rule: _ExitRule | None) -> Send:
+    def _wrap_send(self, send: Send, stall: _TakenStall | None, exit_rule: _ExitRule | None) -> Send:
         faults = self.faults
         lines_sent = 0
         stall_pending = stall
@@ -300,9 +311,9 @@ class FaultMiddleware:
             nonlocal lines_sent, stall_pending
             if message["type"] == "http.response.body":
                 body = message.get("body", b"")
-                if stall_pending is not None and (stall_pending.after_lines or 0) <= lines_sent:
-                    rule, stall_pending = stall_pending, None
-                    await faults._wait_stalled(rule)
+                if stall_pending is not None and (stall_pending.rule.after_lines or 0) <= lines_sent:
+                    taken, stall_pending = stall_pending, None
+                    await faults._wait_stalled(taken)
                 await send(message)
                 lines_sent += body.count(b"\n")
                 limit = exit_rule.after_lines if exit_rule is not None else None

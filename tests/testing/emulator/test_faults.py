@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -11,7 +12,7 @@ import httpx
 import ollama
 import pytest
 
-from airflow_provider_ollama.testing.emulator.faults import FaultUnavailableError
+from airflow_provider_ollama.testing.emulator.faults import Faults, FaultUnavailableError
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator, OllamaEmulatorProcess
 from tests.testing.emulator.support import assert_error
 
@@ -71,6 +72,18 @@ def test_released_stall_completes_the_response(ollama_emulator: OllamaEmulator) 
         _wait_until(lambda: ollama_emulator.faults.stalled == 1, "the response stalls")
         ollama_emulator.faults.release()
         assert json.loads(response.read()) == {"models": []}
+
+
+def test_a_release_before_the_wait_begins_still_lets_the_response_go() -> None:
+    # A client sees the headers, then releases, while the server has yet to reach the stall's wait;
+    # that response must not stay stalled (CI saw it hang once when the wait read the release count).
+    faults = Faults()
+    faults.stall_next(path="/api/tags")
+    taken = faults._take_stall("/api/tags")
+    assert taken is not None
+    faults.release()
+    asyncio.run(asyncio.wait_for(faults._wait_stalled(taken), timeout=5))
+    assert faults.stalled == 0
 
 
 def test_stall_after_lines_cuts_a_stream_short_until_released(server: OllamaEmulator) -> None:
