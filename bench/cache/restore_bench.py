@@ -1,6 +1,7 @@
 """Benchmark: restoring a multi-GiB model from S3 (moto) with verification, against plain boto3.
 
     .venv/bin/python bench/cache/restore_bench.py [--size-gib 2] [--rounds 5] [--part-mib 512] [--concurrency 4]
+        [--configs both|single-get|parallel] [--kinds plain,restore,hash-after,in-order]
 
 Writes a synthetic model (a real GGUF header + tiled pseudo-random weights, streamed to disk, never
 held in memory), saves it with S3ModelCache to a moto server running in its own process, then
@@ -276,8 +277,8 @@ def orchestrate(args: argparse.Namespace) -> None:
 
         results: dict[tuple[bool, str], list[dict[str, Any]]] = {}
         for round_number in range(1, args.rounds + 1):
-            for single_get in (True, False):
-                for kind in KINDS:
+            for single_get in _configs(args):
+                for kind in args.kinds:
                     out = workdir / f"{kind}-{round_number}"
                     result = _run_child(kind, args, out, single_get=single_get)
                     shutil.rmtree(out)
@@ -294,8 +295,13 @@ def orchestrate(args: argparse.Namespace) -> None:
                     )
 
         host_root = str(workdir / "host-cache")
-        first = _run_child("restore", args, workdir / "host-first", single_get=False, host_cache=host_root)
-        second = _run_child("restore", args, workdir / "host-second", single_get=False, host_cache=host_root)
+        last_config = _configs(args)[-1]
+        first = _run_child(
+            "restore", args, workdir / "host-first", single_get=last_config, host_cache=host_root
+        )
+        second = _run_child(
+            "restore", args, workdir / "host-second", single_get=last_config, host_cache=host_root
+        )
         assert (second["report"]["blobs_downloaded"], second["report"]["blobs_from_host_cache"]) == (0, 4), (
             second
         )
@@ -322,6 +328,11 @@ def _save(args: argparse.Namespace, source: Path) -> None:
         ModelStore(source), MODEL, raise_errors=True
     )
     print(f"  save: {report.seconds:.1f} s, {report.megabytes_per_second:.0f} MB/s", flush=True)
+
+
+def _configs(args: argparse.Namespace) -> list[bool]:
+    """The TransferConfigs to measure, as ``single_get`` flags."""
+    return {"both": [True, False], "single-get": [True], "parallel": [False]}[args.configs]
 
 
 def _config_name(args: argparse.Namespace, single_get: bool) -> str:
@@ -362,8 +373,8 @@ def _print_report(
     header = f"{'TransferConfig':<16} {'measurement':<32} {'best s':>7} {'median s':>9} {'best MB/s':>10} {'med MB/s':>9} {'CPU s':>6} {'RSS MiB':>8}"
     print(header)
     ratios = []
-    for single_get in (True, False):
-        for kind in KINDS:
+    for single_get in _configs(args):
+        for kind in args.kinds:
             row = _summary(results[(single_get, kind)])
             print(
                 f"{_config_name(args, single_get):<16} {labels[kind]:<32} {row['best_s']:>7.2f} "
@@ -389,7 +400,7 @@ def _print_report(
     print(f"{'host cache':<16} {'second restore (hard links)':<32} {second['seconds']:>7.3f}")
     print()
     restore_rss_mb = (
-        max(max(run["rss_mib"] for run in results[(single_get, "restore")]) for single_get in (True, False))
+        max(max(run["rss_mib"] for run in results[(single_get, "restore")]) for single_get in _configs(args))
         * 1.048576
     )
     print(f"{'target':<66} {'measured':>18}  verdict")
@@ -425,6 +436,18 @@ def main() -> None:
     parser.add_argument(
         "--workdir", default=None, help="where the model and the restored copies go (temp dir)"
     )
+    parser.add_argument(
+        "--configs",
+        choices=("both", "single-get", "parallel"),
+        default="both",
+        help="TransferConfigs to measure (both unless you are iterating on one)",
+    )
+    parser.add_argument(
+        "--kinds",
+        type=lambda value: [kind for kind in value.split(",") if kind],
+        default=list(KINDS),
+        help=f"comma-separated variants to measure (plain and restore at least): {','.join(KINDS)}",
+    )
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
@@ -432,6 +455,8 @@ def main() -> None:
     parser.add_argument("--host-cache", default="", help=argparse.SUPPRESS)
     parser.add_argument("--single-get", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not {"plain", "restore"} <= set(args.kinds) <= set(KINDS):
+        parser.error(f"--kinds needs plain and restore, and only names from {','.join(KINDS)}")
     if args.child:
         result = CHILDREN[args.child](args)
         result["rss_mib"] = _peak_rss_mib()
