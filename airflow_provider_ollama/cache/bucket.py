@@ -11,12 +11,18 @@ import contextlib
 import copy
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from airflow_provider_ollama.exceptions import OllamaCacheError, OllamaCacheUnavailableError
+from airflow_provider_ollama.cache.hashing_writer import HashingFileWriter
+from airflow_provider_ollama.cache.streamed_download import ResponseBody, stream_to_file
+from airflow_provider_ollama.exceptions import (
+    OllamaCacheError,
+    OllamaCacheIntegrityError,
+    OllamaCacheUnavailableError,
+)
 
 INSTALL_HINT = "pip install 'airflow-provider-ollama[amazon]'"
 
@@ -51,6 +57,8 @@ _CLIENT_CONFIG_ARGS: Mapping[str, Any] = {
 }
 
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+#: What S3 answers when an ``If-Match`` ETag no longer matches: the object was overwritten.
+_CHANGED_CODES = frozenset({"412", "PreconditionFailed"})
 _DENIED_CODES = frozenset(
     {
         "403",
@@ -63,15 +71,6 @@ _DENIED_CODES = frozenset(
         "TokenRefreshRequired",
     }
 )
-
-
-class SeekableWriter(Protocol):
-    """What a parallel download writes into: parts land at their offsets in any order."""
-
-    def seekable(self) -> bool: ...
-    def seek(self, offset: int, whence: int = ..., /) -> int: ...
-    def tell(self) -> int: ...
-    def write(self, data: bytes, /) -> int: ...
 
 
 class Readable(Protocol):
@@ -87,6 +86,14 @@ class ObjectInfo:
     size: int
     #: Hex sha256 from the object's ``x-amz-meta-sha256``, if the writer set it.
     sha256: str | None
+
+
+@dataclass(frozen=True)
+class _RangeResponse:
+    """A GET's body and the ETag of the object version it reads."""
+
+    body: ResponseBody
+    etag: str | None
 
 
 class CacheBucket:
@@ -160,14 +167,32 @@ class CacheBucket:
                 Config=self._transfer_config,
             )
 
-    def download(
-        self, key: str, target: SeekableWriter, *, progress: Callable[[int], None] | None = None
-    ) -> None:
-        """Download into a file object, with parallel ranged requests when it is seekable."""
+    def download_hashed(
+        self, key: str, fd: int, *, size: int, progress: Callable[[int], None] | None = None
+    ) -> tuple[str, int]:
+        """Download ``key`` (``size`` bytes long) into the empty file ``fd``, hashing it on the way.
+
+        Returns the ``sha256:<hex>`` digest and the number of bytes written; the caller compares them
+        with what it expected. Below the multipart threshold one GET streams into the file; above it,
+        ranged GETs run in parallel through s3transfer and a thread hashes the file as it fills in.
+        """
         with self._translated_errors(f"download s3://{self.bucket}/{key}"):
-            self._client.download_fileobj(
-                self.bucket, key, target, Callback=progress, Config=self._transfer_config
-            )
+            config = self._transfer_config
+            if size < config.multipart_threshold:
+                from s3transfer.utils import S3_RETRYABLE_DOWNLOAD_ERRORS
+
+                return stream_to_file(
+                    partial(self._open_range, key),
+                    fd,
+                    attempts=config.num_download_attempts,
+                    retryable=S3_RETRYABLE_DOWNLOAD_ERRORS,
+                    progress=progress,
+                )
+            with HashingFileWriter(fd) as writer:
+                self._client.download_fileobj(
+                    self.bucket, key, writer, Callback=progress, Config=self._transfer_config
+                )
+                return writer.finish()
 
     def iter_object(self, key: str, *, chunk_size: int = STREAM_CHUNK_SIZE) -> Iterator[bytes]:
         """Yield an object's bytes in chunks as they arrive (one GET, memory bounded by ``chunk_size``).
@@ -181,6 +206,25 @@ class CacheBucket:
                 yield from body.iter_chunks(chunk_size)
             finally:
                 body.close()
+
+    def _open_range(self, key: str, start: int, etag: str | None) -> _RangeResponse:
+        """GET ``key`` from byte ``start`` on; a resumed GET must still find the version it began with."""
+        conditions: dict[str, str] = {}
+        if start:
+            conditions["Range"] = f"bytes={start}-"
+        if etag:
+            conditions["IfMatch"] = etag
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=key, **conditions)
+        except Exception as error:
+            if etag and _error_code(error) in _CHANGED_CODES:
+                raise OllamaCacheIntegrityError(
+                    f"s3://{self.bucket}/{key} was replaced while it was being downloaded (by another "
+                    "task saving it); nothing of it was installed, and the next restore reads the new "
+                    "version"
+                ) from error
+            raise
+        return _RangeResponse(body=response["Body"], etag=response.get("ETag"))
 
     def upload_stream(
         self,

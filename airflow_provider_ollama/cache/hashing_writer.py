@@ -6,6 +6,7 @@ its gap-free prefix grows, re-reading from the page cache. Memory stays bounded 
 early parts, unlike a non-seekable target, which measured above 1 GiB for a 2 GiB blob) and no
 second pass over a multi-GiB file is needed. Hashing in the writer itself when bytes arrive in order
 measured 20% slower: it stalls s3transfer's only writer thread and with it the downloads.
+Blobs below the multipart threshold do not come here: one GET streams them (streamed_download.py).
 """
 
 from __future__ import annotations

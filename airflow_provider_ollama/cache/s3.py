@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_ollama.cache.bucket import CacheBucket, ObjectInfo
-from airflow_provider_ollama.cache.hashing_writer import HashingFileWriter
 from airflow_provider_ollama.cache.host_cache import HostBlobCache
 from airflow_provider_ollama.cache.location import CacheLocation
 from airflow_provider_ollama.cache.mirror import copy_from_registry
@@ -254,10 +253,8 @@ class S3ModelCache:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
-            with HashingFileWriter(fd) as writer:
-                progress = TransferProgress(log, "restoring", f"{blob.kind} blob {target.name}", blob.size)
-                self._bucket.download(key, writer, progress=progress)
-                digest, size = writer.finish()
+            progress = TransferProgress(log, "restoring", f"{blob.kind} blob {target.name}", blob.size)
+            digest, size = self._bucket.download_hashed(key, fd, size=blob.size, progress=progress)
             on_disk = os.fstat(fd).st_size
             if digest != blob.digest or size != blob.size or on_disk != blob.size:
                 self._suspect_digests.add(blob.digest)

@@ -139,6 +139,8 @@ def iam_enforced(endpoint: str) -> Iterator[None]:
 class S3Call:
     operation: str
     key: str | None
+    #: The ``Range`` of a GET (``bytes=<start>-[<end>]``), None for a whole object.
+    range: str | None = None
 
 
 class S3CallLog(list[S3Call]):
@@ -163,7 +165,7 @@ def s3_calls(monkeypatch: pytest.MonkeyPatch) -> S3CallLog:
     original = botocore.client.BaseClient._make_api_call
 
     def recording(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
-        log.append(S3Call(operation_name, api_params.get("Key")))
+        log.append(S3Call(operation_name, api_params.get("Key"), api_params.get("Range")))
         return original(client, operation_name, api_params)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
