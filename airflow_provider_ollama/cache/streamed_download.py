@@ -5,9 +5,9 @@ reads the socket to its writer thread, and :class:`HashingFileWriter` hands it o
 two busy cores those hand-overs cost more than the hash itself: strace counted 57,000 futex calls for a
 2 GiB restore against 76 for a plain ``download_file``, and the verified restore reached only 0.71 of
 its throughput. Here the calling thread reads the response and hashes each chunk while one writer
-thread appends the chunk before it to the file; both release the GIL while they work. Measured against
-plain boto3 on the same machine: 0.95 of its throughput, against 0.88 when the writer thread also hashed
-(see bench/README.md).
+thread appends the chunk before it to the file; both release the GIL while they work. The restore
+bench measured 0.84-0.93 of plain boto3's throughput this way, where it had measured 0.71; hashing in
+the writer thread instead measured 0.88 against 0.95 in one experiment (see bench/README.md).
 
 A response that breaks off midway (a reset connection, a read timeout, fewer bytes than announced) is
 resumed from the first missing byte with a ranged GET that must match the first response's ETag, so
