@@ -189,9 +189,7 @@ class CacheBucket:
                     progress=progress,
                 )
             with HashingFileWriter(fd) as writer:
-                self._client.download_fileobj(
-                    self.bucket, key, writer, Callback=progress, Config=self._transfer_config
-                )
+                self._client.download_fileobj(self.bucket, key, writer, Callback=progress, Config=config)
                 return writer.finish()
 
     def iter_object(self, key: str, *, chunk_size: int = STREAM_CHUNK_SIZE) -> Iterator[bytes]:

@@ -15,6 +15,12 @@ BUCKET = "model-cache"
 SMALL_PARTS = {"multipart_threshold": 5 << 20, "multipart_chunksize": 5 << 20, "max_concurrency": 4}
 
 
+def replace_object(s3_client: Any, key: str, body: bytes) -> None:
+    """Overwrite an object but keep its metadata, as silent corruption at rest would."""
+    metadata = s3_client.head_object(Bucket=BUCKET, Key=key)["Metadata"]
+    s3_client.put_object(Bucket=BUCKET, Key=key, Body=body, Metadata=metadata)
+
+
 def run_in_spawned_workers(
     target: Callable[..., None], argument_lists: list[tuple[Any, ...]], timeout: float = 180
 ) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from airflow_provider_ollama.exceptions import OllamaCacheError, OllamaCacheInte
 from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.store import Manifest, ModelStore, blob_filename, sha256_digest
 from tests.cache.local_models import store_files, stray_temp_files, weights, write_model
-from tests.cache.support import BUCKET, SMALL_PARTS, run_in_spawned_workers
+from tests.cache.support import BUCKET, SMALL_PARTS, replace_object, run_in_spawned_workers
 from tests.cache.workers import save_then_restore
 from tests.support.moto_s3 import AWS_SECRET, S3CallLog
 
@@ -30,12 +30,6 @@ def blob_key(digest: str) -> str:
 
 
 MANIFEST_KEY = f"{PREFIX}/manifests/registry.ollama.ai/library/llama3.2/1b"
-
-
-def replace_object(s3_client: Any, key: str, body: bytes) -> None:
-    """Overwrite an object but keep its metadata, as silent corruption at rest would."""
-    metadata = s3_client.head_object(Bucket=BUCKET, Key=key)["Metadata"]
-    s3_client.put_object(Bucket=BUCKET, Key=key, Body=body, Metadata=metadata)
 
 
 @pytest.fixture

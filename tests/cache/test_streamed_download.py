@@ -25,7 +25,7 @@ from airflow_provider_ollama.exceptions import OllamaCacheIntegrityError, Ollama
 from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.store import Manifest, ModelStore
 from tests.cache.local_models import store_files, stray_temp_files, weights, write_model
-from tests.cache.support import BUCKET, SMALL_PARTS
+from tests.cache.support import BUCKET, SMALL_PARTS, replace_object
 from tests.cache.test_bucket import assert_names_bucket_and_connection_only
 from tests.support.cutting_proxy import CuttingProxy, cutting_proxy
 from tests.support.moto_s3 import S3CallLog, aws_connection_json
@@ -103,8 +103,7 @@ def test_a_corrupt_blob_below_the_threshold_is_not_installed(
     saved_model: Manifest, cache: S3ModelCache, target_store: ModelStore, s3_client: Any
 ) -> None:
     key = cache.location.blob_key(saved_model.layers[0].digest)
-    metadata = s3_client.head_object(Bucket=BUCKET, Key=key)["Metadata"]
-    s3_client.put_object(Bucket=BUCKET, Key=key, Body=weights(SINGLE_GET_SIZE, seed=9), Metadata=metadata)
+    replace_object(s3_client, key, weights(SINGLE_GET_SIZE, seed=9))
 
     with pytest.raises(OllamaCacheIntegrityError, match="corrupt"):
         cache.restore(target_store, MODEL)
@@ -210,8 +209,7 @@ class Response:
 class Server:
     """Answers each GET from ``start`` with the next body in ``bodies``, recording starts and ETags."""
 
-    def __init__(self, data: bytes, bodies: list[Body]) -> None:
-        self.data = data
+    def __init__(self, bodies: list[Body]) -> None:
         self.bodies = bodies
         self.requests: list[tuple[int, str | None]] = []
 
@@ -238,7 +236,7 @@ def data_of(size: int) -> bytes:
 def test_a_retryable_error_resumes_where_the_bytes_stopped(blob_file: tuple[Path, int]) -> None:
     data = data_of(5 * CHUNK_SIZE + 123)
     cut = 2 * CHUNK_SIZE + 7
-    server = Server(data, [Body(data, break_at=cut, error=ConnectionError("reset")), Body(data)])
+    server = Server([Body(data, break_at=cut, error=ConnectionError("reset")), Body(data)])
     path, fd = blob_file
 
     digest, size = stream_to_file(server.open_range, fd, attempts=3, retryable=(ConnectionError,))
@@ -250,7 +248,7 @@ def test_a_retryable_error_resumes_where_the_bytes_stopped(blob_file: tuple[Path
 
 def test_errors_that_are_not_retryable_propagate_after_one_request(blob_file: tuple[Path, int]) -> None:
     data = data_of(3 * CHUNK_SIZE)
-    server = Server(data, [Body(data, break_at=CHUNK_SIZE, error=ValueError("bad"))])
+    server = Server([Body(data, break_at=CHUNK_SIZE, error=ValueError("bad"))])
 
     with pytest.raises(ValueError, match="bad"):
         stream_to_file(server.open_range, blob_file[1], attempts=3, retryable=(ConnectionError,))
@@ -264,7 +262,7 @@ def test_the_last_attempts_error_propagates(blob_file: tuple[Path, int]) -> None
     bodies = [
         Body(data, break_at=(n + 1) * CHUNK_SIZE // 2, error=ConnectionError(f"cut {n}")) for n in range(3)
     ]
-    server = Server(data, bodies)
+    server = Server(bodies)
 
     with pytest.raises(ConnectionError, match="cut 2"):
         stream_to_file(server.open_range, blob_file[1], attempts=3, retryable=(ConnectionError,))
