@@ -160,6 +160,17 @@ def settings_for_url(base_url: str, *, timeout: float | None = None) -> OllamaCl
     )
 
 
+def missing_connection_message(conn_id: str) -> str:
+    """What to tell a user whose connection id does not exist: the three ways of defining one."""
+    example = json.dumps({"conn_type": _CONN_TYPE, "host": "http://ollama:11434"})
+    return (
+        f"There is no Airflow connection {conn_id!r}. Define it in the UI (Admin > Connections > Add, "
+        f"type Ollama, Host = the server's URL), as an environment variable on every worker and the "
+        f"triggerer (AIRFLOW_CONN_{conn_id.upper()}='{example}'), or in your secrets backend; or pass "
+        "the id of an existing one as ollama_conn_id."
+    )
+
+
 def unknown_extra_keys(extra: Mapping[str, Any]) -> list[str]:
     """Keys of the extra this connection type does not use (usually typos such as ``timeout``)."""
     known = set(EXTRA_FIELDS) | {f"extra__{_CONN_TYPE}__{name}" for name in EXTRA_FIELDS}

@@ -11,18 +11,20 @@ import json
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import ollama
 import pydantic
+from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
 from airflow_provider_ollama.exceptions import (
     OllamaAuthError,
+    OllamaConnectionNotFoundError,
     OllamaError,
     OllamaModelNotFoundError,
     OllamaServerError,
@@ -31,6 +33,7 @@ from airflow_provider_ollama.exceptions import (
 from airflow_provider_ollama.hooks import _form
 from airflow_provider_ollama.hooks._connection import (
     OllamaClientSettings,
+    missing_connection_message,
     settings_for_url,
     settings_from_connection,
     unknown_extra_keys,
@@ -116,7 +119,8 @@ class OllamaHook(BaseHook):
     def settings(self) -> OllamaClientSettings:
         """URL, timeout, TLS and header settings, read from the connection on first use."""
         if self._settings is None:
-            conn = self.get_connection(self.ollama_conn_id)
+            with _connection_defined(self.ollama_conn_id):
+                conn = self.get_connection(self.ollama_conn_id)
             settings = self._settings_from(conn, conn.extra_dejson)
             for secret in settings.secret_values():
                 mask_secret(secret)
@@ -126,7 +130,8 @@ class OllamaHook(BaseHook):
     async def asettings(self) -> OllamaClientSettings:
         """:attr:`settings` without blocking the event loop (for triggers and async tasks)."""
         if self._settings is None:
-            conn = await self.aget_connection(self.ollama_conn_id)
+            with _connection_defined(self.ollama_conn_id):
+                conn = await self.aget_connection(self.ollama_conn_id)
             # Airflow 3.3.2+ masks the extra's secrets without a blocking call; older ones cannot.
             aextra = getattr(conn, "aextra_dejson", None)
             extra = await aextra() if aextra is not None else conn.extra_dejson
@@ -601,6 +606,15 @@ class OllamaHook(BaseHook):
                 if error := part.get("error"):
                     raise ollama.ResponseError(error)
                 yield ollama.ProgressResponse(**part)
+
+
+@contextmanager
+def _connection_defined(conn_id: str) -> Iterator[None]:
+    """Turn Airflow's "isn't defined" into an error that says how to define the connection."""
+    try:
+        yield
+    except AirflowNotFoundException as missing:
+        raise OllamaConnectionNotFoundError(missing_connection_message(conn_id)) from missing
 
 
 def _client_options(settings: OllamaClientSettings) -> dict[str, Any]:
