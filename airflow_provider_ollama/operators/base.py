@@ -293,7 +293,7 @@ class BaseOllamaOperator(BaseOperator):
 
     @property
     def local_server(self) -> LocalOllamaServer | None:
-        """The per-task server while :meth:`run` runs in local mode (its ``log_path``, ``models_dir``...)."""
+        """The per-task server while :meth:`run` runs in local mode (its ``url``, ``models_dir``...)."""
         return self._local_server
 
     def build_local_server(self) -> LocalOllamaServer:
