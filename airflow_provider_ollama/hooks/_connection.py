@@ -23,6 +23,9 @@ DEFAULT_REQUEST_TIMEOUT = 300.0
 #: Longest wait for a TCP/TLS connection, whatever the request timeout: an unreachable server
 #: should fail a task in seconds, not after the minutes a long generation is allowed.
 MAX_CONNECT_TIMEOUT = 10.0
+#: Longest wait for one readiness check (``GET /``, a model lookup), whatever the request timeout: a wait
+#: for a server must keep to its own deadline, not sit out the time budget of a long generation.
+MAX_CHECK_TIMEOUT = 10.0
 DEFAULT_HOST = "127.0.0.1"
 
 #: Extras the connection understands (the UI form's custom fields).
@@ -60,6 +63,11 @@ class OllamaClientSettings:
     @property
     def connect_timeout(self) -> float:
         return min(self.request_timeout, MAX_CONNECT_TIMEOUT)
+
+    @property
+    def check_timeout(self) -> float:
+        """Seconds one readiness check may take: the request timeout, at most :data:`MAX_CHECK_TIMEOUT`."""
+        return min(self.request_timeout, MAX_CHECK_TIMEOUT)
 
     def secret_values(self) -> list[str]:
         """Values that must never be shown: the token and authenticating header values."""

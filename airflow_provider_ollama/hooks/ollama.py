@@ -215,33 +215,46 @@ class OllamaHook(BaseHook):
             )
         return self._async_clients[1], self._async_clients[2]
 
-    def _errors(self, action: str, model: str | None = None) -> AbstractContextManager[None]:
-        """Translate errors raised in the block; call only once :attr:`settings` is resolved."""
+    def _request_limits(self, seconds: float | None) -> httpx.Timeout:
+        """The limits of one request: ``seconds`` for everything, or the connection's when None."""
+        return _client_timeout(self.settings) if seconds is None else httpx.Timeout(seconds)
+
+    def _errors(
+        self, action: str, model: str | None = None, *, timeout: float | None = None
+    ) -> AbstractContextManager[None]:
+        """Translate errors raised in the block; call only once :attr:`settings` is resolved.
+
+        ``timeout`` is the request's own limit when it has one (for messages), else the connection's.
+        """
         settings = self.settings
         return translated_errors(
             RequestContext(
                 base_url=settings.base_url,
                 action=action,
                 model=model,
-                timeout=settings.request_timeout,
+                timeout=timeout if timeout is not None else settings.request_timeout,
                 secrets=tuple(settings.secret_values()),
             )
         )
 
     # --- server ----------------------------------------------------------------------------------
 
-    def version(self) -> str:
-        """The server's version, such as ``0.12.6`` (the cheapest authenticated call)."""
-        with self._errors("version"):
-            response = self._http_client().get("/api/version")
+    def version(self, *, timeout: float | None = None) -> str:
+        """The server's version, such as ``0.12.6`` (the cheapest authenticated call).
+
+        ``timeout``: seconds for this call (default: the connection's request_timeout).
+        """
+        http = self._http_client()
+        with self._errors("version", timeout=timeout):
+            response = http.get("/api/version", timeout=self._request_limits(timeout))
             _raise_for_status(response)
             return str(response.json()["version"])
 
-    async def aversion(self) -> str:
+    async def aversion(self, *, timeout: float | None = None) -> str:
         """:meth:`version` for async code."""
         _, http = await self._aclients()
-        with self._errors("version"):
-            response = await http.get("/api/version")
+        with self._errors("version", timeout=timeout):
+            response = await http.get("/api/version", timeout=self._request_limits(timeout))
             _raise_for_status(response)
             return str(response.json()["version"])
 
@@ -262,28 +275,58 @@ class OllamaHook(BaseHook):
             return False
         return response.status_code == 200
 
+    def not_ready_reason(self, *, timeout: float | None = None) -> str | None:
+        """One readiness check: None when ``GET /`` answers 200 within ``timeout``, else why not.
+
+        ``timeout`` defaults to the connection's request_timeout, at most 10 s. One request, whatever
+        the answer; a rejected token raises :class:`OllamaAuthError` (waiting cannot fix it).
+        """
+        failure = self._readiness_failure(self.settings.check_timeout if timeout is None else timeout)
+        return None if failure is None else str(failure)
+
+    async def anot_ready_reason(self, *, timeout: float | None = None) -> str | None:
+        """:meth:`not_ready_reason` for async code (the readiness trigger polls with it)."""
+        _, http = await self._aclients()
+        limit = self.settings.check_timeout if timeout is None else timeout
+        try:
+            with self._errors("readiness check", timeout=limit):
+                _raise_for_status(await http.get("/", timeout=limit))
+        except OllamaAuthError:
+            raise
+        except OllamaError as failure:
+            return str(failure)
+        return None
+
+    def _readiness_failure(self, timeout: float) -> OllamaError | None:
+        http = self._http_client()
+        try:
+            with self._errors("readiness check", timeout=timeout):
+                _raise_for_status(http.get("/", timeout=timeout))
+        except OllamaAuthError:
+            raise
+        except OllamaError as failure:
+            return failure
+        return None
+
     def wait_until_ready(self, *, timeout: float, poll_interval: float = 0.1) -> None:
         """Poll ``GET /`` until the server answers 200, for at most ``timeout`` seconds.
 
-        A rejected token raises :class:`OllamaAuthError` at once (waiting cannot fix it). At the
-        deadline, raises :class:`OllamaServerNotReadyError` (an :class:`OllamaTimeoutError`) whose
-        message and ``__cause__`` carry the last failure (refused, 5xx, timeout...).
+        Each check waits at most the connection's request_timeout (10 s at most) and never past the
+        deadline, so the wait ends within ``timeout``. A rejected token raises :class:`OllamaAuthError`
+        at once (waiting cannot fix it). At the deadline, raises :class:`OllamaServerNotReadyError` (an
+        :class:`OllamaTimeoutError`) whose message and ``__cause__`` carry the last failure.
         """
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
-            try:
-                with self._errors("readiness check"):
-                    _raise_for_status(self._http_client().get("/", timeout=max(0.05, min(remaining, 2.0))))
+            failure = self._readiness_failure(max(0.05, min(remaining, self.settings.check_timeout)))
+            if failure is None:
                 return
-            except OllamaAuthError:
-                raise
-            except OllamaError as failure:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise OllamaServerNotReadyError(
-                        f"Ollama at {self.base_url} was not ready within {timeout:g} s. Last attempt: {failure}"
-                    ) from failure
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise OllamaServerNotReadyError(
+                    f"Ollama at {self.base_url} was not ready within {timeout:g} s. Last attempt: {failure}"
+                ) from failure
             time.sleep(min(poll_interval, remaining))
 
     def test_connection(self) -> tuple[bool, str]:
@@ -318,18 +361,30 @@ class OllamaHook(BaseHook):
         with self._errors("show", model):
             return await client.show(model)
 
-    def has_model(self, model: str) -> bool:
-        """Whether the server has ``model`` (asked by name, so tags and case resolve like Ollama's)."""
+    def has_model(self, model: str, *, timeout: float | None = None) -> bool:
+        """Whether the server has ``model`` (asked by name, so tags and case resolve like Ollama's).
+
+        ``timeout``: seconds for this call (default: the connection's request_timeout).
+        """
+        http = self._http_client()
         try:
-            self.show(model)
+            with self._errors("show", model, timeout=timeout):
+                _raise_for_status(
+                    http.post("/api/show", json={"model": model}, timeout=self._request_limits(timeout))
+                )
         except OllamaModelNotFoundError:
             return False
         return True
 
-    async def ahas_model(self, model: str) -> bool:
+    async def ahas_model(self, model: str, *, timeout: float | None = None) -> bool:
         """:meth:`has_model` for async code."""
+        _, http = await self._aclients()
         try:
-            await self.ashow(model)
+            with self._errors("show", model, timeout=timeout):
+                response = await http.post(
+                    "/api/show", json={"model": model}, timeout=self._request_limits(timeout)
+                )
+                _raise_for_status(response)
         except OllamaModelNotFoundError:
             return False
         return True
@@ -623,10 +678,14 @@ def _client_options(settings: OllamaClientSettings) -> dict[str, Any]:
     configured_auth = any(name.lower() == "authorization" for name in headers)
     return {
         "headers": headers,
-        "timeout": httpx.Timeout(settings.request_timeout, connect=settings.connect_timeout),
+        "timeout": _client_timeout(settings),
         "verify": settings.verify_ssl,
         "auth": None if configured_auth else _NO_IMPLICIT_AUTHORIZATION,
     }
+
+
+def _client_timeout(settings: OllamaClientSettings) -> httpx.Timeout:
+    return httpx.Timeout(settings.request_timeout, connect=settings.connect_timeout)
 
 
 class _NoImplicitAuthorization(httpx.Auth):
