@@ -24,6 +24,7 @@ from airflow.sdk.log import mask_secret
 
 from airflow_provider_ollama.exceptions import (
     OllamaAuthError,
+    OllamaBadRequestError,
     OllamaConnectionNotFoundError,
     OllamaError,
     OllamaModelNotFoundError,
@@ -39,6 +40,7 @@ from airflow_provider_ollama.hooks._connection import (
     unknown_extra_keys,
 )
 from airflow_provider_ollama.hooks._errors import RequestContext, translated_errors
+from airflow_provider_ollama.modelfile.parameters import ParameterValueError, check_option
 from airflow_provider_ollama.names import InvalidModelNameError, ModelName
 from airflow_provider_ollama.store import file_digest, normalize_digest
 
@@ -546,14 +548,14 @@ class OllamaHook(BaseHook):
 
     def generate(self, model: str, prompt: str = "", **kwargs: Any) -> ollama.GenerateResponse:
         """Complete ``prompt`` (``/api/generate``, not streamed); ``kwargs`` as in ``ollama.Client.generate``."""
-        arguments = self._inference_arguments(kwargs)
+        arguments = self._inference_arguments("generate", model, kwargs)
         with self._errors("generate", model):
             return self.get_client().generate(model, prompt, stream=False, **arguments)
 
     async def agenerate(self, model: str, prompt: str = "", **kwargs: Any) -> ollama.GenerateResponse:
         """:meth:`generate` for async code (batch generation runs many of these at once)."""
         client, _ = await self._aclients()
-        arguments = self._inference_arguments(kwargs)
+        arguments = self._inference_arguments("generate", model, kwargs)
         with self._errors("generate", model):
             return await client.generate(model, prompt, stream=False, **arguments)
 
@@ -561,7 +563,7 @@ class OllamaHook(BaseHook):
         self, model: str, messages: Sequence[Mapping[str, Any] | ollama.Message], **kwargs: Any
     ) -> ollama.ChatResponse:
         """Answer a conversation (``/api/chat``, not streamed); ``kwargs`` as in ``ollama.Client.chat``."""
-        arguments = self._inference_arguments(kwargs)
+        arguments = self._inference_arguments("chat", model, kwargs)
         with self._errors("chat", model):
             return self.get_client().chat(model, messages, stream=False, **arguments)
 
@@ -570,20 +572,20 @@ class OllamaHook(BaseHook):
     ) -> ollama.ChatResponse:
         """:meth:`chat` for async code."""
         client, _ = await self._aclients()
-        arguments = self._inference_arguments(kwargs)
+        arguments = self._inference_arguments("chat", model, kwargs)
         with self._errors("chat", model):
             return await client.chat(model, messages, stream=False, **arguments)
 
     def embed(self, model: str, input: str | Sequence[str], **kwargs: Any) -> ollama.EmbedResponse:
         """Embed one text or many (``/api/embed``); vectors come back L2-normalised."""
-        arguments = self._inference_arguments(kwargs)
+        arguments = self._inference_arguments("embed", model, kwargs)
         with self._errors("embed", model):
             return self.get_client().embed(model, input, **arguments)
 
     async def aembed(self, model: str, input: str | Sequence[str], **kwargs: Any) -> ollama.EmbedResponse:
         """:meth:`embed` for async code."""
         client, _ = await self._aclients()
-        arguments = self._inference_arguments(kwargs)
+        arguments = self._inference_arguments("embed", model, kwargs)
         with self._errors("embed", model):
             return await client.embed(model, input, **arguments)
 
@@ -597,13 +599,24 @@ class OllamaHook(BaseHook):
 
     # --- helpers ---------------------------------------------------------------------------------
 
-    def _inference_arguments(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """``kwargs`` with the connection's default keep_alive; streaming is the client's job."""
+    def _inference_arguments(self, action: str, model: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``kwargs`` with the connection's default keep_alive, options checked; streaming is the client's
+        job."""
         if kwargs.get("stream"):
             raise TypeError(
                 "OllamaHook returns whole responses; for streaming, call hook.get_client() with stream=True"
             )
         kwargs.pop("stream", None)
+        options = kwargs.get("options")
+        for name, value in options.items() if isinstance(options, Mapping) else ():
+            try:
+                check_option(str(name), value)
+            except ParameterValueError as error:
+                # The server would answer 500 and a retry would get the same: say it before sending.
+                raise OllamaBadRequestError(
+                    f"Invalid arguments for the {action} request for model '{model}' to Ollama at "
+                    f"{self.base_url}: {error.message}; {error.hint}. Nothing was sent."
+                ) from None
         default = self.settings.keep_alive
         if kwargs.get("keep_alive") is None and default is not None:
             kwargs["keep_alive"] = default
