@@ -422,8 +422,9 @@ class Report:
             self.line(f"  {label:<24} {task['state']:<16} {task['seconds']:>5.1f} s")
         if outcome.get("error"):
             self.line(f"  error: {outcome['error']}")
+        # Whole lines: the end of an error (which host, what to do) matters as much as its start.
         for error in outcome.get("errors", [])[-3:]:
-            self.line(f"  {_short(error, 400)}")
+            self.line(f"  {error}")
         if registry_bytes is not None:
             self.line(f"  registry blob bytes served: {_size(registry_bytes)}")
         if state != "success":

@@ -6,6 +6,7 @@ this machine cannot change the outcome), with its state in a temporary folder in
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -100,3 +101,22 @@ def test_main_job_exits_non_zero_and_names_the_error_when_a_task_fails(demo_dir:
     assert _task_lines(failed.stdout)["pull_base_model"] == "failed"
     assert "FAILED after" in failed.stdout
     assert "Not a model name!" in failed.stdout  # the exception line, quoted from the task's log
+
+
+def test_a_failed_tasks_error_line_is_printed_whole(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = importlib.util.spec_from_file_location("main_job", MAIN_JOB)
+    assert spec is not None
+    assert spec.loader is not None
+    main_job = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "main_job", main_job)  # its dataclasses look their module up
+    spec.loader.exec_module(main_job)
+    error = "airflow_provider_ollama.exceptions.OllamaPullError: Could not pull 'qwen3:0.6b' " + "x" * 500
+    error += ": no such host"
+    report = main_job.Report()
+    report.dag_outcome(
+        {"dag_id": "example_ollama_pipeline", "state": "failed", "tasks": [], "errors": [error]},
+        registry_bytes=None,
+    )
+    assert f"  {error}\n" in capsys.readouterr().out
