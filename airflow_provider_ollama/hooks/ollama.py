@@ -22,6 +22,7 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
+from airflow_provider_ollama.deadlines import MIN_CHECK_TIMEOUT_S
 from airflow_provider_ollama.exceptions import (
     OllamaAuthError,
     OllamaBadRequestError,
@@ -313,15 +314,18 @@ class OllamaHook(BaseHook):
     def wait_until_ready(self, *, timeout: float, poll_interval: float = 0.1) -> None:
         """Poll ``GET /`` until the server answers 200, for at most ``timeout`` seconds.
 
-        Each check waits at most the connection's request_timeout (10 s at most) and never past the
-        deadline, so the wait ends within ``timeout``. A rejected token raises :class:`OllamaAuthError`
-        at once (waiting cannot fix it). At the deadline, raises :class:`OllamaServerNotReadyError` (an
-        :class:`OllamaTimeoutError`) whose message and ``__cause__`` carry the last failure.
+        Each check waits at most the connection's request_timeout (10 s at most) and not past the
+        deadline (but half a second at least), so the wait ends within ``timeout`` plus half a second.
+        A rejected token raises :class:`OllamaAuthError` at once (waiting cannot fix it). At the deadline,
+        raises :class:`OllamaServerNotReadyError` (an :class:`OllamaTimeoutError`) whose message and
+        ``__cause__`` carry the last failure.
         """
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
-            failure = self._readiness_failure(max(0.05, min(remaining, self.settings.check_timeout)))
+            failure = self._readiness_failure(
+                min(self.settings.check_timeout, max(remaining, MIN_CHECK_TIMEOUT_S))
+            )
             if failure is None:
                 return
             remaining = deadline - time.monotonic()

@@ -282,7 +282,7 @@ class BaseOllamaOperator(BaseOperator):
             if problem is not None:
                 self._defer_until_ready(hook, deadline, problem)
         else:
-            hook.wait_until_ready(timeout=max(deadline - time.time(), 0), poll_interval=self.poll_interval)
+            self._wait_on_the_worker(hook, deadline)
         return self._execute_on_shared_server(context, hook)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
@@ -337,13 +337,24 @@ class BaseOllamaOperator(BaseOperator):
             self.push_cache_report(context, prepare_models(source, hook, models))
         return self.run(context, hook)
 
+    def _wait_on_the_worker(self, hook: OllamaHook, deadline: float) -> None:
+        try:
+            hook.wait_until_ready(timeout=max(deadline - time.time(), 0), poll_interval=self.poll_interval)
+        except OllamaServerNotReadyError as failure:
+            last = failure.__cause__ or failure
+            raise self._not_ready(hook, deadline, str(last)) from last
+
+    def _not_ready(self, hook: OllamaHook, deadline: float, last_check: str) -> OllamaServerNotReadyError:
+        """The error that ends a wait at ``deadline``, worded like the trigger's."""
+        return OllamaServerNotReadyError(
+            not_ready_message(
+                self.ollama_conn_id, hook.base_url, deadline, [], missing=None, last_check=last_check
+            )
+        )
+
     def _defer_until_ready(self, hook: OllamaHook, deadline: float, problem: str) -> None:
         if time.time() >= deadline:
-            raise OllamaServerNotReadyError(
-                not_ready_message(
-                    self.ollama_conn_id, hook.base_url, deadline, [], missing=None, last_check=problem
-                )
-            )
+            raise self._not_ready(hook, deadline, problem)
         self.log.info(
             "Ollama at %s is not ready (%s); waiting in the triggerer for up to %.0f s more",
             hook.base_url,
