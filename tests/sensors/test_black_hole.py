@@ -18,8 +18,9 @@ DAGS = REPO_ROOT / "tests" / "dags" / "ollama_black_hole_dag.py"
 CONN_ID = "ollama_black_hole"
 TIMEOUT_S = 5.0
 REQUEST_TIMEOUT_S = 2.0
-#: Airflow's own work after the wait: dag.test() resuming a deferred task in a new task runner.
-RESUME_SLACK_S = 1.0
+#: Airflow's own work around the wait (dag.test() resuming a deferred task in a new task runner), with
+#: room for a loaded machine: measured 5.1-5.7 s in all, where the waits took 12.6-27 s before.
+RESUME_SLACK_S = 2.0
 
 
 @pytest.fixture
