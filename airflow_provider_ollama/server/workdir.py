@@ -2,7 +2,8 @@
 
 Each directory carries a marker naming the task process that made it and the server it runs, each by pid
 *and* start time (and the machine's boot), so a pid the system handed to someone else later never makes a
-dead task look alive. A directory is removed by the sweep only when its marker proves both are gone.
+dead task look alive. A directory is removed by the sweep only when its marker proves both are gone; one
+made in another PID namespace (a container sharing the temporary folder) cannot be judged, and stays.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ WORK_DIR_PREFIX = "ollama-server-"
 _MARKER = ".owner.json"
 _PROC = Path("/proc")
 _BOOT_ID = _PROC / "sys" / "kernel" / "random" / "boot_id"
+_PID_NAMESPACE = _PROC / "self" / "ns" / "pid"
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def create_work_dir(root: Path | None = None) -> Path:
     work_dir = Path(tempfile.mkdtemp(prefix=WORK_DIR_PREFIX, dir=root))
     owner = ProcessIdentity.of(os.getpid())
     assert owner is not None  # this process runs
-    _write_marker(work_dir, {"owner": owner.to_json(), "server": None})
+    _write_marker(work_dir, {"owner": owner.to_json(), "server": None, "pid_namespace": _pid_namespace()})
     return work_dir
 
 
@@ -124,8 +126,8 @@ def _is_abandoned(candidate: Path) -> bool:
     except OSError:
         return False
     document = _read_marker(candidate)
-    if document is None:
-        return False
+    if document is None or document.get("pid_namespace") != _pid_namespace():
+        return False  # pids of another namespace mean other processes here: no proof either way
     try:
         owner = ProcessIdentity.from_json(document.get("owner"))
         server = None if document.get("server") is None else ProcessIdentity.from_json(document["server"])
@@ -175,6 +177,13 @@ def _stat_fields(pid: int) -> list[str] | None:
     with contextlib.suppress(OSError):
         # "pid (comm) state ..." where comm may hold spaces: split after the last ')'.
         return (_PROC / str(pid) / "stat").read_text().rpartition(")")[2].split()
+    return None
+
+
+def _pid_namespace() -> str | None:
+    """This process's PID namespace (``pid:[4026531836]``); None where the system does not say."""
+    with contextlib.suppress(OSError):
+        return os.readlink(_PID_NAMESPACE)
     return None
 
 

@@ -91,6 +91,16 @@ def test_a_folder_whose_task_died_but_whose_server_still_runs_is_kept(
     assert work_dir.is_dir()
 
 
+def test_a_folder_made_in_another_pid_namespace_is_left_alone(tmp_path: Path) -> None:
+    # A container sharing the temporary folder: its pids are not ours to look up.
+    work_dir = create_work_dir(tmp_path)
+    _abandon(work_dir, _exited_process())
+    marker = next(work_dir.glob(".owner*"))
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "pid_namespace": "pid:[1]"}))
+    assert remove_abandoned_work_dirs(tmp_path) == []
+    assert work_dir.is_dir()
+
+
 def test_folders_without_a_readable_marker_or_with_another_name_are_never_touched(tmp_path: Path) -> None:
     unmarked = tmp_path / "ollama-server-unmarked"
     unmarked.mkdir()
