@@ -9,7 +9,8 @@ traffic and cache hits, and exits non-zero if anything failed.
 
     python3 .ci/dev.py main                     # the same as: .venv/bin/python .ci/main_job.py
     python3 .ci/dev.py main --emulator          # the emulator even when a real Ollama answers
-    python3 .ci/dev.py main --conf '{"base_model": "qwen3:0.6b"}'    # other params for the pipeline
+    python3 .ci/dev.py main --conf '{"product": "Example Corp"}'    # other params for the pipeline
+    python3 .ci/dev.py main --conf '{"base_model": "qwen3:0.6b"}'     # needs a real Ollama with internet
 """
 
 from __future__ import annotations
@@ -422,8 +423,9 @@ class Report:
             self.line(f"  {label:<24} {task['state']:<16} {task['seconds']:>5.1f} s")
         if outcome.get("error"):
             self.line(f"  error: {outcome['error']}")
+        # Whole lines: the end of an error (which host, what to do) matters as much as its start.
         for error in outcome.get("errors", [])[-3:]:
-            self.line(f"  {_short(error, 400)}")
+            self.line(f"  {error}")
         if registry_bytes is not None:
             self.line(f"  registry blob bytes served: {_size(registry_bytes)}")
         if state != "success":
@@ -514,7 +516,10 @@ def _parse_arguments(argv: list[str]) -> argparse.Namespace:
         "--conf",
         type=json.loads,
         default={},
-        help='params for the pipeline as a JSON object, over the demo\'s (e.g. \'{"base_model": "qwen3:0.6b"}\')',
+        help=(
+            'params for the pipeline as a JSON object, over the demo\'s (e.g. \'{"product": "Example Corp"}\'; '
+            "a base_model from Ollama's registry needs a real Ollama with internet access)"
+        ),
     )
     parser.add_argument(
         "--demo-dir", type=Path, default=ROOT / ".demo", help="where the demo keeps its state (.demo)"

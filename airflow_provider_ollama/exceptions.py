@@ -6,6 +6,7 @@ so a task log's last line is enough to fix the problem. Catch :class:`OllamaErro
 
 from __future__ import annotations
 
+from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from airflow.sdk.exceptions import AirflowException
 
 
@@ -18,6 +19,14 @@ class OllamaError(AirflowException):
 
 class OllamaConnectionConfigError(OllamaError, ValueError):
     """The Airflow connection (host, port or an extra) cannot describe an Ollama server; says which field."""
+
+
+class OllamaConnectionNotFoundError(OllamaError, AirflowNotFoundException):
+    """No Airflow connection has the id a hook was given; says how to define one.
+
+    Also Airflow's ``AirflowNotFoundException`` (kept as ``__cause__``), so code written against Airflow's
+    own error still catches it.
+    """
 
 
 class OllamaServerUnreachableError(OllamaError):

@@ -1,7 +1,8 @@
 """Which request errors are worth retrying, and how long to wait between tries.
 
-A busy queue (503), a server error (5xx) or a dropped connection usually passes; a bad request, a
-missing model or a timeout does not, so those fail the item at once instead of wasting the batch's time.
+A busy queue (503), a server error (5xx) or a dropped connection usually passes; a bad request (also a
+500 that states an option's type is wrong), a missing model or a timeout does not, so those fail the item
+at once instead of wasting the batch's time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from airflow_provider_ollama.exceptions import (
     OllamaServerError,
     OllamaServerUnreachableError,
 )
+from airflow_provider_ollama.hooks._errors import states_invalid_request
 
 #: ``ollama.ResponseError.status_code`` of an ``{"error": ...}`` line inside a 200 stream.
 _MID_STREAM_ERROR_STATUS = -1
@@ -34,6 +36,8 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, OllamaError):
         return False
     if isinstance(error, ollama.ResponseError):
+        if states_invalid_request(str(error.error)):
+            return False  # a 500 that says an option has the wrong type: the same request fails again
         return error.status_code >= 500 or error.status_code == _MID_STREAM_ERROR_STATUS
     if isinstance(error, httpx.TimeoutException):
         return False

@@ -23,6 +23,9 @@ DEFAULT_REQUEST_TIMEOUT = 300.0
 #: Longest wait for a TCP/TLS connection, whatever the request timeout: an unreachable server
 #: should fail a task in seconds, not after the minutes a long generation is allowed.
 MAX_CONNECT_TIMEOUT = 10.0
+#: Longest wait for one readiness check (``GET /``, a model lookup), whatever the request timeout: a wait
+#: for a server must keep to its own deadline, not sit out the time budget of a long generation.
+MAX_CHECK_TIMEOUT = 10.0
 DEFAULT_HOST = "127.0.0.1"
 
 #: Extras the connection understands (the UI form's custom fields).
@@ -60,6 +63,11 @@ class OllamaClientSettings:
     @property
     def connect_timeout(self) -> float:
         return min(self.request_timeout, MAX_CONNECT_TIMEOUT)
+
+    @property
+    def check_timeout(self) -> float:
+        """Seconds one readiness check may take: the request timeout, at most :data:`MAX_CHECK_TIMEOUT`."""
+        return min(self.request_timeout, MAX_CHECK_TIMEOUT)
 
     def secret_values(self) -> list[str]:
         """Values that must never be shown: the token and authenticating header values."""
@@ -157,6 +165,17 @@ def settings_for_url(base_url: str, *, timeout: float | None = None) -> OllamaCl
     return OllamaClientSettings(
         base_url=build_base_url(base_url),
         request_timeout=seconds if seconds is not None else DEFAULT_REQUEST_TIMEOUT,
+    )
+
+
+def missing_connection_message(conn_id: str) -> str:
+    """What to tell a user whose connection id does not exist: the three ways of defining one."""
+    example = json.dumps({"conn_type": _CONN_TYPE, "host": "http://ollama:11434"})
+    return (
+        f"There is no Airflow connection {conn_id!r}. Define it in the UI (Admin > Connections > Add, "
+        f"type Ollama, Host = the server's URL), as an environment variable on every worker and the "
+        f"triggerer (AIRFLOW_CONN_{conn_id.upper()}='{example}'), or in your secrets backend; or pass "
+        "the id of an existing one as ollama_conn_id."
     )
 
 

@@ -7,6 +7,7 @@ the last line of a task log is enough to fix the problem.
 from __future__ import annotations
 
 import json
+import re
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,16 @@ _CHECK_SERVER = (
 _NOT_OLLAMA = (
     "Check the connection's host, port and, behind a reverse proxy, its path prefix (https://gateway/ollama)."
 )
+
+
+# Ollama answers a request option of the wrong type with a 500 (Options.FromMap's error), although
+# sending it again can only fail the same way: these are bad requests, never retried.
+_INVALID_OPTION_RE = re.compile(r'option "[^"]+" must be of |unknown type loading config params')
+
+
+def states_invalid_request(reason: str) -> bool:
+    """Whether a server error's text says the request itself was invalid (an option of the wrong type)."""
+    return _INVALID_OPTION_RE.search(reason) is not None
 
 
 @dataclass(frozen=True)
@@ -177,6 +188,11 @@ def _from_response_error(error: ollama.ResponseError, context: RequestContext) -
         return OllamaBadRequestError(
             f"Ollama at {url} cannot serve {context.subject} ({said}). Use a model with that capability "
             "(OllamaHook.show() lists a model's capabilities)."
+        )
+    if status >= 500 and states_invalid_request(reason):
+        return OllamaBadRequestError(
+            f"Ollama at {url} rejected {context.subject} ({said}). Fix the option the message names; "
+            "sending it again would fail the same way."
         )
     if status == MID_STREAM_STATUS:
         return OllamaServerError(

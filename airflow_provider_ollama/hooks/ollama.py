@@ -11,18 +11,22 @@ import json
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import ollama
 import pydantic
+from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
+from airflow_provider_ollama.deadlines import MIN_CHECK_TIMEOUT_S
 from airflow_provider_ollama.exceptions import (
     OllamaAuthError,
+    OllamaBadRequestError,
+    OllamaConnectionNotFoundError,
     OllamaError,
     OllamaModelNotFoundError,
     OllamaServerError,
@@ -31,11 +35,13 @@ from airflow_provider_ollama.exceptions import (
 from airflow_provider_ollama.hooks import _form
 from airflow_provider_ollama.hooks._connection import (
     OllamaClientSettings,
+    missing_connection_message,
     settings_for_url,
     settings_from_connection,
     unknown_extra_keys,
 )
 from airflow_provider_ollama.hooks._errors import RequestContext, translated_errors
+from airflow_provider_ollama.modelfile.parameters import ParameterValueError, check_option
 from airflow_provider_ollama.names import InvalidModelNameError, ModelName
 from airflow_provider_ollama.store import file_digest, normalize_digest
 
@@ -116,7 +122,8 @@ class OllamaHook(BaseHook):
     def settings(self) -> OllamaClientSettings:
         """URL, timeout, TLS and header settings, read from the connection on first use."""
         if self._settings is None:
-            conn = self.get_connection(self.ollama_conn_id)
+            with _connection_defined(self.ollama_conn_id):
+                conn = self.get_connection(self.ollama_conn_id)
             settings = self._settings_from(conn, conn.extra_dejson)
             for secret in settings.secret_values():
                 mask_secret(secret)
@@ -126,7 +133,8 @@ class OllamaHook(BaseHook):
     async def asettings(self) -> OllamaClientSettings:
         """:attr:`settings` without blocking the event loop (for triggers and async tasks)."""
         if self._settings is None:
-            conn = await self.aget_connection(self.ollama_conn_id)
+            with _connection_defined(self.ollama_conn_id):
+                conn = await self.aget_connection(self.ollama_conn_id)
             # Airflow 3.3.2+ masks the extra's secrets without a blocking call; older ones cannot.
             aextra = getattr(conn, "aextra_dejson", None)
             extra = await aextra() if aextra is not None else conn.extra_dejson
@@ -210,33 +218,46 @@ class OllamaHook(BaseHook):
             )
         return self._async_clients[1], self._async_clients[2]
 
-    def _errors(self, action: str, model: str | None = None) -> AbstractContextManager[None]:
-        """Translate errors raised in the block; call only once :attr:`settings` is resolved."""
+    def _request_limits(self, seconds: float | None) -> httpx.Timeout:
+        """The limits of one request: ``seconds`` for everything, or the connection's when None."""
+        return _client_timeout(self.settings) if seconds is None else httpx.Timeout(seconds)
+
+    def _errors(
+        self, action: str, model: str | None = None, *, timeout: float | None = None
+    ) -> AbstractContextManager[None]:
+        """Translate errors raised in the block; call only once :attr:`settings` is resolved.
+
+        ``timeout`` is the request's own limit when it has one (for messages), else the connection's.
+        """
         settings = self.settings
         return translated_errors(
             RequestContext(
                 base_url=settings.base_url,
                 action=action,
                 model=model,
-                timeout=settings.request_timeout,
+                timeout=timeout if timeout is not None else settings.request_timeout,
                 secrets=tuple(settings.secret_values()),
             )
         )
 
     # --- server ----------------------------------------------------------------------------------
 
-    def version(self) -> str:
-        """The server's version, such as ``0.12.6`` (the cheapest authenticated call)."""
-        with self._errors("version"):
-            response = self._http_client().get("/api/version")
+    def version(self, *, timeout: float | None = None) -> str:
+        """The server's version, such as ``0.12.6`` (the cheapest authenticated call).
+
+        ``timeout``: seconds for this call (default: the connection's request_timeout).
+        """
+        http = self._http_client()
+        with self._errors("version", timeout=timeout):
+            response = http.get("/api/version", timeout=self._request_limits(timeout))
             _raise_for_status(response)
             return str(response.json()["version"])
 
-    async def aversion(self) -> str:
+    async def aversion(self, *, timeout: float | None = None) -> str:
         """:meth:`version` for async code."""
         _, http = await self._aclients()
-        with self._errors("version"):
-            response = await http.get("/api/version")
+        with self._errors("version", timeout=timeout):
+            response = await http.get("/api/version", timeout=self._request_limits(timeout))
             _raise_for_status(response)
             return str(response.json()["version"])
 
@@ -257,28 +278,61 @@ class OllamaHook(BaseHook):
             return False
         return response.status_code == 200
 
+    def not_ready_reason(self, *, timeout: float | None = None) -> str | None:
+        """One readiness check: None when ``GET /`` answers 200 within ``timeout``, else why not.
+
+        ``timeout`` defaults to the connection's request_timeout, at most 10 s. One request, whatever
+        the answer; a rejected token raises :class:`OllamaAuthError` (waiting cannot fix it).
+        """
+        failure = self._readiness_failure(self.settings.check_timeout if timeout is None else timeout)
+        return None if failure is None else str(failure)
+
+    async def anot_ready_reason(self, *, timeout: float | None = None) -> str | None:
+        """:meth:`not_ready_reason` for async code (the readiness trigger polls with it)."""
+        _, http = await self._aclients()
+        limit = self.settings.check_timeout if timeout is None else timeout
+        try:
+            with self._errors("readiness check", timeout=limit):
+                _raise_for_status(await http.get("/", timeout=limit))
+        except OllamaAuthError:
+            raise
+        except OllamaError as failure:
+            return str(failure)
+        return None
+
+    def _readiness_failure(self, timeout: float) -> OllamaError | None:
+        http = self._http_client()
+        try:
+            with self._errors("readiness check", timeout=timeout):
+                _raise_for_status(http.get("/", timeout=timeout))
+        except OllamaAuthError:
+            raise
+        except OllamaError as failure:
+            return failure
+        return None
+
     def wait_until_ready(self, *, timeout: float, poll_interval: float = 0.1) -> None:
         """Poll ``GET /`` until the server answers 200, for at most ``timeout`` seconds.
 
-        A rejected token raises :class:`OllamaAuthError` at once (waiting cannot fix it). At the
-        deadline, raises :class:`OllamaServerNotReadyError` (an :class:`OllamaTimeoutError`) whose
-        message and ``__cause__`` carry the last failure (refused, 5xx, timeout...).
+        Each check waits at most the connection's request_timeout (10 s at most) and not past the
+        deadline (but half a second at least), so the wait ends within ``timeout`` plus half a second.
+        A rejected token raises :class:`OllamaAuthError` at once (waiting cannot fix it). At the deadline,
+        raises :class:`OllamaServerNotReadyError` (an :class:`OllamaTimeoutError`) whose message and
+        ``__cause__`` carry the last failure.
         """
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
-            try:
-                with self._errors("readiness check"):
-                    _raise_for_status(self._http_client().get("/", timeout=max(0.05, min(remaining, 2.0))))
+            failure = self._readiness_failure(
+                min(self.settings.check_timeout, max(remaining, MIN_CHECK_TIMEOUT_S))
+            )
+            if failure is None:
                 return
-            except OllamaAuthError:
-                raise
-            except OllamaError as failure:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise OllamaServerNotReadyError(
-                        f"Ollama at {self.base_url} was not ready within {timeout:g} s. Last attempt: {failure}"
-                    ) from failure
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise OllamaServerNotReadyError(
+                    f"Ollama at {self.base_url} was not ready within {timeout:g} s. Last attempt: {failure}"
+                ) from failure
             time.sleep(min(poll_interval, remaining))
 
     def test_connection(self) -> tuple[bool, str]:
@@ -313,18 +367,30 @@ class OllamaHook(BaseHook):
         with self._errors("show", model):
             return await client.show(model)
 
-    def has_model(self, model: str) -> bool:
-        """Whether the server has ``model`` (asked by name, so tags and case resolve like Ollama's)."""
+    def has_model(self, model: str, *, timeout: float | None = None) -> bool:
+        """Whether the server has ``model`` (asked by name, so tags and case resolve like Ollama's).
+
+        ``timeout``: seconds for this call (default: the connection's request_timeout).
+        """
+        http = self._http_client()
         try:
-            self.show(model)
+            with self._errors("show", model, timeout=timeout):
+                _raise_for_status(
+                    http.post("/api/show", json={"model": model}, timeout=self._request_limits(timeout))
+                )
         except OllamaModelNotFoundError:
             return False
         return True
 
-    async def ahas_model(self, model: str) -> bool:
+    async def ahas_model(self, model: str, *, timeout: float | None = None) -> bool:
         """:meth:`has_model` for async code."""
+        _, http = await self._aclients()
         try:
-            await self.ashow(model)
+            with self._errors("show", model, timeout=timeout):
+                response = await http.post(
+                    "/api/show", json={"model": model}, timeout=self._request_limits(timeout)
+                )
+                _raise_for_status(response)
         except OllamaModelNotFoundError:
             return False
         return True
@@ -486,14 +552,14 @@ class OllamaHook(BaseHook):
 
     def generate(self, model: str, prompt: str = "", **kwargs: Any) -> ollama.GenerateResponse:
         """Complete ``prompt`` (``/api/generate``, not streamed); ``kwargs`` as in ``ollama.Client.generate``."""
-        arguments = self._inference_arguments(kwargs)
+        arguments = self._inference_arguments("generate", model, kwargs)
         with self._errors("generate", model):
             return self.get_client().generate(model, prompt, stream=False, **arguments)
 
     async def agenerate(self, model: str, prompt: str = "", **kwargs: Any) -> ollama.GenerateResponse:
         """:meth:`generate` for async code (batch generation runs many of these at once)."""
         client, _ = await self._aclients()
-        arguments = self._inference_arguments(kwargs)
+        arguments = self._inference_arguments("generate", model, kwargs)
         with self._errors("generate", model):
             return await client.generate(model, prompt, stream=False, **arguments)
 
@@ -501,7 +567,7 @@ class OllamaHook(BaseHook):
         self, model: str, messages: Sequence[Mapping[str, Any] | ollama.Message], **kwargs: Any
     ) -> ollama.ChatResponse:
         """Answer a conversation (``/api/chat``, not streamed); ``kwargs`` as in ``ollama.Client.chat``."""
-        arguments = self._inference_arguments(kwargs)
+        arguments = self._inference_arguments("chat", model, kwargs)
         with self._errors("chat", model):
             return self.get_client().chat(model, messages, stream=False, **arguments)
 
@@ -510,20 +576,20 @@ class OllamaHook(BaseHook):
     ) -> ollama.ChatResponse:
         """:meth:`chat` for async code."""
         client, _ = await self._aclients()
-        arguments = self._inference_arguments(kwargs)
+        arguments = self._inference_arguments("chat", model, kwargs)
         with self._errors("chat", model):
             return await client.chat(model, messages, stream=False, **arguments)
 
     def embed(self, model: str, input: str | Sequence[str], **kwargs: Any) -> ollama.EmbedResponse:
         """Embed one text or many (``/api/embed``); vectors come back L2-normalised."""
-        arguments = self._inference_arguments(kwargs)
+        arguments = self._inference_arguments("embed", model, kwargs)
         with self._errors("embed", model):
             return self.get_client().embed(model, input, **arguments)
 
     async def aembed(self, model: str, input: str | Sequence[str], **kwargs: Any) -> ollama.EmbedResponse:
         """:meth:`embed` for async code."""
         client, _ = await self._aclients()
-        arguments = self._inference_arguments(kwargs)
+        arguments = self._inference_arguments("embed", model, kwargs)
         with self._errors("embed", model):
             return await client.embed(model, input, **arguments)
 
@@ -537,13 +603,24 @@ class OllamaHook(BaseHook):
 
     # --- helpers ---------------------------------------------------------------------------------
 
-    def _inference_arguments(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """``kwargs`` with the connection's default keep_alive; streaming is the client's job."""
+    def _inference_arguments(self, action: str, model: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``kwargs`` with the connection's default keep_alive, options checked; streaming is the client's
+        job."""
         if kwargs.get("stream"):
             raise TypeError(
                 "OllamaHook returns whole responses; for streaming, call hook.get_client() with stream=True"
             )
         kwargs.pop("stream", None)
+        options = kwargs.get("options")
+        for name, value in options.items() if isinstance(options, Mapping) else ():
+            try:
+                check_option(str(name), value)
+            except ParameterValueError as error:
+                # The server would answer 500 and a retry would get the same: say it before sending.
+                raise OllamaBadRequestError(
+                    f"Invalid arguments for the {action} request for model '{model}' to Ollama at "
+                    f"{self.base_url}: {error.message}; {error.hint}. Nothing was sent."
+                ) from None
         default = self.settings.keep_alive
         if kwargs.get("keep_alive") is None and default is not None:
             kwargs["keep_alive"] = default
@@ -603,16 +680,29 @@ class OllamaHook(BaseHook):
                 yield ollama.ProgressResponse(**part)
 
 
+@contextmanager
+def _connection_defined(conn_id: str) -> Iterator[None]:
+    """Turn Airflow's "isn't defined" into an error that says how to define the connection."""
+    try:
+        yield
+    except AirflowNotFoundException as missing:
+        raise OllamaConnectionNotFoundError(missing_connection_message(conn_id)) from missing
+
+
 def _client_options(settings: OllamaClientSettings) -> dict[str, Any]:
     """Keyword arguments shared by the ollama clients and plain httpx clients of one server."""
     headers = settings.headers
     configured_auth = any(name.lower() == "authorization" for name in headers)
     return {
         "headers": headers,
-        "timeout": httpx.Timeout(settings.request_timeout, connect=settings.connect_timeout),
+        "timeout": _client_timeout(settings),
         "verify": settings.verify_ssl,
         "auth": None if configured_auth else _NO_IMPLICIT_AUTHORIZATION,
     }
+
+
+def _client_timeout(settings: OllamaClientSettings) -> httpx.Timeout:
+    return httpx.Timeout(settings.request_timeout, connect=settings.connect_timeout)
 
 
 class _NoImplicitAuthorization(httpx.Auth):

@@ -1,7 +1,8 @@
 """Ollama's model parameters: which names exist and what type each value has.
 
 Mirrors the server's options and how it types Modelfile values (by each option's Go type, ``stop``
-collected into a list), so a bad value fails here, with its line, before any request is sent.
+collected into a list), so a bad value fails here, with its line, before any request is sent. The same
+table checks the ``options`` of a generate, chat or embed request (:func:`check_option`).
 """
 
 from __future__ import annotations
@@ -144,3 +145,35 @@ def parameter_text(value: object) -> str:
         f"parameter value {value!r} is a {type(value).__name__}",
         "give a str, int, float or bool (a list of strings only for stop)",
     )
+
+
+#: How a request's ``options`` value must look, by type (JSON values, as the server's ``Options.FromMap``
+#: reads them: any number for an integer, which it truncates; never a bool for a number).
+_OPTION_EXPECTS = {
+    _I: "an integer",
+    _N: "a number",
+    _B: "true or false",
+    ParameterType.STRING_LIST: "a list of strings",
+}
+_OPTION_EXAMPLES = {_I: "42", _N: "0.7", _B: "True", ParameterType.STRING_LIST: '["<|end|>"]'}
+
+
+def check_option(name: str, value: object) -> None:
+    """Check one ``options`` entry of a request the way the server types it; raise
+    :class:`ParameterValueError` for a value of the wrong type. Names the server does not know pass: it
+    ignores them."""
+    kind = PARAMETER_TYPES.get(name)
+    if kind is None:
+        return
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    fits = {
+        _I: number,
+        _N: number,
+        _B: isinstance(value, bool),
+        ParameterType.STRING_LIST: isinstance(value, list | tuple) and all(isinstance(v, str) for v in value),
+    }[kind]
+    if value is not None and not fits:
+        raise ParameterValueError(
+            f"option {name!r} expects {_OPTION_EXPECTS[kind]}, got {value!r}",
+            f"e.g. options={{{name!r}: {_OPTION_EXAMPLES[kind]}}}",
+        )

@@ -27,7 +27,8 @@ from airflow_provider_ollama.cache.preparation import (
 )
 from airflow_provider_ollama.cache.reports import CacheRunReport
 from airflow_provider_ollama.cache.s3 import S3ModelCache
-from airflow_provider_ollama.exceptions import OllamaCacheError
+from airflow_provider_ollama.deadlines import check_timeout, task_start
+from airflow_provider_ollama.exceptions import OllamaCacheError, OllamaServerNotReadyError
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.operators._checks import check_model_name
 from airflow_provider_ollama.server.local import LocalOllamaServer
@@ -39,14 +40,17 @@ from airflow_provider_ollama.server.settings import (
     check_gpu_requirement,
 )
 from airflow_provider_ollama.store import ModelStore
-from airflow_provider_ollama.triggers.ollama import OllamaServerReadyTrigger, raise_for_server_ready_event
+from airflow_provider_ollama.triggers.ollama import (
+    OllamaServerReadyTrigger,
+    not_ready_message,
+    raise_for_server_ready_event,
+)
 
 ServerMode = Literal["shared", "local"]
 SERVER_MODES: tuple[str, ...] = get_args(ServerMode)
 #: The XCom key of the S3 model cache's report (``CacheRunReport.to_dict()``), next to the return value.
 CACHE_XCOM_KEY = "ollama_cache"
 
-_READY_PROBE_TIMEOUT_S = 5.0
 # The trigger reports its own timeout clearly; Airflow's deferral timeout only backs it up.
 _DEFERRAL_BACKSTOP_S = 60.0
 
@@ -82,7 +86,8 @@ class BaseOllamaOperator(BaseOperator):
     :param ollama_conn_id: connection of the shared server (templated).
     :param models: models the work needs; pulled when missing (templated).
     :param deferrable: shared mode: wait for the server in the triggerer.
-    :param startup_timeout: seconds to wait for the server to answer: the shared one (then fail with
+    :param startup_timeout: seconds to wait for the server to answer: the shared one (counted from the
+        task's start, each check at most the connection's ``request_timeout``; then fail with
         :class:`~airflow_provider_ollama.exceptions.OllamaServerNotReadyError`) or the one just started.
     :param poll_interval: shared mode: seconds between checks while waiting.
     :param insecure: allow pulls from plain-HTTP registries (templated: a DAG can take it from params).
@@ -270,11 +275,14 @@ class BaseOllamaOperator(BaseOperator):
         if self.server == "local":
             return self._execute_on_local_server(context)
         hook = self.hook
+        # Counted from the task's start, so the time before this line is part of the wait too.
+        deadline = task_start(context) + self.startup_timeout
         if self.deferrable:
-            if not hook.is_ready(timeout=_READY_PROBE_TIMEOUT_S):
-                self._defer_until_ready(hook)
+            problem = hook.not_ready_reason(timeout=check_timeout(hook.settings.check_timeout, deadline))
+            if problem is not None:
+                self._defer_until_ready(hook, deadline, problem)
         else:
-            hook.wait_until_ready(timeout=self.startup_timeout, poll_interval=self.poll_interval)
+            self._wait_on_the_worker(hook, deadline)
         return self._execute_on_shared_server(context, hook)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
@@ -293,7 +301,7 @@ class BaseOllamaOperator(BaseOperator):
 
     @property
     def local_server(self) -> LocalOllamaServer | None:
-        """The per-task server while :meth:`run` runs in local mode (its ``log_path``, ``models_dir``...)."""
+        """The per-task server while :meth:`run` runs in local mode (its ``url``, ``models_dir``...)."""
         return self._local_server
 
     def build_local_server(self) -> LocalOllamaServer:
@@ -329,18 +337,36 @@ class BaseOllamaOperator(BaseOperator):
             self.push_cache_report(context, prepare_models(source, hook, models))
         return self.run(context, hook)
 
-    def _defer_until_ready(self, hook: OllamaHook) -> None:
+    def _wait_on_the_worker(self, hook: OllamaHook, deadline: float) -> None:
+        try:
+            hook.wait_until_ready(timeout=max(deadline - time.time(), 0), poll_interval=self.poll_interval)
+        except OllamaServerNotReadyError as failure:
+            last = failure.__cause__ or failure
+            raise self._not_ready(hook, deadline, str(last)) from last
+
+    def _not_ready(self, hook: OllamaHook, deadline: float, last_check: str) -> OllamaServerNotReadyError:
+        """The error that ends a wait at ``deadline``, worded like the trigger's."""
+        return OllamaServerNotReadyError(
+            not_ready_message(
+                self.ollama_conn_id, hook.base_url, deadline, [], missing=None, last_check=last_check
+            )
+        )
+
+    def _defer_until_ready(self, hook: OllamaHook, deadline: float, problem: str) -> None:
+        if time.time() >= deadline:
+            raise self._not_ready(hook, deadline, problem)
         self.log.info(
-            "Ollama at %s does not answer yet; waiting in the triggerer for up to %.0f s",
+            "Ollama at %s is not ready (%s); waiting in the triggerer for up to %.0f s more",
             hook.base_url,
-            self.startup_timeout,
+            problem,
+            deadline - time.time(),
         )
         self.defer(
             # Only the server is awaited: missing models are pulled on the worker after resuming, because
             # a trigger may run twice and must never start a pull.
             trigger=OllamaServerReadyTrigger(
                 self.ollama_conn_id,
-                end_time=time.time() + self.startup_timeout,
+                end_time=deadline,
                 poll_interval=self.poll_interval,
             ),
             method_name=self.resume_method,

@@ -15,6 +15,7 @@ from airflow.sdk import XComArg
 from airflow_provider_ollama.batch import GenerateBatch, GenerationOptions, PromptItem, validate_format
 from airflow_provider_ollama.batch.formats import ResponseFormatSpec
 from airflow_provider_ollama.batch.validation import validate_prompts
+from airflow_provider_ollama.modelfile.parameters import ParameterValueError, check_option
 from airflow_provider_ollama.operators.batch import (
     BaseOllamaBatchOperator,
     rendered_list,
@@ -135,12 +136,20 @@ class OllamaGenerateOperator(BaseOllamaBatchOperator):
 
 
 def check_options(options: object) -> None:
-    """Raise ``TypeError`` unless ``options`` is None or a dict (a rendered template may be a string)."""
-    if options is not None and not isinstance(options, Mapping):
+    """Raise ``TypeError`` unless ``options`` is None or a dict (a rendered template may be a string), and
+    ``ValueError`` for an option whose value has the wrong type (``num_predict`` must be an integer...)."""
+    if options is None:
+        return
+    if not isinstance(options, Mapping):
         raise TypeError(
             f"options must be a dict such as {{'temperature': 0}}, not {type(options).__name__} "
             "(a templated dict needs render_template_as_native_obj=True on the DAG)"
         )
+    for name, value in options.items():
+        try:
+            check_option(str(name), value)
+        except ParameterValueError as error:
+            raise ValueError(f"{error.message}; {error.hint}") from None
 
 
 def _with_images(images: object, items: list[PromptItem]) -> tuple[list[str] | None, list[PromptItem]]:

@@ -95,6 +95,11 @@ class PullProgressReporter:
         return sum(layer.downloaded for layer in self._layers.values())
 
     @property
+    def partly_downloaded(self) -> bool:
+        """Whether a layer stopped part of the way: what the server keeps and a retry resumes."""
+        return any(0 < layer.completed < layer.total for layer in self._layers.values())
+
+    @property
     def total_bytes(self) -> int:
         """Size of every layer the server mentioned (the model's size once the pull is done)."""
         return sum(layer.total for layer in self._layers.values())

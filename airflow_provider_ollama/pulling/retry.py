@@ -3,6 +3,8 @@
 Shared by :class:`~airflow_provider_ollama.operators.pull.OllamaPullOperator` (on the worker) and
 :class:`~airflow_provider_ollama.triggers.pull.OllamaPullTrigger` (in the triggerer), so both behave alike.
 A retry is cheap because Ollama keeps partial downloads: the next pull continues where the last one stopped.
+Only what may pass with time is retried (stalls, dropped connections, 5xx): a registry that cannot be
+reached or refuses the pull fails it at once (:mod:`~airflow_provider_ollama.pulling.failures`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+import ollama
 
 from airflow_provider_ollama.exceptions import (
     OllamaError,
@@ -22,16 +26,12 @@ from airflow_provider_ollama.exceptions import (
 from airflow_provider_ollama.hooks._errors import RequestContext, translated_errors
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.names import ModelName
+from airflow_provider_ollama.pulling.failures import permanent_pull_failure
 from airflow_provider_ollama.pulling.progress import LineLogger, PullProgressReporter
 
 #: Ollama hashes every downloaded blob after this status and says nothing until it is done, which
 #: takes minutes for large models: silence then is work, not a stall.
 _VERIFYING = "verifying sha256 digest"
-#: Failures that retrying cannot fix, although the server reports them as 500s, and what to do instead.
-_PERMANENT_CAUSES = {
-    "insecure protocol": "Set insecure=True to pull from a plain-HTTP registry.",
-    "server gave http response to https client": "Set insecure=True to pull from a plain-HTTP registry.",
-}
 
 
 @dataclass(frozen=True)
@@ -172,20 +172,29 @@ async def _pull_with_retries(
                 "registry host in the name (bare names come from registry.ollama.ai)."
             ) from missing
         except (OllamaServerError, OllamaServerUnreachableError, OllamaTimeoutError) as failure:
-            if (advice := _permanent_cause(failure)) is not None:
-                raise OllamaPullError(_final_message(model, hook, attempt, failure, advice)) from failure
+            reason = _server_reason(failure)
+            if reason is not None and (permanent := permanent_pull_failure(reason, model)) is not None:
+                tries = "1 attempt" if attempt == 1 else f"{attempt} attempts"
+                raise OllamaPullError(
+                    f"Could not pull '{model}' through Ollama at {hook.base_url} ({tries}): "
+                    f"{permanent.what}. Not retried: waiting does not change that. {permanent.advice} "
+                    f"The server said: {reason}"
+                ) from failure
             if attempt > policy.retries:
                 raise OllamaPullError(
                     _final_message(model, hook, attempt, failure, _advice(failure))
                 ) from failure
             delay = policy.delay(attempt)
+            # Ollama keeps what it downloaded; only then is there anything for the next attempt to resume.
+            resumes = "; the download resumes where it stopped" if reporter.partly_downloaded else ""
             logger.info(
-                "pull %s: attempt %d of %d failed: %s Retrying in %.1f s; the download resumes where it stopped.",
+                "pull %s: attempt %d of %d failed: %s Retrying in %.1f s%s.",
                 model,
                 attempt,
                 policy.retries + 1,
                 _sentence(str(failure)),
                 delay,
+                resumes,
             )
             await asyncio.sleep(delay)
 
@@ -245,9 +254,10 @@ async def _follow_pull(
         )
 
 
-def _permanent_cause(failure: OllamaError) -> str | None:
-    text = str(failure).lower()
-    return next((advice for cause, advice in _PERMANENT_CAUSES.items() if cause in text), None)
+def _server_reason(failure: OllamaError) -> str | None:
+    """The error text the Ollama server itself sent (None when the failure was not its answer)."""
+    cause = failure.__cause__
+    return str(cause.error).strip() if isinstance(cause, ollama.ResponseError) else None
 
 
 def _advice(failure: OllamaError) -> str:

@@ -6,27 +6,32 @@ Deferrable so that the wait for a booting GPU box or a model someone else pulls 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from airflow.providers.common.compat.sdk import conf
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, conf
 from airflow.sdk import BaseSensorOperator, Context
 
+from airflow_provider_ollama.deadlines import check_timeout, task_start
 from airflow_provider_ollama.exceptions import (
     OllamaServerError,
+    OllamaServerNotReadyError,
     OllamaServerUnreachableError,
     OllamaTimeoutError,
 )
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.names import ModelName
-from airflow_provider_ollama.triggers.ollama import OllamaServerReadyTrigger, raise_for_server_ready_event
+from airflow_provider_ollama.triggers.ollama import (
+    OllamaServerReadyTrigger,
+    not_ready_message,
+    raise_for_server_ready_event,
+)
 
 # The trigger reports its own timeout with a clear message; Airflow's deferral timeout is only a backstop
 # for a triggerer that never ran it, so it fires a little later.
 _DEFERRAL_BACKSTOP_S = 60.0
-_PROBE_TIMEOUT_S = 10.0
 # Failures of a server that is starting, restarting or overloaded: not ready yet, poke again.
 _NOT_READY_ERRORS = (OllamaServerUnreachableError, OllamaTimeoutError, OllamaServerError)
 
@@ -37,6 +42,12 @@ class OllamaServerSensor(BaseSensorOperator):
     With ``deferrable=True`` the server is checked once on the worker; if it is not ready, the wait moves
     to the triggerer (:class:`OllamaServerReadyTrigger`) until it is, or until ``timeout`` seconds have
     passed. For shared servers only: a per-task server (``server="local"``) needs no sensor.
+
+    ``timeout`` counts from the task's start in both modes, and each check waits at most the
+    connection's ``request_timeout`` (10 s at most), never past the deadline: against a server that
+    accepts connections and never answers, the sensor fails within ``timeout`` plus one check, with
+    :class:`~airflow_provider_ollama.exceptions.OllamaServerNotReadyError` (deferrable) or Airflow's
+    ``AirflowSensorTimeout`` (on the worker), both naming the server and the last check's outcome.
 
     :param ollama_conn_id: the connection naming the server.
     :param models: models that must be present (e.g. pulled by another DAG); names as for ``ollama pull``.
@@ -61,12 +72,12 @@ class OllamaServerSensor(BaseSensorOperator):
         self.ollama_conn_id = ollama_conn_id
         self.models = models
         self.deferrable = deferrable
+        #: Epoch seconds when the wait fails, set when the task runs.
+        self._deadline: float | None = None
 
     @cached_property
     def hook(self) -> OllamaHook:
-        # A poke must not hang for the connection's request timeout (minutes) on a server that accepts
-        # connections but does not answer: that counts as "not ready" like a refused connection.
-        return OllamaHook(self.ollama_conn_id, timeout=_PROBE_TIMEOUT_S)
+        return OllamaHook(self.ollama_conn_id)
 
     def _checked_models(self) -> list[str]:
         """``models`` after rendering: a list of valid model names."""
@@ -77,38 +88,77 @@ class OllamaServerSensor(BaseSensorOperator):
         return list(self.models)
 
     def poke(self, context: Context) -> bool:
-        """Whether the server answers and holds every model; a rejected token raises at once."""
+        """Whether the server answers and holds every model; a rejected token raises at once, and so does
+        a check that fails after the deadline."""
         models = self._checked_models()
         url = self.hook.base_url
+        timeout = check_timeout(self.hook.settings.check_timeout, self._deadline)
+        missing: list[str] | None = None
         try:
-            if not self.hook.is_ready(timeout=_PROBE_TIMEOUT_S):
-                # Ask again through a call that says why; OllamaAuthError propagates: waiting cannot fix it.
-                self.hook.version()
-                self.log.info("Ollama at %s does not answer GET / yet", url)
-                return False
-            missing = [model for model in models if not self.hook.has_model(model)]
+            # One request says whether it answers and why not; OllamaAuthError propagates.
+            problem = self.hook.not_ready_reason(timeout=timeout)
+            if problem is None:
+                missing = [model for model in models if not self.hook.has_model(model, timeout=timeout)]
         except _NOT_READY_ERRORS as error:
-            self.log.info("Ollama at %s is not ready: %s", url, error)
-            return False
-        if missing:
+            problem = str(error)
+        if problem is not None:
+            self.log.info("Ollama at %s is not ready: %s", url, problem)
+        elif missing:
             self.log.info("Ollama at %s answers; still missing: %s", url, ", ".join(missing))
-            return False
-        self.log.info("Ollama at %s is ready%s", url, f" with {', '.join(models)}" if models else "")
-        return True
+        else:
+            self.log.info("Ollama at %s is ready%s", url, f" with {', '.join(models)}" if models else "")
+            return True
+        self._fail_if_past_deadline(url, models, missing, problem or "")
+        return False
 
     def execute(self, context: Context) -> Any:
+        self._deadline = self._wait_started(context) + self.timeout
         if not self.deferrable:
             return super().execute(context)
         if not self.poke(context):
             self._defer_until_ready()
         return None
 
+    def _wait_started(self, context: Context) -> float:
+        """When the wait began: the task's start (its first try's, for a sensor in reschedule mode)."""
+        if self.reschedule and "ti" in context:
+            first_try = context["ti"].get_first_reschedule_date(context)
+            if first_try is not None:
+                return first_try.timestamp()
+        return task_start(context)
+
+    def _get_next_poke_interval(
+        self,
+        started_at: datetime | float,
+        run_duration: Callable[[], float],
+        poke_count: int,
+    ) -> float:
+        # Airflow sleeps a whole poke_interval even when the timeout comes sooner; the last check belongs
+        # at the deadline, not up to poke_interval after it.
+        interval = super()._get_next_poke_interval(started_at, run_duration, poke_count)
+        if self._deadline is None:
+            return interval
+        return max(0.0, min(interval, self._deadline - time.time()))
+
+    def _fail_if_past_deadline(
+        self, url: str, models: list[str], missing: list[str] | None, problem: str
+    ) -> None:
+        if self._deadline is None or time.time() < self._deadline:
+            return
+        message = not_ready_message(
+            self.ollama_conn_id, url, self._deadline, models, missing=missing, last_check=problem
+        )
+        # Deferrable, the trigger would have raised this; on the worker, Airflow's own sensor timeout
+        # (no retries, soft_fail honoured) with our message.
+        raise OllamaServerNotReadyError(message) if self.deferrable else AirflowSensorTimeout(message)
+
     def _defer_until_ready(self) -> None:
+        assert self._deadline is not None  # set by execute()
         self.defer(
             trigger=OllamaServerReadyTrigger(
                 self.ollama_conn_id,
                 models=self._checked_models(),
-                end_time=time.time() + self.timeout,
+                end_time=self._deadline,
                 poll_interval=self.poke_interval,
             ),
             method_name="execute_complete",

@@ -6,10 +6,11 @@ Airflow) in a session of its own, so signals aimed at the task's process group d
 Protocol: the task holds the write end of a pipe whose read end this process watches. The task writes
 ``disarm`` once it has stopped the server itself; end-of-file without that word, or a change of parent
 (the task died and this process was re-parented), means the task is gone: SIGTERM the server's group,
-SIGKILL whatever is left after the grace period. A pipe notices the death of the whole task process,
-unlike ``PR_SET_PDEATHSIG``, which fires when the *thread* that started the child ends.
+SIGKILL whatever is left after the grace period, then remove the server's temporary directory (its model
+store and HOME), so a killed task leaves nothing on disk either. A pipe notices the death of the whole
+task process, unlike ``PR_SET_PDEATHSIG``, which fires when the *thread* that started the child ends.
 
-Usage: ``python -I -S _watchdog.py <read fd> <parent pid> <server process group> <grace seconds>``
+Usage: ``python -I -S _watchdog.py <read fd> <parent pid> <server process group> <grace seconds> [<dir>]``
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import shutil
 import signal
 import sys
 import time
+from pathlib import Path
 
 _DISARM = b"disarm"
 # How often the parent pid is compared, for the case where a forked child of the task keeps the pipe open.
@@ -27,14 +30,30 @@ _PARENT_CHECK_S = 0.2
 _GROUP_POLL_S = 0.05
 
 
-def _group_exists(pgid: int) -> bool:
+_PROC = Path("/proc")
+
+
+def group_exists(pgid: int) -> bool:
+    """Whether any live process (zombies do not count) is in process group ``pgid``."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # the id now belongs to someone else's processes: ours are gone
         return False
-    return True
+    if not _PROC.is_dir():
+        return True
+    # A re-parented server that exited stays a zombie until its new parent reaps it, which a container's
+    # init may never do: killpg() still finds it, /proc tells it apart.
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            # "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after the last ')'.
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            if int(fields[2]) == pgid and fields[0] not in {"Z", "X"}:
+                return True
+    return False
 
 
 def kill_group(pgid: int, grace_s: float) -> None:
@@ -44,16 +63,20 @@ def kill_group(pgid: int, grace_s: float) -> None:
     except (ProcessLookupError, PermissionError):
         return
     deadline = time.monotonic() + grace_s
-    # A re-parented server that exited stays a zombie until init reaps it, so the group may look alive
-    # until the deadline; the SIGKILL below is then harmless.
-    while time.monotonic() < deadline and _group_exists(pgid):
+    while time.monotonic() < deadline and group_exists(pgid):
         time.sleep(_GROUP_POLL_S)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
 
 
-def watch(read_fd: int, parent_pid: int, pgid: int, grace_s: float) -> int:
-    """Block until the task disarms us (exit 0) or dies (kill the group, exit 0)."""
+def remove_directory(directory: str) -> None:
+    """Remove the server's temporary directory, once nothing of the server can write into it."""
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def watch(read_fd: int, parent_pid: int, pgid: int, grace_s: float, directory: str = "") -> int:
+    """Block until the task disarms us (exit 0) or dies (kill the group, remove its directory, exit 0)."""
     received = b""
     while True:
         readable, _, _ = select.select([read_fd], [], [], _PARENT_CHECK_S)
@@ -67,20 +90,23 @@ def watch(read_fd: int, parent_pid: int, pgid: int, grace_s: float) -> int:
         if os.getppid() != parent_pid:
             break
     kill_group(pgid, grace_s)
+    remove_directory(directory)
     return 0
 
 
 def main(argv: list[str]) -> int:
     read_fd, parent_pid, pgid, grace_s = int(argv[1]), int(argv[2]), int(argv[3]), float(argv[4])
+    directory = argv[5] if len(argv) > 5 else ""
     # A terminal's Ctrl-C must not disarm the protection; SIGTERM means "go now, take the server with you".
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def _on_term(_signum: int, _frame: object) -> None:
         kill_group(pgid, grace_s)
+        remove_directory(directory)
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, _on_term)
-    return watch(read_fd, parent_pid, pgid, grace_s)
+    return watch(read_fd, parent_pid, pgid, grace_s, directory)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,14 @@
 """``LocalOllamaServer``: an ``ollama serve`` that lives exactly as long as one task.
 
 It binds 127.0.0.1 on a port nobody else holds, keeps its models and HOME to itself, is ready only when it
-answers HTTP, prepares the task's models, and is stopped (with its runners) whatever happens to the task.
+answers HTTP, prepares the task's models, and is stopped (with its runners) whatever happens to the task,
+leaving nothing on disk: its output goes to the task log, its temporary directory is removed.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -36,6 +35,12 @@ from airflow_provider_ollama.server.settings import (
     build_server_environment,
     check_gpu_requirement,
     keep_alive_for_request,
+)
+from airflow_provider_ollama.server.workdir import (
+    create_work_dir,
+    record_server,
+    remove_abandoned_work_dirs,
+    remove_work_dir,
 )
 
 if TYPE_CHECKING:
@@ -69,12 +74,13 @@ class LocalOllamaServer:
     :param kv_cache_type: ``f16``, ``q8_0`` or ``q4_0``.
     :param env: extra environment variables for the server.
     :param models_dir: a model store shared across tasks (kept afterwards, pruning off); default: a
-        temporary store removed at stop.
+        temporary store removed at stop (by the watchdog if the task process is killed).
     :param home: HOME of the server (holds its registry key pair); default: a temporary directory.
     :param port: a fixed port; default 0 lets the system choose a free one and reads it from the log.
     :param startup_timeout: seconds for the server to answer HTTP.
     :param stop_timeout: seconds between SIGTERM and SIGKILL at stop.
-    :param log_path: file for the server's output; default: inside the temporary directory.
+    :param log_path: a file that also gets the server's output, kept after stop (yours to rotate); default:
+        none, the output goes only to the task log, line by line.
     :param preparer: how models get onto the server; default :class:`PullModels`.
     :param insecure: for the default preparer: allow plain-HTTP registries.
     """
@@ -213,11 +219,14 @@ class LocalOllamaServer:
         return self
 
     def _launch(self, binary: Path) -> ServerProcess:
-        self._work_dir = Path(tempfile.mkdtemp(prefix="ollama-server-"))
+        # Killed tasks whose watchdog died with them (an OOM kill of the whole container) left folders.
+        remove_abandoned_work_dirs()
+        self._work_dir = create_work_dir()
         self.models_dir = self._shared_models_dir or self._work_dir / "models"
         home = self._home or self._work_dir / "home"
-        self.log_path = self._log_path or self._work_dir / "server.log"
-        for directory in (self.models_dir, home, self.log_path.parent):
+        self.log_path = self._log_path
+        directories = [self.models_dir, home] + ([self.log_path.parent] if self.log_path else [])
+        for directory in directories:
             directory.mkdir(parents=True, exist_ok=True)
             if not os.access(directory, os.W_OK | os.X_OK):
                 raise OllamaServerStartError(
@@ -234,17 +243,20 @@ class LocalOllamaServer:
             [str(binary), "serve"],
             env=environment,
             log_path=self.log_path,
+            scratch_dir=self._work_dir,
             cwd=self._work_dir,
             stop_timeout=self.stop_timeout,
         )
         self._process = process
         process.start()
+        if process.pid is not None:
+            record_server(self._work_dir, process.pid)
         log.info(
-            "Started %s serve (pid %s), models in %s, log in %s%s",
+            "Started %s serve (pid %s), models in %s%s%s",
             binary,
             process.pid,
             self.models_dir,
-            self.log_path,
+            f", log also in {self.log_path}" if self.log_path else "",
             _describe_gpus(environment),
         )
         return process
@@ -284,8 +296,7 @@ class LocalOllamaServer:
         # The output reader may still hold the last lines: let it reach end of file first.
         process.wait_for_output_end(_PROBE_TIMEOUT_S)
         raise OllamaServerStartError(
-            f"`ollama serve` exited with code {code} before it was ready (log: {self.log_path})."
-            + self._tail_text()
+            f"`ollama serve` exited with code {code} before it was ready." + self._tail_text()
         )
 
     def _tail_text(self) -> str:
@@ -338,8 +349,8 @@ class LocalOllamaServer:
             "server found no usable GPU. Check that the worker has the NVIDIA driver (nvidia-smi) or ROCm; "
             f"that gpus= names a device that exists (device variables: {shown}); and on Kubernetes that the "
             "task pod requests one (resources.limits 'nvidia.com/gpu': 1 in executor_config's pod_override). "
-            f"Server log: {self.log_path}."
-            + (" GPU lines from it:\n" + "\n".join(gpu_lines) if gpu_lines else "")
+            "The server's output is in this task's log."
+            + (" Its GPU lines:\n" + "\n".join(gpu_lines) if gpu_lines else "")
         )
 
     def stop(self) -> None:
@@ -358,20 +369,9 @@ class LocalOllamaServer:
                 if not already_stopped:
                     log.info("Stopped ollama serve (pid %s, exit code %s)", process.pid, code)
             work_dir, self._work_dir = self._work_dir, None
+            # The process removed it already, unless it never started.
             if work_dir is not None:
-                self._remove_work_dir(work_dir)
-
-    def _remove_work_dir(self, work_dir: Path) -> None:
-        keep_log = self.log_path is not None and work_dir in self.log_path.parents
-        for entry in work_dir.iterdir() if work_dir.exists() else ():
-            if keep_log and entry == self.log_path:
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
-        if not keep_log:
-            shutil.rmtree(work_dir, ignore_errors=True)
+                remove_work_dir(work_dir)
 
     def __enter__(self) -> LocalOllamaServer:
         return self.start()

@@ -1,8 +1,8 @@
 """Supervise one ``ollama serve`` process: its own process group, drained output, guaranteed stop.
 
 The server runs in a new session so that stopping it reaches the model runners it spawns too; a watchdog
-process kills that group if the task process dies first; a reader thread drains its output into a log file
-and the task log so the server can never block on a full pipe.
+process kills that group (and removes the server's directory) if the task process dies first; a reader
+thread drains its output into the task log (and a file, if asked) so the server never blocks on a full pipe.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -54,8 +55,11 @@ class ServerProcess:
 
     :param argv: the command, e.g. ``["/usr/bin/ollama", "serve"]``.
     :param env: its complete environment.
-    :param log_path: file that receives every line the process prints (stdout and stderr).
+    :param log_path: a file that also receives every line the process prints; default: the logger only.
+    :param scratch_dir: a directory that belongs to this process alone (its model store, HOME): removed
+        once the process is stopped, by :meth:`stop`, or by the watchdog if the task process dies first.
     :param stop_timeout: seconds between SIGTERM and SIGKILL.
+    :param logger: where each output line goes (default: this module's logger, i.e. the task log).
     """
 
     def __init__(
@@ -63,7 +67,8 @@ class ServerProcess:
         argv: Sequence[str],
         *,
         env: Mapping[str, str],
-        log_path: Path,
+        log_path: Path | None = None,
+        scratch_dir: Path | None = None,
         cwd: Path | None = None,
         stop_timeout: float = 10.0,
         logger: logging.Logger | None = None,
@@ -71,6 +76,7 @@ class ServerProcess:
         self._argv = list(argv)
         self._env = dict(env)
         self.log_path = log_path
+        self._scratch_dir = scratch_dir
         self._cwd = cwd
         self._stop_timeout = stop_timeout
         self._logger = logger or log
@@ -91,7 +97,8 @@ class ServerProcess:
         with self._lock:
             if self._process is not None:
                 raise RuntimeError("this server process was already started")
-            log_file = open(self.log_path, "ab")  # noqa: SIM115 - the reader thread owns and closes it
+            # The reader thread owns the file and closes it.
+            log_file = None if self.log_path is None else open(self.log_path, "ab")  # noqa: SIM115
             try:
                 self._process = subprocess.Popen(
                     self._argv,
@@ -105,7 +112,8 @@ class ServerProcess:
                     start_new_session=_POSIX,
                 )
             except OSError as error:
-                log_file.close()
+                if log_file is not None:
+                    log_file.close()
                 raise OllamaServerStartError(f"Could not run {self._argv[0]!r}: {error}") from error
             assert self._process.stdout is not None
             self._reader = threading.Thread(
@@ -136,6 +144,7 @@ class ServerProcess:
                     str(os.getpid()),
                     str(pgid),
                     str(self._stop_timeout),
+                    str(self._scratch_dir or ""),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -150,14 +159,15 @@ class ServerProcess:
             os.close(read_fd)
         self._watchdog_pipe = write_fd
 
-    def _drain(self, stream: IO[bytes], log_file: IO[bytes]) -> None:
-        """Copy every output line to the log file, the tail buffer and the task log until EOF."""
+    def _drain(self, stream: IO[bytes], log_file: IO[bytes] | None) -> None:
+        """Copy every output line to the task log, the tail buffer and the log file (if any) until EOF."""
         try:
-            with log_file:
+            with log_file or contextlib.nullcontext():
                 for raw in iter(lambda: stream.readline(_MAX_LINE_BYTES), b""):
                     line = redact_line(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
-                    log_file.write(line.encode() + b"\n")
-                    log_file.flush()
+                    if log_file is not None:
+                        log_file.write(line.encode() + b"\n")
+                        log_file.flush()
                     self._tail.append(line)
                     if self._port is None and (match := _LISTENING_RE.search(line)):
                         self._port = int(match.group(1))
@@ -216,7 +226,8 @@ class ServerProcess:
     # --- stopping -------------------------------------------------------------------------------
 
     def stop(self) -> int | None:
-        """SIGTERM the process group, SIGKILL it after the grace period; return the exit code.
+        """SIGTERM the process group, SIGKILL it after the grace period, remove the scratch directory;
+        return the exit code.
 
         Safe to call again after an interruption (an ``execution_timeout`` alarm, ``on_kill`` from a signal
         handler): every step tolerates having been done already.
@@ -241,9 +252,12 @@ class ServerProcess:
                 process.wait(_AFTER_KILL_WAIT_S)
             except subprocess.TimeoutExpired:
                 self._logger.error("ollama serve (pid %s) survived SIGKILL", process.pid)
-            self._disarm_watchdog()
             if self._reader is not None:
                 self._reader.join(_THREAD_JOIN_S)
+            # Before disarming: should the task die while this runs, the watchdog finishes the removal.
+            if self._scratch_dir is not None:
+                shutil.rmtree(self._scratch_dir, ignore_errors=True)
+            self._disarm_watchdog()
             self._stopped = True
             return process.returncode
 

@@ -15,6 +15,7 @@ from typing import Any, TypedDict
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_ollama.deadlines import check_timeout
 from airflow_provider_ollama.exceptions import (
     OllamaError,
     OllamaServerError,
@@ -27,7 +28,6 @@ from airflow_provider_ollama.exceptions import (
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.triggers._events import TriggerStatus, event_status
 
-_MIN_PROBE_TIMEOUT_S = 0.5
 # Failures that a server starting up (or restarting) produces: wait and ask again.
 _NOT_READY_ERRORS = (OllamaServerUnreachableError, OllamaTimeoutError, OllamaServerError)
 
@@ -86,8 +86,10 @@ class OllamaServerReadyTrigger(BaseTrigger):
     It only reads (``/``, ``/api/version``, ``/api/show``), never pulls or generates: after a triggerer
     restart the trigger runs again from scratch, and a repeated read is harmless. Refused connections,
     timeouts and 5xx answers mean "not ready yet": it sleeps ``poll_interval`` and asks again, until the
-    absolute wall-clock ``end_time``, which a restarted trigger keeps. An authentication failure ends the
-    wait at once. Exactly one :class:`ServerReadyEvent` is yielded.
+    absolute wall-clock ``end_time``, which a restarted trigger keeps. Each check is one ``GET /`` that
+    waits at most the connection's ``request_timeout`` (10 s at most) and never past ``end_time``, so the
+    wait ends within ``end_time`` plus half a second. An authentication failure ends the wait at once.
+    Exactly one :class:`ServerReadyEvent` is yielded.
 
     :param ollama_conn_id: the connection naming the server (its secrets stay in the connection).
     :param models: models that must be present for the server to count as ready.
@@ -163,39 +165,30 @@ class OllamaServerReadyTrigger(BaseTrigger):
             await asyncio.sleep(min(self.poll_interval, remaining))
 
     async def _observe(self, hook: OllamaHook) -> _Observation:
-        probe_timeout = max(_MIN_PROBE_TIMEOUT_S, min(self.poll_interval, self.end_time - time.time()))
+        settings = await hook.asettings()
+        timeout = check_timeout(settings.check_timeout, self.end_time)
         try:
-            if not await hook.ais_ready(timeout=probe_timeout):
-                return _Observation(ready=False, problem=await self._why_not_ready(hook, probe_timeout))
-            version = await hook.aversion()
-            missing = [model for model in self.models if not await hook.ahas_model(model)]
+            # One request says whether it answers and, if not, why: a server that never answers costs
+            # one check's time, not two.
+            problem = await hook.anot_ready_reason(timeout=timeout)
+            if problem is not None:
+                return _Observation(ready=False, problem=problem)
+            version = await hook.aversion(timeout=timeout)
+            missing = [model for model in self.models if not await hook.ahas_model(model, timeout=timeout)]
         except _NOT_READY_ERRORS as error:
             return _Observation(ready=False, problem=f"{type(error).__name__}: {error}")
         problem = f"missing models: {', '.join(missing)}" if missing else "ready"
         return _Observation(ready=True, problem=problem, version=version, missing=missing)
 
-    @staticmethod
-    async def _why_not_ready(hook: OllamaHook, probe_timeout: float) -> str:
-        """The reason ``/`` did not answer 200; raises what waiting cannot fix (a rejected token)."""
-        try:
-            await asyncio.wait_for(hook.aversion(), probe_timeout)
-        except _NOT_READY_ERRORS as error:
-            return str(error)
-        except asyncio.TimeoutError:
-            return f"no answer within {probe_timeout:.1f} s"
-        return "GET / did not answer 200"
-
     def _timeout_message(self, url: str | None, observation: _Observation) -> str:
-        deadline = datetime.fromtimestamp(self.end_time).astimezone().isoformat(timespec="seconds")
-        where = f"The Ollama server at {url} (connection {self.ollama_conn_id!r})"
-        if observation.ready:
-            return (
-                f"{where} answered, but {', '.join(observation.missing)} did not appear by {deadline}. "
-                "Pull them first (OllamaPullOperator, or server='shared' operators with models=[...]) "
-                "or drop them from models=."
-            )
-        wanted = f"; it must also hold {', '.join(self.models)}" if self.models else ""
-        return f"{where} was not ready by {deadline}{wanted}. Last check: {observation.problem}"
+        return not_ready_message(
+            self.ollama_conn_id,
+            url,
+            self.end_time,
+            self.models,
+            missing=observation.missing if observation.ready else None,
+            last_check=observation.problem,
+        )
 
     def _event(
         self,
@@ -215,6 +208,29 @@ class OllamaServerReadyTrigger(BaseTrigger):
             "error_type": type(error).__name__ if error is not None else None,
         }
         return TriggerEvent(payload)  # type: ignore[no-untyped-call]
+
+
+def not_ready_message(
+    conn_id: str,
+    url: str | None,
+    end_time: float,
+    models: Sequence[str],
+    *,
+    missing: Sequence[str] | None,
+    last_check: str,
+) -> str:
+    """Why a wait for a shared server ended at ``end_time``: it did not answer (``missing`` None), or it
+    answered without ``missing``. Shared by the trigger and the waits that end on the worker."""
+    deadline = datetime.fromtimestamp(end_time).astimezone().isoformat(timespec="seconds")
+    where = f"The Ollama server at {url} (connection {conn_id!r})"
+    if missing is not None:
+        return (
+            f"{where} answered, but {', '.join(missing)} did not appear by {deadline}. "
+            "Pull them first (OllamaPullOperator, or server='shared' operators with models=[...]) "
+            "or drop them from models=."
+        )
+    wanted = f"; it must also hold {', '.join(models)}" if models else ""
+    return f"{where} was not ready by {deadline}{wanted}. Last check: {last_check}"
 
 
 def raise_for_server_ready_event(event: Any) -> ServerReadyEvent:

@@ -45,6 +45,8 @@ def test_transient_errors_are_retried(error: BaseException) -> None:
         ollama.ResponseError("invalid", 400),
         ollama.ResponseError("not found", 404),
         ollama.ResponseError("teapot", 429),
+        ollama.ResponseError('option "num_predict" must be of type integer', 500),
+        ollama.ResponseError('option "stop" must be of an array of strings', 500),
         httpx.ReadTimeout("slow"),
         ValueError("bad value"),
     ],

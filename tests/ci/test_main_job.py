@@ -6,6 +6,8 @@ this machine cannot change the outcome), with its state in a temporary folder in
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
 import json
 import re
 import subprocess
@@ -20,6 +22,7 @@ from tests.support.dag_runs import REPO_ROOT
 pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("airflow_servers")]
 
 MAIN_JOB = REPO_ROOT / ".ci" / "main_job.py"
+README = REPO_ROOT / "README.md"
 FLAGSHIP_TASKS = (
     "wait_for_ollama",
     "load_tickets",
@@ -44,6 +47,44 @@ def _main_job(demo_dir: Path, *arguments: str) -> subprocess.CompletedProcess[st
         check=False,
         timeout=240,
     )
+
+
+#: What differs from run to run or machine to machine in the main job's output, and what stands for it.
+_VARIABLE_PARTS = [
+    (re.compile(r"^(  Ollama:   the Ollama emulator).*"), r"\1<why>"),  # why this server: machine-dependent
+    (re.compile(r"^(\s+-> )(URGENT )?\w+: .*"), r"\1<answer>"),  # the emulator's made-up words
+    (re.compile(r"^(\s+(?:by_category|urgent|generated_tokens): ).*"), r"\1<value>"),  # follow the answers
+    (re.compile(r"sha256:[0-9a-f]{64}"), "<digest>"),
+    (re.compile(r"127\.0\.0\.1:\d+"), "<address>"),
+    (re.compile(r"(?<![\w/.:>])/[^\s)]+"), "<path>"),
+    (re.compile(r"\b\d+(?:\.\d+)*\b"), "<n>"),
+    (re.compile(r"^-+$"), "<rule>"),  # a heading's underline, as long as the heading
+    (re.compile(r"\s+"), " "),  # right-aligned columns
+]
+_TASK_LINE = re.compile(r"^ \w+ \w+ <n> s$")
+
+
+def output_shape(output: str) -> list[str]:
+    """The main job's output with what varies between runs replaced; task lines sorted within each DAG
+    (tasks that may run in either order print in the order they ran)."""
+    shape: list[str] = []
+    for line in output.rstrip("\n").split("\n"):
+        for pattern, replacement in _VARIABLE_PARTS:
+            line = pattern.sub(replacement, line)
+        shape.append(line.rstrip())
+    sorted_shape: list[str] = []
+    for is_task, group in itertools.groupby(shape, key=lambda line: bool(_TASK_LINE.match(line))):
+        lines = list(group)
+        sorted_shape.extend(sorted(lines) if is_task else lines)
+    return sorted_shape
+
+
+def readme_sample() -> str:
+    """The main job's sample output in the README (the text block that starts with its first line)."""
+    blocks = re.findall(r"^```text\n(.*?)^```\n", README.read_text(), re.MULTILINE | re.DOTALL)
+    samples = [block for block in blocks if block.startswith("airflow-provider-ollama main job:")]
+    assert len(samples) == 1, "the README should show the main job's output once"
+    return str(samples[0])
 
 
 def _task_lines(output: str) -> dict[str, str]:
@@ -90,6 +131,11 @@ def test_main_job_runs_the_examples_and_a_second_run_restores_from_s3_not_the_re
     assert re.search(r"fill_cache +hit +\S+: [\d.]+ \w+ from S3$", second.stdout, re.MULTILINE), second.stdout
     assert "the registry was not asked for it" in second.stdout
     assert "Registry blob bytes served in this run: 0 B" in second.stdout
+    # The README shows a second run: the same lines, with other numbers, addresses and made-up words.
+    assert output_shape(readme_sample()) == output_shape(second.stdout), (
+        "the README's sample of the main job's output no longer matches what it prints; replace it with "
+        "the output of a second `python3 .ci/dev.py main`:\n" + second.stdout
+    )
 
 
 def test_main_job_exits_non_zero_and_names_the_error_when_a_task_fails(demo_dir: Path) -> None:
@@ -100,3 +146,31 @@ def test_main_job_exits_non_zero_and_names_the_error_when_a_task_fails(demo_dir:
     assert _task_lines(failed.stdout)["pull_base_model"] == "failed"
     assert "FAILED after" in failed.stdout
     assert "Not a model name!" in failed.stdout  # the exception line, quoted from the task's log
+
+
+def test_a_failed_tasks_error_line_is_printed_whole(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = importlib.util.spec_from_file_location("main_job", MAIN_JOB)
+    assert spec is not None
+    assert spec.loader is not None
+    main_job = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "main_job", main_job)  # its dataclasses look their module up
+    spec.loader.exec_module(main_job)
+    error = "airflow_provider_ollama.exceptions.OllamaPullError: Could not pull 'qwen3:0.6b' " + "x" * 500
+    error += ": no such host"
+    report = main_job.Report()
+    report.dag_outcome(
+        {"dag_id": "example_ollama_pipeline", "state": "failed", "tasks": [], "errors": [error]},
+        registry_bytes=None,
+    )
+    assert f"  {error}\n" in capsys.readouterr().out
+
+
+def test_the_readme_sample_has_the_shape_of_a_real_run() -> None:
+    # The recorded run this repository's README was made from: its shape is the README's.
+    shape = output_shape(readme_sample())
+    assert shape[0] == "airflow-provider-ollama main job: the example pipeline, end to end"
+    assert " Ollama: the Ollama emulator<why>" in shape
+    assert shape.count(" -> <answer>") == 5
+    assert shape[-1] == "Done in <n> s."

@@ -256,6 +256,26 @@ def test_arguments_the_client_refuses_are_a_bad_request_before_sending(
     assert ollama_emulator.stats.requests_to("POST", "/api/generate") == before
 
 
+def test_an_option_of_the_wrong_type_is_a_bad_request_before_sending(
+    hook: OllamaHook, ollama_emulator: OllamaEmulator, tiny_model: str
+) -> None:
+    before = ollama_emulator.stats.requests_to("POST", "/api/generate")
+    with pytest.raises(OllamaBadRequestError) as raised:
+        hook.generate(tiny_model, "hi", options={"num_predict": "ten"})
+    assert "option 'num_predict' expects an integer, got 'ten'" in str(raised.value)
+    assert ollama_emulator.stats.requests_to("POST", "/api/generate") == before
+
+
+def test_a_500_stating_a_type_error_is_a_bad_request_not_a_server_error(
+    hook: OllamaHook, ollama_emulator: OllamaEmulator, tiny_model: str
+) -> None:
+    # An option the provider does not know (a newer Ollama's), refused by the server the way Ollama does.
+    ollama_emulator.faults.fail_next(status=500, message='option "future_knob" must be of type integer')
+    with pytest.raises(OllamaBadRequestError) as raised:
+        hook.generate(tiny_model, "hi", options={"future_knob": "high"})
+    assert 'option "future_knob" must be of type integer' in str(raised.value)
+
+
 def test_asking_a_model_for_what_it_cannot_do_is_a_bad_request(hook: OllamaHook, embed_model: str) -> None:
     with pytest.raises(OllamaBadRequestError, match="does not support generate"):
         hook.generate(embed_model, "hi")

@@ -6,10 +6,17 @@ import json
 import urllib.parse
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from airflow.sdk import Connection
 from airflow.sdk._shared.secrets_masker import redact
 
-from airflow_provider_ollama.exceptions import OllamaAuthError, OllamaConnectionConfigError, OllamaServerError
+from airflow_provider_ollama.exceptions import (
+    OllamaAuthError,
+    OllamaConnectionConfigError,
+    OllamaConnectionNotFoundError,
+    OllamaError,
+    OllamaServerError,
+)
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator, OllamaEmulatorProcess
 from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
@@ -234,3 +241,33 @@ def test_a_connection_token_still_authenticates_while_ollama_api_key_is_set(
     hook = _connection_hook(monkeypatch, guarded_emulator.url, token=TOKEN)
     assert hook.version() == guarded_emulator.settings.version
     assert hook.list_models() == []
+
+
+@pytest.mark.smoke
+def test_a_missing_connection_is_an_ollama_error_that_says_how_to_define_it() -> None:
+    hook = OllamaHook("ollama_nowhere")
+    with pytest.raises(OllamaConnectionNotFoundError) as raised:
+        hook.version()
+    error = raised.value
+    # Catchable as the provider's family and as what Airflow raised, which stays the cause.
+    assert isinstance(error, OllamaError)
+    assert isinstance(error, AirflowNotFoundException)
+    assert isinstance(error.__cause__, AirflowNotFoundException)
+    assert not isinstance(error.__cause__, OllamaError)
+    message = str(error)
+    assert "'ollama_nowhere'" in message
+    assert "Admin > Connections" in message
+    assert "AIRFLOW_CONN_OLLAMA_NOWHERE" in message
+    assert '"conn_type": "ollama"' in message
+    assert "secrets backend" in message
+
+
+@pytest.mark.asyncio
+async def test_a_missing_connection_is_the_same_error_on_the_async_path() -> None:
+    hook = OllamaHook("ollama_nowhere")
+    try:
+        with pytest.raises(OllamaConnectionNotFoundError, match="AIRFLOW_CONN_OLLAMA_NOWHERE") as raised:
+            await hook.aversion()
+        assert isinstance(raised.value.__cause__, AirflowNotFoundException)
+    finally:
+        await hook.aclose()

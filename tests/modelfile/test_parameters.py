@@ -9,6 +9,7 @@ from airflow_provider_ollama.modelfile.parameters import (
     PARAMETER_TYPES,
     ParameterType,
     ParameterValueError,
+    check_option,
     parameter_text,
     parse_parameter,
 )
@@ -94,3 +95,40 @@ def test_python_value_text_reads_back_as_the_same_value(value: object, text: str
 def test_python_value_of_another_type_is_refused() -> None:
     with pytest.raises(ParameterValueError, match="is a dict"):
         parameter_text({"a": 1})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("num_predict", 64),
+        ("num_predict", 64.0),  # JSON has one number type; the server truncates
+        ("temperature", 0),
+        ("temperature", 0.7),
+        ("use_mmap", False),
+        ("stop", ["<|end|>", "\n\n"]),
+        ("seed", None),  # the server skips nulls
+        ("no_such_option", "anything"),  # the server ignores names it does not know
+    ],
+)
+def test_request_options_of_the_servers_types_pass(name: str, value: object) -> None:
+    check_option(name, value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("num_predict", "ten", "option 'num_predict' expects an integer, got 'ten'"),
+        ("num_ctx", True, "option 'num_ctx' expects an integer, got True"),
+        ("top_p", "0.9", "option 'top_p' expects a number, got '0.9'"),
+        ("use_mmap", "true", "option 'use_mmap' expects true or false, got 'true'"),
+        ("stop", "END", "option 'stop' expects a list of strings, got 'END'"),
+        ("stop", ["END", 7], "option 'stop' expects a list of strings"),
+    ],
+)
+def test_request_options_of_another_type_are_refused_naming_the_option(
+    name: str, value: object, expected: str
+) -> None:
+    with pytest.raises(ParameterValueError) as raised:
+        check_option(name, value)
+    assert expected in raised.value.message
+    assert f"options={{{name!r}: " in raised.value.hint

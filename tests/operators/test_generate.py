@@ -13,9 +13,9 @@ import jsonschema
 import ollama
 import pytest
 
-from airflow_provider_ollama.exceptions import OllamaModelNotFoundError
+from airflow_provider_ollama.exceptions import OllamaGenerationError, OllamaModelNotFoundError
 from airflow_provider_ollama.operators.generate import OllamaGenerateOperator
-from airflow_provider_ollama.testing.emulator.server import OllamaEmulatorProcess
+from airflow_provider_ollama.testing.emulator.server import OllamaEmulator, OllamaEmulatorProcess
 from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
 from tests.dags.ollama_batch_operators_dag import SEEDED_JSON, VERDICT_SCHEMA
 from tests.operators.batch_reference import Reference
@@ -250,6 +250,16 @@ def _s3_jsonl(endpoint: str, key: str) -> list[dict[str, Any]]:
         ({"prompt": "a", "max_concurrency": 0}, "max_concurrency must be at least 1"),
         ({"prompts": "one prompt"}, "prompts must be a list of strings, not str; for one prompt use prompt="),
         ({"prompt": "a", "options": "temperature=0"}, "options must be a dict"),
+        (
+            {"prompt": "a", "options": {"num_predict": "ten"}},
+            "option 'num_predict' expects an integer, got 'ten'",
+        ),
+        (
+            {"prompt": "a", "options": {"temperature": "hot"}},
+            "option 'temperature' expects a number, got 'hot'",
+        ),
+        ({"prompt": "a", "options": {"stop": "END"}}, "option 'stop' expects a list of strings"),
+        ({"prompt": "a", "options": {"use_mmap": 1}}, "option 'use_mmap' expects true or false, got 1"),
     ],
 )
 def test_literal_bad_arguments_fail_when_the_dag_is_parsed(arguments: dict[str, Any], message: str):
@@ -292,13 +302,58 @@ def test_templated_bad_arguments_fail_at_execute_start_before_any_server_starts(
     assert time.monotonic() - started < 1
 
 
-def test_a_model_the_registry_lacks_fails_fast_naming_it(
+@pytest.fixture
+def default_emulator(
     monkeypatch: pytest.MonkeyPatch, ollama_emulator_factory: EmulatorFactory, batch_reference: Reference
-):
+) -> OllamaEmulator | OllamaEmulatorProcess:
+    """A fresh shared server named by ``ollama_default``, pulling from the batch tests' registry."""
     emulator = ollama_emulator_factory(registry_url=batch_reference.registry.url)
     monkeypatch.setenv(
         "AIRFLOW_CONN_OLLAMA_DEFAULT", json.dumps({"conn_type": "ollama", "host": emulator.url})
     )
+    return emulator
+
+
+def test_a_rendered_option_of_the_wrong_type_fails_before_any_request(
+    default_emulator: OllamaEmulator | OllamaEmulatorProcess,
+):
+    emulator = default_emulator
+    operator = OllamaGenerateOperator(
+        task_id="generate", model="tiny", prompt="hello", options={"num_predict": "{{ params.n }}"}
+    )
+    operator.options = {"num_predict": "ten"}  # what rendering produced
+    started = time.monotonic()
+    with pytest.raises(ValueError, match=r"^generate: option 'num_predict' expects an integer, got 'ten'"):
+        operator.execute({})
+    assert time.monotonic() - started < 1
+    assert emulator.stats.requests_to("POST", "/api/generate") == 0
+
+
+def test_a_server_that_refuses_an_option_type_is_asked_once_not_retried(
+    default_emulator: OllamaEmulator | OllamaEmulatorProcess, batch_reference: Reference
+):
+    emulator = default_emulator
+    model = batch_reference.registry.model_name("tiny")
+    operator = OllamaGenerateOperator(
+        task_id="generate",
+        model=model,
+        models=[model],
+        prompt="hello",
+        insecure=True,
+        options={"future_knob": "high"},  # unknown here, typed by a newer server
+    )
+    emulator.faults.fail_next(
+        10, status=500, message='option "future_knob" must be of type integer', path="/api/generate"
+    )
+    with pytest.raises(OllamaGenerationError, match='option "future_knob" must be of type integer'):
+        operator.execute({})
+    assert emulator.stats.requests_to("POST", "/api/generate") == 1
+
+
+def test_a_model_the_registry_lacks_fails_fast_naming_it(
+    default_emulator: OllamaEmulator | OllamaEmulatorProcess, batch_reference: Reference
+):
+    emulator = default_emulator
     missing = batch_reference.registry.model_name("no-such-model")
     operator = OllamaGenerateOperator(task_id="generate", model=missing, prompt="hello", insecure=True)
     started = time.monotonic()

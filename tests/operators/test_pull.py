@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
 from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
 from airflow_provider_ollama.triggers.pull import OllamaPullTrigger
 from tests.operators.pull_create_runs import SharedRun, on_shared_run, shared_run
+from tests.support.tls_server import self_signed_tls_server
 
 __all__ = ["shared_run"]  # the session fixture, imported so that pytest finds it here
 
@@ -130,6 +133,8 @@ def test_registry_5xx_is_retried_until_the_pull_succeeds(
     retries = _messages(logs, "Retrying in")
     assert len(retries) == 2
     assert "503" in retries[0]
+    # The manifest failed, so nothing was downloaded that a retry could resume.
+    assert not _messages(logs, "resumes")
 
 
 def test_a_stalled_download_is_cancelled_and_resumed_where_it_stopped(
@@ -143,6 +148,7 @@ def test_a_stalled_download_is_cancelled_and_resumed_where_it_stopped(
 
     assert operator.execute({}) == {model: _model_digest(ollama_registry)}
     assert _messages(logs, "No progress for 0.5 s (layer")
+    assert _messages(logs, "the download resumes where it stopped")
     # The retry continued from the half already on the server: every byte was sent once.
     assert ollama_registry.stats.blob_bytes_by_digest[weights] == 1 << 20
 
@@ -187,6 +193,76 @@ def test_an_unknown_model_fails_at_once_without_retries(
     assert f"The registry {ollama_registry.host} has no model '{model}'" in str(raised.value)
     assert "typo" in str(raised.value)
     assert emulator.stats.counter("pulls") == 1
+
+
+@pytest.fixture
+def unresolvable_invalid_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Names under ``.invalid`` do not resolve, as for a registry host that does not exist or a worker
+    without DNS: the resolver answers what glibc answers for an unknown name, without asking the network
+    (tests only talk to 127.0.0.1)."""
+    resolve = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name.rstrip(".").endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def _fails_at_once(
+    operator: OllamaPullOperator, emulator: OllamaEmulator, logs: list[MutableMapping[str, Any]]
+) -> str:
+    """Run ``operator`` (retries and retry delay left at their defaults); the OllamaPullError's message,
+    after checking it took one attempt, well under 5 s, and logged no retry."""
+    started = time.monotonic()
+    with pytest.raises(OllamaPullError) as raised:
+        operator.execute({})
+    elapsed = time.monotonic() - started
+    assert elapsed < 5, f"{elapsed:.1f} s"
+    assert emulator.stats.counter("pulls") == 1
+    assert not _messages(logs, "etrying"), "nothing was retried, so no line may say so"
+    message = str(raised.value)
+    assert "(1 attempt)" in message
+    return message
+
+
+def test_a_registry_host_that_does_not_resolve_fails_at_once_naming_it(
+    emulator: OllamaEmulator, logs: list[MutableMapping[str, Any]], unresolvable_invalid_names: None
+) -> None:
+    model = "registry.example.invalid/library/tiny:latest"
+    message = _fails_at_once(OllamaPullOperator(task_id="pull", model=model, insecure=True), emulator, logs)
+    assert "registry host registry.example.invalid could not be reached: its name does not resolve" in message
+    # The server's own words, whole, as Ollama words them.
+    assert (
+        'pull model manifest: Get "http://registry.example.invalid/v2/library/tiny/manifests/latest": '
+        "dial tcp: lookup registry.example.invalid: no such host" in message
+    )
+
+
+def test_a_registry_whose_tls_certificate_is_not_trusted_fails_at_once_naming_it(
+    emulator: OllamaEmulator, logs: list[MutableMapping[str, Any]], tmp_path: Path
+) -> None:
+    with self_signed_tls_server(tmp_path) as port:
+        model = f"127.0.0.1:{port}/library/tiny:latest"
+        message = _fails_at_once(OllamaPullOperator(task_id="pull", model=model), emulator, logs)
+    assert f"registry host 127.0.0.1:{port} could not be reached: the TLS handshake failed" in message
+    assert "x509: certificate signed by unknown authority" in message
+    assert "CA certificate" in message
+
+
+@pytest.mark.parametrize("status", [400, 401, 403])
+def test_a_registry_answering_4xx_fails_at_once_naming_it(
+    emulator: OllamaEmulator,
+    ollama_registry: RegistryEmulator,
+    logs: list[MutableMapping[str, Any]],
+    status: int,
+) -> None:
+    ollama_registry.faults.error(status, kinds={"manifest"})
+    model = ollama_registry.model_name("tiny")
+    message = _fails_at_once(OllamaPullOperator(task_id="pull", model=model, insecure=True), emulator, logs)
+    assert f"registry {ollama_registry.host} refused the pull with HTTP {status}" in message
 
 
 def test_a_plain_http_registry_without_insecure_fails_at_once_saying_so(

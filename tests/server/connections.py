@@ -9,10 +9,17 @@ import pytest
 
 
 def use_ollama_connection(
-    monkeypatch: pytest.MonkeyPatch, conn_id: str, server: str | int, *, token: str | None = None
+    monkeypatch: pytest.MonkeyPatch,
+    conn_id: str,
+    server: str | int,
+    *,
+    token: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """Define connection ``conn_id`` for this test: ``server`` is a URL, or a port on 127.0.0.1."""
     connection: dict[str, Any] = {"conn_type": "ollama"}
+    if extra is not None:
+        connection["extra"] = extra
     if isinstance(server, int):
         connection.update(host="http://127.0.0.1", port=server)
     else:

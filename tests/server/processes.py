@@ -91,3 +91,28 @@ def sigkill_and_wait(task: subprocess.Popen[str]) -> None:
     """Kill the task process the hard way (nothing in it can react) and reap it."""
     task.kill()
     task.wait(10)
+
+
+def watchdog_pids(server_pgid: int) -> list[int]:
+    """PIDs of the watchdog processes guarding the server group ``server_pgid`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(part.endswith(b"_watchdog.py") for part in argv) and str(server_pgid).encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def wait_until_removed(path: Path, timeout: float) -> bool:
+    """Whether ``path`` disappeared within ``timeout`` seconds (polled every 20 ms)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not path.exists():
+            return True
+        time.sleep(0.02)
+    return not path.exists()

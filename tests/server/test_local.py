@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -19,13 +22,35 @@ from airflow_provider_ollama.exceptions import (
 )
 from airflow_provider_ollama.server.local import LocalOllamaServer
 from airflow_provider_ollama.server.settings import ServerSettings
-from tests.server.processes import is_gone, sigkill_and_wait, task_process, wait_until_gone
+from tests.server.processes import (
+    is_gone,
+    kill_leftover_group,
+    sigkill_and_wait,
+    task_process,
+    wait_until_gone,
+    wait_until_removed,
+    watchdog_pids,
+)
 
 
 def _environ(pid: int) -> dict[str, str]:
     """The environment a running process was started with (Linux /proc)."""
     raw = Path(f"/proc/{pid}/environ").read_bytes()
     return dict(entry.split("=", 1) for entry in raw.decode().split("\0") if "=" in entry)
+
+
+@pytest.fixture
+def scratch_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The folder per-task servers make their temporary directories in, for this test alone."""
+    root = tmp_path / "tmp"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    return root
+
+
+def _work_dir(server_pid: int) -> Path:
+    """A running per-task server's temporary directory: the parent of the HOME it was given."""
+    return Path(_environ(server_pid)["HOME"]).parent
 
 
 class RecordingPreparer:
@@ -144,7 +169,6 @@ def test_crash_during_start_raises_with_the_servers_last_log_lines(ollama_binary
     message = str(raised.value)
     assert "exited with code 1" in message
     assert "unable to start server" in message
-    assert str(server.log_path) in message
 
 
 def test_missing_binary_fails_before_anything_starts(tmp_path):
@@ -190,8 +214,6 @@ def test_each_server_has_its_own_home_and_model_store_removed_at_stop(ollama_bin
         assert "OLLAMA_NOPRUNE" not in environment
     assert not models_dir.exists()
     assert not home.exists()
-    assert server.log_path is not None
-    assert server.log_path.exists(), "the log outlives the server, for post-mortems"
 
 
 def test_shared_model_store_is_kept_and_never_pruned(ollama_binary, tmp_path):
@@ -227,13 +249,21 @@ def test_settings_and_gpu_selection_reach_the_servers_environment(ollama_binary)
     assert environment["OLLAMA_DEBUG"] == "1"
 
 
-def test_server_output_goes_to_its_log_file_and_the_task_log(ollama_binary, caplog):
+def test_server_output_goes_to_the_task_log_and_to_no_file_of_its_own(ollama_binary, caplog, scratch_root):
     caplog.set_level(logging.INFO, logger="airflow_provider_ollama")
     with LocalOllamaServer(binary=ollama_binary) as server:
         port = server.url.rsplit(":", 1)[1] if server.url else ""
-    assert server.log_path is not None
-    assert f"Listening on 127.0.0.1:{port}" in server.log_path.read_text()
+        assert server.log_path is None
+        written = [path.name for path in scratch_root.rglob("*") if path.is_file()]
+        assert not [name for name in written if name.endswith(".log")], written
     assert any(f"Listening on 127.0.0.1:{port}" in record.getMessage() for record in caplog.records)
+
+
+def test_a_log_file_named_by_the_user_gets_the_output_and_is_kept(ollama_binary, tmp_path):
+    log_path = tmp_path / "logs" / "ollama.log"
+    with LocalOllamaServer(binary=ollama_binary, log_path=log_path) as server:
+        port = server.url.rsplit(":", 1)[1] if server.url else ""
+    assert f"Listening on 127.0.0.1:{port}" in log_path.read_text()
 
 
 def test_error_in_the_work_stops_the_server_and_propagates(ollama_binary):
@@ -334,7 +364,31 @@ def test_bad_arguments_fail_at_construction(kwargs, message):
         LocalOllamaServer(**kwargs)
 
 
-def test_server_is_killed_when_the_task_process_is_sigkilled(ollama_binary, monkeypatch):
+# --- nothing stays on disk ----------------------------------------------------------------------------
+
+
+def test_nothing_of_the_server_stays_on_disk_after_a_normal_stop(ollama_binary, scratch_root):
+    with LocalOllamaServer(binary=ollama_binary) as server:
+        assert server.pid is not None
+        assert _work_dir(server.pid).parent == scratch_root
+    assert list(scratch_root.iterdir()) == []
+
+
+def test_nothing_of_the_server_stays_on_disk_when_the_work_fails(ollama_binary, scratch_root):
+    with pytest.raises(ZeroDivisionError), LocalOllamaServer(binary=ollama_binary):
+        raise ZeroDivisionError("the work failed")
+    assert list(scratch_root.iterdir()) == []
+
+
+def test_nothing_of_the_server_stays_on_disk_when_it_crashes_at_start(ollama_binary, scratch_root):
+    server = LocalOllamaServer(binary=ollama_binary, env={"OLLAMA_EMULATOR_CRASH_ON_START": "1"})
+    with pytest.raises(OllamaServerStartError, match="unable to start server"):
+        server.start()
+    assert list(scratch_root.iterdir()) == []
+
+
+@pytest.mark.parametrize("trial", range(1, 6))
+def test_a_sigkilled_task_leaves_neither_its_server_nor_its_directory(ollama_binary, monkeypatch, trial):
     # The emulator can watch its parent too; that switch stays off so only our watchdog can pass this.
     monkeypatch.delenv("OLLAMA_EMULATOR_PARENT_PID", raising=False)
     code = f"""
@@ -345,6 +399,46 @@ def test_server_is_killed_when_the_task_process_is_sigkilled(ollama_binary, monk
         time.sleep(600)
         """
     with task_process(code) as (task, server_pid):
-        assert not is_gone(server_pid)
+        work_dir = _work_dir(server_pid)
+        assert (work_dir / "models").is_dir()
+        killed = time.monotonic()
         sigkill_and_wait(task)
         assert wait_until_gone(server_pid, timeout=2), f"ollama serve (pid {server_pid}) outlived its task"
+        assert wait_until_removed(work_dir, timeout=3), f"trial {trial}: {work_dir} outlived its task"
+        elapsed = time.monotonic() - killed
+    print(f"trial {trial}: server and {work_dir.name} gone {elapsed:.2f} s after SIGKILL")
+
+
+def test_a_server_start_removes_what_a_task_killed_with_its_watchdog_left(ollama_binary, scratch_root):
+    # SIGKILL of the task and its watchdog together (a container's OOM kill, say): nobody removed the
+    # folder. The next per-task server on this worker does, as the folder's marker proves it abandoned.
+    code = f"""
+        import tempfile, time
+        tempfile.tempdir = {str(scratch_root)!r}
+        from airflow_provider_ollama.server.local import LocalOllamaServer
+        server = LocalOllamaServer(binary={str(ollama_binary)!r}).start()
+        print(f"SERVER_PID={{server.pid}}", flush=True)
+        time.sleep(600)
+        """
+    with task_process(code) as (task, server_pid):
+        abandoned = _work_dir(server_pid)
+        for watchdog in watchdog_pids(server_pid):
+            os.kill(watchdog, signal.SIGKILL)
+        sigkill_and_wait(task)
+        kill_leftover_group(server_pid)
+        assert wait_until_gone(server_pid, timeout=5)
+    assert abandoned.is_dir(), "nothing should have removed it yet"
+    with LocalOllamaServer(binary=ollama_binary) as server:
+        assert server.pid is not None
+        assert not abandoned.exists()
+        # The running server's own folder is in use, and stays until it stops.
+        assert [path.name for path in scratch_root.iterdir()] == [_work_dir(server.pid).name]
+    assert list(scratch_root.iterdir()) == []
+
+
+def test_a_server_start_leaves_the_folder_of_another_running_server_alone(ollama_binary, scratch_root):
+    with LocalOllamaServer(binary=ollama_binary) as first:
+        assert first.pid is not None
+        with LocalOllamaServer(binary=ollama_binary) as second:
+            assert first.hook.version() == second.hook.version()
+            assert _work_dir(first.pid).is_dir()

@@ -30,6 +30,8 @@ class DagRunResult:
     xcoms: dict[str, Any] = field(default_factory=dict)
     #: (task_id, key) -> value for XComs pushed under keys other than return_value.
     extra_xcoms: dict[tuple[str, str], Any] = field(default_factory=dict)
+    #: task label -> seconds from the task's start to its end (deferral included), as Airflow recorded them.
+    durations: dict[str, float] = field(default_factory=dict)
 
     def assert_success(self) -> None:
         assert self.state == "success", f"DAG run {self.run_id} ended {self.state}: {self.task_states}"
@@ -90,6 +92,8 @@ def _collect(dag_id: str, run_id: str, state: str) -> DagRunResult:
                 instance.task_id if instance.map_index < 0 else f"{instance.task_id}[{instance.map_index}]"
             )
             result.task_states[label] = str(instance.state)
+            if instance.start_date is not None and instance.end_date is not None:
+                result.durations[label] = (instance.end_date - instance.start_date).total_seconds()
         rows = session.scalars(
             select(XComModel).where(XComModel.dag_id == dag_id, XComModel.run_id == run_id)
         ).all()

@@ -17,7 +17,7 @@ try:
 except ImportError:  # Airflow 3.1 keeps serde in core
     from airflow.serialization.serde import deserialize, serialize  # type: ignore[import-not-found,no-redef]
 
-from airflow_provider_ollama.exceptions import OllamaModelNotFoundError
+from airflow_provider_ollama.exceptions import OllamaModelNotFoundError, OllamaPullError
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
 from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
@@ -246,4 +246,21 @@ async def test_an_unknown_model_yields_an_error_event_that_reraises_its_type(
     assert len(events) == 1
     assert events[0]["error_type"] == "OllamaModelNotFoundError"
     with pytest.raises(OllamaModelNotFoundError, match="has no model"):
+        raise_for_pull_event(events[0])
+
+
+@pytest.mark.asyncio
+async def test_a_registry_refusing_the_pull_ends_the_trigger_at_once_without_retries(
+    emulator: OllamaEmulator, ollama_registry: RegistryEmulator
+) -> None:
+    ollama_registry.faults.error(403, kinds={"manifest"})
+    started = time.monotonic()
+    # The default retry delay (5 s, then 10, 20): a retried pull would take 35 s.
+    events = await _events(_trigger([ollama_registry.model_name("tiny")], retry_delay=5.0))
+    assert time.monotonic() - started < 5
+    assert emulator.stats.counter("pulls") == 1
+    assert events[0]["error_type"] == "OllamaPullError"
+    with pytest.raises(
+        OllamaPullError, match=f"registry {ollama_registry.host} refused the pull with HTTP 403"
+    ):
         raise_for_pull_event(events[0])

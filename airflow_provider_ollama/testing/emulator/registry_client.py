@@ -7,6 +7,7 @@ built here once, from httpx's exceptions and the registry's answers.
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -50,6 +51,11 @@ def transport_error(method: str, url: str, error: Exception) -> RegistryError:
     if isinstance(error, httpx.ConnectError):
         if "name resolution" in text.lower() or "name or service not known" in text.lower():
             reason = f"dial tcp: lookup {parsed.hostname}: no such host"
+        elif "certificate verify failed" in text.lower():
+            # crypto/tls's CertificateVerificationError around x509.UnknownAuthorityError.
+            reason = "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+        elif alert := re.search(r"alert ([a-z ]+)", text.lower()):
+            reason = f"remote error: tls: {alert.group(1).strip()}"  # the server refused the handshake
         elif "ssl" in text.lower() or "wrong version number" in text.lower():
             reason = "http: server gave HTTP response to HTTPS client"
         else:

@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from airflow_provider_ollama.testing._serving import BackgroundServer
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
 from airflow_provider_ollama.testing.registry import RegistryEmulator
 from airflow_provider_ollama.testing.registry.catalogue import TINY
+from tests.support.tls_server import self_signed_tls_server
 from tests.testing.emulator.openapi import JSON, validate_response, validate_stream
 from tests.testing.emulator.support import JSON_PLAIN, assert_error, assert_stream_error, ndjson_lines
 
@@ -106,6 +108,19 @@ def test_explicit_host_needs_insecure_for_a_plain_http_registry(
     )
     assert client.pull(name, insecure=True).status == "success"
     assert (server.store.manifests_dir / registry.host / "library" / "tiny" / "latest").is_file()
+
+
+def test_a_registry_with_an_untrusted_certificate_fails_in_gos_words(
+    client: ollama.Client, tmp_path: Path
+) -> None:
+    # server/images.go makeRequest: http.Client.Do returns crypto/tls's verification error in a *url.Error.
+    with self_signed_tls_server(tmp_path) as port, pytest.raises(ollama.ResponseError) as caught:
+        client.pull(f"127.0.0.1:{port}/library/tiny")
+    assert caught.value.status_code == 500
+    assert caught.value.error == (
+        f'pull model manifest: Get "https://127.0.0.1:{port}/v2/library/tiny/manifests/latest": '
+        "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+    )
 
 
 def test_http_scheme_without_insecure_fails_before_any_line(
