@@ -1,7 +1,8 @@
 """Supervise one ``ollama serve`` process: its own process group, drained output, guaranteed stop.
 
 The server runs in a new session so that stopping it reaches the model runners it spawns too; a watchdog
-process kills that group if the task process dies first; a reader thread drains its output into a log file
+process kills that group if the task process dies first (or loses its own parent, the task supervisor that
+a killed Celery worker takes with it); a reader thread drains its output into a log file
 and the task log so the server can never block on a full pipe.
 """
 
@@ -136,6 +137,8 @@ class ServerProcess:
                     str(os.getpid()),
                     str(pgid),
                     str(self._stop_timeout),
+                    # The task's supervisor: if it dies, the task is abandoned and the server must go.
+                    str(os.getppid()),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
