@@ -152,10 +152,11 @@ class CeleryAirflow(AirflowDeployment):
         environment: Mapping[str, str] | None = None,
     ) -> None:
         slots = sum(host.concurrency for host in workers)
-        super().__init__(home, connections=connections, parallelism=max(slots * 2, 8))
+        super().__init__(
+            home, connections=connections, environment=environment, parallelism=max(slots * 2, 8)
+        )
         self.redis = RedisServer(home / "redis")
         self._hosts = list(workers)
-        self._extra_environment = dict(environment or {})
         self.workers: dict[str, CeleryWorker] = {}
         self._services: list[ServiceProcess] = []
         self._celery: Celery | None = None
@@ -174,7 +175,7 @@ class CeleryAirflow(AirflowDeployment):
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
             # The workers import the hostname callable from this checkout's tests package.
             "PYTHONPATH": str(REPO_ROOT),
-            **self._extra_environment,
+            **self._extra_environment,  # the caller's have the last word
         }
 
     # --- lifecycle -------------------------------------------------------------------------------

@@ -40,11 +40,17 @@ class AirflowDeployment(Service):
 
     :param home: AIRFLOW_HOME; its ``dags`` folder is the DAGs folder (fill it before starting).
     :param connections: connection id -> JSON form, set as ``AIRFLOW_CONN_<ID>`` for every component.
+    :param environment: more variables for every component (Airflow options such as ``AIRFLOW__OLLAMA__*``).
     :param parallelism: ``[core] parallelism``: task instances running at once across the deployment.
     """
 
     def __init__(
-        self, home: Path, *, connections: Mapping[str, dict[str, Any]] | None = None, parallelism: int = 4
+        self,
+        home: Path,
+        *,
+        connections: Mapping[str, dict[str, Any]] | None = None,
+        environment: Mapping[str, str] | None = None,
+        parallelism: int = 4,
     ) -> None:
         self.home = home
         self.dags_folder = home / "dags"
@@ -53,6 +59,7 @@ class AirflowDeployment(Service):
         self.password = secrets.token_urlsafe(12)
         self._connections = dict(connections or {})
         self._parallelism = parallelism
+        self._extra_environment = dict(environment or {})
         self._client: httpx.Client | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -100,7 +107,7 @@ class AirflowDeployment(Service):
         }
         for conn_id, connection in self._connections.items():
             environment[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(connection)
-        return environment
+        return {**environment, **self._extra_environment}
 
     def close_client(self) -> None:
         if self._client is not None:

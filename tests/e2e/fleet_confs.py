@@ -1,13 +1,15 @@
 """What the Celery end-to-end test passes to each DAG it runs: the only place it names DAG params.
 
 The example DAGs' params (and how a run reaches a plain-HTTP registry) follow the operators' API; when
-that changes, these functions, :data:`REGISTRY_ENVIRONMENT` and tests/e2e/dags/celery_fleet_dags.py
-are what to adapt.
+that changes, these functions, :func:`registry_environment` and tests/e2e/dags/celery_fleet_dags.py are
+what to adapt.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
 
 MAPPED_BATCH = "example_ollama_mapped_batch"
 MODEL_CACHE = "example_ollama_model_cache"
@@ -15,9 +17,13 @@ PIPELINE = "example_ollama_pipeline"
 GPU_QUEUE = "fleet_gpu_queue"
 WORKER_LOSS = "fleet_worker_loss"
 
-#: Variables every Airflow component gets so that tasks may pull from the registry emulator (plain
-#: HTTP). Today each run says so through its ``insecure_registry`` param instead.
-REGISTRY_ENVIRONMENT: dict[str, str] = {}
+
+def registry_environment(registry: RegistryEmulator) -> dict[str, str]:
+    """Variables every Airflow component gets so that tasks may pull from ``registry`` (plain HTTP).
+
+    None today: each run says so through its ``insecure_registry`` param (:func:`_insecure`).
+    """
+    return {}
 
 
 def _insecure() -> dict[str, Any]:

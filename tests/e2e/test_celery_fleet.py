@@ -136,7 +136,7 @@ def fleet(
             "ollama_default": {"conn_type": "ollama", "host": f"http://127.0.0.1:{ollama_port}"},
             "aws_default": json.loads(aws_connection_json(moto_s3)),
         },
-        environment=fleet_confs.REGISTRY_ENVIRONMENT,
+        environment=fleet_confs.registry_environment(ollama_registry_session),
     )
     install_flagship(airflow.dags_folder)
     for dag_file in (

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
+from tests.e2e import fleet_confs
 from tests.e2e.flagship import DAG_ID, install_flagship, run_flagship
 from tests.e2e.standalone import AirflowStandalone
 from tests.support.ports import unused_port
@@ -25,6 +26,7 @@ def test_flagship_runs_under_standalone_airflow_with_the_sensor_resumed_by_the_t
     airflow = AirflowStandalone(
         tmp_path / "airflow",
         connections={"ollama_default": {"conn_type": "ollama", "host": f"http://127.0.0.1:{ollama_port}"}},
+        environment=fleet_confs.registry_environment(ollama_registry),
     )
     install_flagship(airflow.dags_folder)
     with airflow, airflow.diagnosed(DAG_ID):
