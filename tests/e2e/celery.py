@@ -186,6 +186,13 @@ class CeleryAirflow(AirflowDeployment):
         airflow = str(Path(sys.executable).with_name("airflow"))
         logs = self.home / "services"
         logs.mkdir(parents=True, exist_ok=True)
+        # Celery workers never touch the metadata DB (tasks reach it through the API server): they start
+        # while it is migrated, on the core the migration leaves idle.
+        for host in self._hosts:
+            worker = CeleryWorker(host, self.home / "hosts" / host.name, environment)
+            self.workers[host.name] = worker
+            self._services.append(worker.process)
+            worker.process.start()
         migrate = ServiceProcess(
             "airflow db migrate", [airflow, "db", "migrate"], env=environment, log_path=logs / "migrate.log"
         )
@@ -200,14 +207,10 @@ class CeleryAirflow(AirflowDeployment):
             "triggerer": ["triggerer"],
         }
         for name, arguments in components.items():
-            self._services.append(
-                ServiceProcess(name, [airflow, *arguments], env=environment, log_path=logs / f"{name}.log")
+            service = ServiceProcess(
+                name, [airflow, *arguments], env=environment, log_path=logs / f"{name}.log"
             )
-        for host in self._hosts:
-            worker = CeleryWorker(host, self.home / "hosts" / host.name, environment)
-            self.workers[host.name] = worker
-            self._services.append(worker.process)
-        for service in self._services:
+            self._services.append(service)
             service.start()
 
     def stop(self) -> None:

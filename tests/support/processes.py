@@ -36,7 +36,11 @@ class Service(ABC):
     def stop(self) -> None: ...
 
     def __enter__(self: _Service) -> _Service:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()  # whatever did start before the failure
+            raise
         return self
 
     def __exit__(
