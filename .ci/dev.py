@@ -6,7 +6,7 @@
 
 Both create ``.venv`` (with uv, pinned by ``.ci/constraints.txt``) the first time and reuse it after.
 ``test`` also builds ``.venv-airflow-3.1`` for the smoke run on the oldest Airflow we support, and
-installs the Debian packages the browser and compose tests need when it runs as root.
+installs the Debian packages the browser, compose and Celery tests need when it runs as root.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ DEBIAN_PACKAGES = {
     # command -> (package, apt flags)
     "chromium": ("chromium", []),
     "docker-compose": ("docker-compose", ["--no-install-recommends"]),
+    # The Celery end-to-end test's broker (tests/e2e/celery.py starts it on a free loopback port).
+    "redis-server": ("redis-server", ["--no-install-recommends"]),
 }
 
 
@@ -68,13 +70,15 @@ def ensure_venv(venv: Path, constraints: Path, extra_requirements: list[str]) ->
 
 
 def ensure_debian_packages() -> None:
-    """Install what the browser and compose tests need; say what is missing when we cannot."""
+    """Install what the browser, compose and Celery tests need; say what is missing when we cannot."""
     missing = {command: spec for command, spec in DEBIAN_PACKAGES.items() if shutil.which(command) is None}
     if not missing:
         return
     names = " ".join(package for package, _ in missing.values())
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        log(f"not root or no apt-get: install these Debian packages for the UI and compose tests: {names}")
+        log(
+            f"not root or no apt-get: install these Debian packages for the UI, compose and Celery tests: {names}"
+        )
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     run(["apt-get", "update", "-qq"], env=env)

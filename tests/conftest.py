@@ -90,3 +90,26 @@ def _no_cached_object_stores() -> None:
     store = sys.modules.get("airflow.sdk.io.store")
     if store is not None:
         store._STORE_CACHE.clear()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``xdist_group`` marks group again under ``--dist loadgroup`` (pytest-xdist 3.8 with pytest 9.2).
+
+    xdist groups tests by a ``@<group>`` suffix it appends to each marked item's node id, through the
+    private ``item._nodeid``; pytest 9.2 keeps the node id in ``item._id`` and ignores that attribute. So
+    every group was silently spread over all workers: tests meant to share a session's expensive fixture
+    ran it once per worker, and the tests that start whole Airflow deployments ran side by side on two
+    cores. Where the suffix is missing, this adds it the way pytest 9.2 stores node ids.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        groups = {
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        }
+        if groups and "@" not in item.nodeid:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(sorted(groups))}")

@@ -10,7 +10,15 @@ SIGKILL whatever is left after the grace period, then remove the server's tempor
 store and HOME), so a killed task leaves nothing on disk either. A pipe notices the death of the whole
 task process, unlike ``PR_SET_PDEATHSIG``, which fires when the *thread* that started the child ends.
 
-Usage: ``python -I -S _watchdog.py <read fd> <parent pid> <server process group> <grace seconds> [<dir>]``
+A task whose own parent dies is abandoned too: when a Celery worker is SIGKILLed, its pool processes and
+the task supervisors in them die with it (``PR_SET_PDEATHSIG``), but the task processes they forked run
+on, unsupervised, until their code ends (since Airflow 3.3 they even have process groups of their own, so
+killing the worker's group misses them too); Airflow fails such a try once its heartbeats stop and
+retries it elsewhere. So when the task process's parent changes (read from /proc, where there is one),
+the server goes as well.
+
+Usage: ``python -I -S _watchdog.py <read fd> <parent pid> <server process group> <grace seconds> <dir or "">
+[<the parent's parent pid>]``
 """
 
 from __future__ import annotations
@@ -75,8 +83,20 @@ def remove_directory(directory: str) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def watch(read_fd: int, parent_pid: int, pgid: int, grace_s: float, directory: str = "") -> int:
-    """Block until the task disarms us (exit 0) or dies (kill the group, remove its directory, exit 0)."""
+def parent_of(pid: int) -> int | None:
+    """The parent of process ``pid`` (from ``/proc``), None where that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # pid (comm) state ppid ...: comm may hold spaces, so split after its last parenthesis.
+            return int(stat.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def watch(
+    read_fd: int, parent_pid: int, pgid: int, grace_s: float, directory: str = "", grandparent_pid: int = 0
+) -> int:
+    """Block until the task disarms us (exit 0), dies or is orphaned (kill the group, remove its directory, exit 0)."""
     received = b""
     while True:
         readable, _, _ = select.select([read_fd], [], [], _PARENT_CHECK_S)
@@ -89,6 +109,8 @@ def watch(read_fd: int, parent_pid: int, pgid: int, grace_s: float, directory: s
                 return 0
         if os.getppid() != parent_pid:
             break
+        if grandparent_pid > 0 and parent_of(parent_pid) not in (None, grandparent_pid):
+            break
     kill_group(pgid, grace_s)
     remove_directory(directory)
     return 0
@@ -97,6 +119,7 @@ def watch(read_fd: int, parent_pid: int, pgid: int, grace_s: float, directory: s
 def main(argv: list[str]) -> int:
     read_fd, parent_pid, pgid, grace_s = int(argv[1]), int(argv[2]), int(argv[3]), float(argv[4])
     directory = argv[5] if len(argv) > 5 else ""
+    grandparent_pid = int(argv[6]) if len(argv) > 6 else 0
     # A terminal's Ctrl-C must not disarm the protection; SIGTERM means "go now, take the server with you".
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -106,7 +129,7 @@ def main(argv: list[str]) -> int:
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, _on_term)
-    return watch(read_fd, parent_pid, pgid, grace_s, directory)
+    return watch(read_fd, parent_pid, pgid, grace_s, directory, grandparent_pid)
 
 
 if __name__ == "__main__":

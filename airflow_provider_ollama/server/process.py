@@ -1,8 +1,9 @@
 """Supervise one ``ollama serve`` process: its own process group, drained output, guaranteed stop.
 
 The server runs in a new session so that stopping it reaches the model runners it spawns too; a watchdog
-process kills that group (and removes the server's directory) if the task process dies first; a reader
-thread drains its output into the task log (and a file, if asked) so the server never blocks on a full pipe.
+process kills that group (and removes the server's directory) if the task process dies first, or loses its
+own parent (the task supervisor that a killed Celery worker takes with it); a reader thread drains its
+output into the task log (and a file, if asked) so the server never blocks on a full pipe.
 """
 
 from __future__ import annotations
@@ -145,6 +146,8 @@ class ServerProcess:
                     str(pgid),
                     str(self._stop_timeout),
                     str(self._scratch_dir or ""),
+                    # The task's supervisor: if it dies, the task is abandoned and the server must go.
+                    str(os.getppid()),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

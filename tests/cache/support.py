@@ -15,6 +15,16 @@ BUCKET = "model-cache"
 SMALL_PARTS = {"multipart_threshold": 5 << 20, "multipart_chunksize": 5 << 20, "max_concurrency": 4}
 
 
+def cache_outcome(status: str, *, s3: int = 0, host: int = 0, registry: int = 0) -> dict[str, object]:
+    """One model's entry in the model cache example's ``cache_report``: where its bytes came from."""
+    return {
+        "status": status,
+        "bytes_from_s3": s3,
+        "bytes_from_host_cache": host,
+        "bytes_from_registry": registry,
+    }
+
+
 def replace_object(s3_client: Any, key: str, body: bytes) -> None:
     """Overwrite an object but keep its metadata, as silent corruption at rest would."""
     metadata = s3_client.head_object(Bucket=BUCKET, Key=key)["Metadata"]

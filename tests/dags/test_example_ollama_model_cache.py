@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
+from tests.cache.support import cache_outcome
 from tests.support.dag_runs import REPO_ROOT, DagRunResult, run_dag
 from tests.support.moto_s3 import aws_connection_json, make_s3_client, moto_s3, s3_endpoint
 
@@ -67,22 +68,13 @@ def test_the_first_run_pulls_once_and_the_second_restores_everything_from_s3(
     second.assert_success()
 
     assert first.xcoms["cache_report"] == {
-        "fill_cache": {model: _outcome("miss", registry=size)},
-        "summarise": {model: _outcome("hit", s3=size)},
+        "fill_cache": {model: cache_outcome("miss", registry=size)},
+        "summarise": {model: cache_outcome("hit", s3=size)},
     }
     assert registry_bytes == size
     assert second.xcoms["cache_report"] == {
-        "fill_cache": {model: _outcome("hit", s3=size)},
-        "summarise": {model: _outcome("hit", host=size)},
+        "fill_cache": {model: cache_outcome("hit", s3=size)},
+        "summarise": {model: cache_outcome("hit", host=size)},
     }
     assert ollama_registry.stats.total_requests == 0
     assert second.xcoms["summarise"]
-
-
-def _outcome(status: str, *, s3: int = 0, host: int = 0, registry: int = 0) -> dict[str, object]:
-    return {
-        "status": status,
-        "bytes_from_s3": s3,
-        "bytes_from_host_cache": host,
-        "bytes_from_registry": registry,
-    }

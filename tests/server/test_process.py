@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -9,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from airflow_provider_ollama.server._watchdog import parent_of
 from airflow_provider_ollama.server.process import ServerProcess, redact_line
 from tests.server.processes import is_gone, sigkill_and_wait, task_process, wait_until_gone, write_script
 
@@ -116,9 +118,10 @@ def test_credentials_in_printed_urls_are_redacted():
     assert "http://127.0.0.1:0" in redacted
 
 
-def test_watchdog_kills_the_server_group_when_the_task_process_is_sigkilled(tmp_path):
+def _task_code(tmp_path: Path) -> str:
+    """A task process's code: start a server (a stand-in script), print its PID, then keep working."""
     server_script = write_script(tmp_path / "server", LISTEN_THEN_WAIT)
-    code = f"""
+    return f"""
         import os, time
         from pathlib import Path
         from airflow_provider_ollama.server.process import ServerProcess
@@ -129,7 +132,37 @@ def test_watchdog_kills_the_server_group_when_the_task_process_is_sigkilled(tmp_
         print(f"SERVER_PID={{process.pid}}", flush=True)
         time.sleep(600)
         """
-    with task_process(code) as (task, server_pid):
+
+
+def test_watchdog_kills_the_server_group_when_the_task_process_is_sigkilled(tmp_path):
+    with task_process(_task_code(tmp_path)) as (task, server_pid):
         assert not is_gone(server_pid)
         sigkill_and_wait(task)
         assert wait_until_gone(server_pid, timeout=2), f"ollama serve (pid {server_pid}) outlived its task"
+
+
+def test_watchdog_kills_the_server_group_when_the_task_loses_its_supervisor(tmp_path):
+    # A Celery worker SIGKILLed mid-task: the task's supervisor dies with it, the task process (in a group
+    # of its own, as Airflow 3.3 puts it) runs on unsupervised and Airflow retries the task elsewhere.
+    task_code = _task_code(tmp_path)
+    supervisor_code = f"""
+        import subprocess, sys, textwrap
+        task = subprocess.Popen([sys.executable, "-c", textwrap.dedent({task_code!r})], start_new_session=True)
+        task.wait()
+        """
+    task_pid = None
+    try:
+        with task_process(supervisor_code) as (supervisor, server_pid):
+            task_pid = parent_of(server_pid)
+            assert task_pid is not None
+            sigkill_and_wait(supervisor)
+            assert wait_until_gone(server_pid, timeout=3), (
+                f"ollama serve (pid {server_pid}) outlived its supervisor"
+            )
+            assert not is_gone(task_pid), (
+                "the orphaned task itself runs on: only the pipe's end would not show it"
+            )
+    finally:
+        if task_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(task_pid, signal.SIGKILL)

@@ -17,17 +17,17 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 
 from tests.support.dag_runs import migrate_metadata_db
 from tests.support.ports import unused_port
+from tests.support.processes import Service
 
 START_DEADLINE_S = 120.0
 STOP_GRACE_S = 10.0
 ADMIN_USER = "admin"
 
 
-class AirflowApiServer:
+class AirflowApiServer(Service):
     """``airflow api-server`` in its own process group; use as a context manager."""
 
     def __init__(self, work_dir: Path) -> None:
@@ -37,15 +37,6 @@ class AirflowApiServer:
         self.password = secrets.token_urlsafe(12)
         self.log_path = work_dir / "api-server.log"
         self._process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> AirflowApiServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         migrate_metadata_db()
