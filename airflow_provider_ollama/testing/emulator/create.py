@@ -8,7 +8,6 @@ a missing ``from`` model is pulled first, and creating the same model twice writ
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
@@ -34,6 +33,7 @@ from airflow_provider_ollama.testing.emulator.pull import pull_model
 from airflow_provider_ollama.testing.emulator.quantize import quantize_layer
 from airflow_provider_ollama.testing.emulator.state import INVALID_MODEL_NAME, EmulatorState, parse_model_name
 from airflow_provider_ollama.testing.emulator.storage import remove_unreferenced_blobs
+from airflow_provider_ollama.testing.emulator.template_check import template_parse_error
 from airflow_provider_ollama.testing.gguf import GGUFFormatError, file_type_label, parameter_size_label
 
 NOT_GGUF = "supplied file was not in GGUF format"
@@ -41,7 +41,6 @@ _MODEL = LAYER_MEDIA_TYPE_PREFIX + "model"
 _ADAPTER = LAYER_MEDIA_TYPE_PREFIX + "adapter"
 _PROJECTOR = LAYER_MEDIA_TYPE_PREFIX + "projector"
 _GGUF_KINDS = (_MODEL, _ADAPTER, _PROJECTOR)
-_TEMPLATE_ACTION = re.compile(r"{{-?\s*(if|range|with|define|block|end)\b")
 
 _CREATE_FIELDS = {
     "model": "string",
@@ -80,20 +79,10 @@ def _is_valid_relative_path(path: str) -> bool:
 
 
 def _check_template(template: str) -> None:
-    """Reject templates Go's parser would reject for unbalanced actions (``template error: ...``)."""
-    if template.count("{{") != template.count("}}"):
-        raise ApiError(400, "template error: template: :1: unclosed action")
-    depth = 0
-    for match in _TEMPLATE_ACTION.finditer(template):
-        line = template.count("\n", 0, match.start()) + 1
-        if match.group(1) == "end":
-            depth -= 1
-            if depth < 0:
-                raise ApiError(400, f"template error: template: :{line}: unexpected {{{{end}}}}")
-        else:
-            depth += 1
-    if depth > 0:
-        raise ApiError(400, "template error: template: :1: unexpected EOF")
+    """``setTemplate``: a template Go cannot parse is a 400 ``template error: ...``."""
+    problem = template_parse_error(template)
+    if problem:
+        raise ApiError(400, f"template error: {problem}")
 
 
 def _gguf_layer(state: EmulatorState, source: str, digest: str, media_type: str | None) -> BuildLayer:

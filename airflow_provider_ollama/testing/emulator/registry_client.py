@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_ollama.names import DEFAULT_HOST, ModelName
 from airflow_provider_ollama.testing.emulator.settings import EmulatorSettings
+from airflow_provider_ollama.testing.emulator.version import registry_user_agent
 
 if TYPE_CHECKING:
     import httpx
 
 MANIFEST_ACCEPT = "application/vnd.docker.distribution.manifest.v2+json"
-_USER_AGENT = "ollama/{version} (amd64 linux) Go/go1.24.1"
 _MAX_REDIRECTS = 10
 
 
@@ -74,7 +74,7 @@ class RegistryClient:
     def __init__(self, settings: EmulatorSettings, name: ModelName, *, insecure: bool) -> None:
         self.name = name
         self.insecure = insecure
-        self.user_agent = _USER_AGENT.format(version=settings.version)
+        self.user_agent = registry_user_agent(settings.version)
         if name.host.lower() == DEFAULT_HOST and settings.registry_url:
             self.base_url = settings.registry_url.rstrip("/")
         else:
