@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,64 +20,10 @@ import ollama
 import pytest
 from pydantic import BaseModel
 
-from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
-from airflow_provider_ollama.testing.emulator.state import EmulatorState
-from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
-from tests.testing.emulator.openapi import NDJSON, validate_response, validate_stream
+from tests.testing.emulator.conftest import Emulator
+from tests.testing.emulator.openapi import validate_response, validate_stream
 
 BUSY = "server busy, please try again.  maximum pending requests exceeded"
-CATALOGUE_MODELS = ("tiny", "tiny-embed", "tiny-think")
-
-
-@dataclass
-class Emulator:
-    url: str
-    state: EmulatorState
-
-    def post(self, path: str, body: Any, **kwargs: Any) -> httpx.Response:
-        return httpx.post(self.url + path, json=body, timeout=30, **kwargs)
-
-    def lines(self, path: str, body: Any) -> list[dict[str, Any]]:
-        response = self.post(path, body)
-        assert response.status_code == 200, response.text
-        assert response.headers["content-type"] == NDJSON
-        assert response.text.endswith("\n")
-        assert "\n\n" not in response.text, "Ollama never sends blank lines"
-        return [json.loads(line) for line in response.text.splitlines()]
-
-
-@pytest.fixture(scope="module")
-def pulled_models(
-    tmp_path_factory: pytest.TempPathFactory, ollama_registry_session: RegistryEmulator
-) -> Path:
-    """A models directory holding tiny, tiny-embed and tiny-think, pulled once from the registry emulator."""
-    models = tmp_path_factory.mktemp("pulled") / "models"
-    with OllamaEmulator(models_dir=models, registry_url=ollama_registry_session.url) as emulator:
-        client = ollama.Client(host=emulator.url, timeout=120)
-        for name in CATALOGUE_MODELS:
-            assert client.pull(name, insecure=True).status == "success"
-    return models
-
-
-@pytest.fixture
-def start(
-    ollama_emulator_factory: Callable[..., Any], pulled_models: Path, tmp_path: Path
-) -> Callable[..., Emulator]:
-    """Start an emulator on a copy of the pulled store; keyword arguments are settings."""
-
-    def _start(**settings: Any) -> Emulator:
-        # Inference never writes to the store, so hard links make each test's copy cheap.
-        models = tmp_path / f"models-{len(list(tmp_path.iterdir()))}"
-        shutil.copytree(pulled_models, models, copy_function=os.link)
-        handle = ollama_emulator_factory(models_dir=models, **settings)
-        return Emulator(handle.url, handle.state)
-
-    return _start
-
-
-@pytest.fixture
-def emulator(start: Callable[..., Emulator]) -> Emulator:
-    return start()
 
 
 @pytest.fixture
