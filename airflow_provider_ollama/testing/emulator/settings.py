@@ -66,6 +66,9 @@ class EmulatorSettings:
     version: str = EMULATED_VERSION
     #: ``OLLAMA_NO_CLOUD``: cloud models and web search answer 403 instead of trying ollama.com.
     no_cloud: bool = False
+    #: The server's ``HOME``: its key ``~/.ollama/id_ed25519`` signs registry token requests
+    #: (None: this process's home).
+    home: Path | None = None
     #: ``OLLAMA_REMOTES``: hosts a model created with ``remote_host`` may run on.
     remotes: tuple[str, ...] = ("ollama.com",)
 
@@ -108,6 +111,7 @@ class EmulatorSettings:
             max_loaded_models=_uint(env, "OLLAMA_MAX_LOADED_MODELS", 0),
             context_length=_uint(env, "OLLAMA_CONTEXT_LENGTH", 0),
             noprune=_flag(env.get("OLLAMA_NOPRUNE")),
+            home=Path(env["HOME"]) if env.get("HOME") else None,
             no_cloud=_flag(env.get("OLLAMA_NO_CLOUD")),
             remotes=tuple((env.get("OLLAMA_REMOTES") or "ollama.com").strip().split(",")),
             registry_url=env.get("OLLAMA_EMULATOR_REGISTRY") or None,
@@ -122,6 +126,11 @@ class EmulatorSettings:
             pull_time_scale=float(env.get("OLLAMA_EMULATOR_PULL_TIME_SCALE") or 1),
             version=env.get("OLLAMA_EMULATOR_VERSION") or EMULATED_VERSION,
         )
+
+    @property
+    def key_path(self) -> Path:
+        """``~/.ollama/id_ed25519`` of the server's home, as ``auth.Sign`` reads it."""
+        return (self.home or Path.home()) / ".ollama" / "id_ed25519"
 
     @property
     def ollama_host(self) -> str:
