@@ -69,11 +69,12 @@ def read_gguf(path: Path, digest: str, *, verbose: bool = False) -> tuple[dict[s
 
 
 def model_metadata(path: Path, digest: str, *, verbose: bool = False) -> dict[str, Any]:
-    """GGUF metadata as ``/api/show`` reports it: ``general.parameter_count`` filled in from the
-    tensors when the file lacks it, without ``general.name`` and ``tokenizer.chat_template``."""
+    """GGUF metadata as ``/api/show`` reports it: ``general.parameter_count`` counted from the tensors
+    (Ollama's decoder overwrites the stored key, ``fs/ggml/gguf.go``), without ``general.name`` and
+    ``tokenizer.chat_template``."""
     metadata, parameters = read_gguf(path, digest, verbose=verbose)
     info = dict(metadata)
-    info.setdefault("general.parameter_count", parameters)
+    info["general.parameter_count"] = parameters
     info.pop("general.name", None)
     info.pop("tokenizer.chat_template", None)
     return {key: _go_number(value) for key, value in info.items()}

@@ -77,7 +77,7 @@ class GGUFSpec:
 
     @property
     def parameter_size(self) -> str:
-        """The parameter-count label (``1.2M``) Ollama shows as ``details.parameter_size``."""
+        """The parameter-count label (``1.20M``) Ollama shows as ``details.parameter_size``."""
         return parameter_size_label(self.parameter_count)
 
     @property

@@ -48,7 +48,7 @@ def make_model(name: str = "tiny", context_length: int = 2048) -> LocalModel:
             "model_format": "gguf",
             "model_family": "llama",
             "model_families": ["llama"],
-            "model_type": "1.2M",
+            "model_type": "1.20M",
             "file_type": "Q4_K_M",
         },
         modified_at=datetime.now(timezone.utc),

@@ -57,7 +57,7 @@ def test_list_shows_a_pulled_model_with_ollamas_fields(server: OllamaEmulator, p
         "format": "gguf",
         "family": "llama",
         "families": ["llama"],
-        "parameter_size": "1.2M",
+        "parameter_size": "1.20M",
         "quantization_level": "Q4_K_M",
         "context_length": 2048,
         "embedding_length": 64,
