@@ -1,7 +1,7 @@
 """The inference half of the emulator's REST API: the routes, and ``GET /api/ps``.
 
 Handlers live in their own modules: :mod:`.completion_routes` (generate, chat), :mod:`.embed_routes`
-(embed, embeddings) and :mod:`.openai_routes` (the ``/v1`` compatibility layer over the same steps).
+(embed, embeddings) and :mod:`.openai_routes` (the ``/v1`` compatibility layer over the same steps) and :mod:`.anthropic_routes` (``/v1/messages``).
 Text, tokens and vectors come from the model's engine (:mod:`.engine`).
 """
 
@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from airflow_provider_ollama.testing.emulator import anthropic_routes
 from airflow_provider_ollama.testing.emulator.completion_routes import chat, generate
 from airflow_provider_ollama.testing.emulator.embed_routes import embed, embeddings
 from airflow_provider_ollama.testing.emulator.http import json_response
@@ -32,6 +33,7 @@ def inference_routes() -> list[BaseRoute]:
         Route("/api/embeddings", embeddings, methods=["POST"]),
         Route("/api/ps", ps, methods=["GET"]),
         *openai_routes(),
+        *anthropic_routes.routes(),
     ]
     for route in routes:
         if isinstance(route, Route) and route.methods is not None:

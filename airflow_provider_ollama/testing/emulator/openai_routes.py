@@ -139,7 +139,7 @@ def _model_of(body: Mapping[str, Any]) -> str:
     return str(body.get("model") or "")
 
 
-def _cloud_passthrough(request: Request, body: Mapping[str, Any]) -> Response | None:
+def cloud_passthrough(request: Request, body: Mapping[str, Any]) -> Response | None:
     """``cloudPassthroughMiddleware``: a ``:cloud`` model goes to ollama.com, unreachable offline."""
     try:
         ref = parse_model_ref(_model_of(body))
@@ -168,7 +168,7 @@ async def _run(
         native = middleware(openai_body)
     except _BindError as error:
         return _middleware_error(400, str(error))
-    passthrough = _cloud_passthrough(request, openai_body)
+    passthrough = cloud_passthrough(request, openai_body)
     if passthrough is not None:
         return passthrough
 
