@@ -27,7 +27,8 @@ def sse(response: httpx.Response) -> list[tuple[str, Any]]:
     events = []
     for block in response.text.split("\n\n")[:-1]:
         kind, data = block.split("\n")
-        assert kind.startswith("event: ") and data.startswith("data: ")
+        assert kind.startswith("event: ")
+        assert data.startswith("data: ")
         events.append((kind[7:], json.loads(data[6:])))
     return events
 
@@ -73,7 +74,8 @@ def test_stream_has_anthropics_event_sequence(emulator: Emulator) -> None:
     assert set(kinds[2:-3]) == {"content_block_delta"}
     assert kinds[-3:] == ["content_block_stop", "message_delta", "message_stop"]
     start = events[0][1]["message"]
-    assert start["content"] == [] and start["usage"]["output_tokens"] == 0
+    assert start["content"] == []
+    assert start["usage"]["output_tokens"] == 0
     assert start["usage"]["input_tokens"] >= 1  # estimated from the request until the model counts
     assert events[1][1] == {
         "type": "content_block_start",
@@ -82,7 +84,8 @@ def test_stream_has_anthropics_event_sequence(emulator: Emulator) -> None:
     }
     text = "".join(data["delta"]["text"] for kind, data in events if kind == "content_block_delta")
     final = emulator.post("/v1/messages", {**body, "stream": False, "temperature": 0}).json()
-    assert text and final["content"][0]["text"]
+    assert text
+    assert final["content"][0]["text"]
     delta = events[-2][1]
     assert delta["delta"]["stop_reason"] in ("end_turn", "max_tokens")
     assert delta["usage"]["output_tokens"] >= 1
@@ -114,7 +117,8 @@ def test_tool_use_blocks_and_stop_reason(emulator: Emulator) -> None:
     message = emulator.post("/v1/messages", body).json()
     assert message["stop_reason"] == "tool_use"
     (call,) = [block for block in message["content"] if block["type"] == "tool_use"]
-    assert call["name"] == "get_weather" and "city" in call["input"]
+    assert call["name"] == "get_weather"
+    assert "city" in call["input"]
     events = sse(emulator.post("/v1/messages", {**body, "stream": True}))
     (start,) = [
         data
