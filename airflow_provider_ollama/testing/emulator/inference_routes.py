@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from airflow_provider_ollama.testing.emulator import anthropic_routes
+from airflow_provider_ollama.testing.emulator import anthropic_routes, openai_audio, openai_responses
 from airflow_provider_ollama.testing.emulator.completion_routes import chat, generate
 from airflow_provider_ollama.testing.emulator.embed_routes import embed, embeddings
 from airflow_provider_ollama.testing.emulator.http import json_response
@@ -34,6 +34,8 @@ def inference_routes() -> list[BaseRoute]:
         Route("/api/ps", ps, methods=["GET"]),
         *openai_routes(),
         *anthropic_routes.routes(),
+        *openai_responses.routes(),
+        *openai_audio.routes(),
     ]
     for route in routes:
         if isinstance(route, Route) and route.methods is not None:

@@ -102,7 +102,7 @@ def openai_error(status: int, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": None}}
 
 
-def _json(body: Any, status: int = 200, content_type: str = JSON_PLAIN) -> Response:
+def json_answer(body: Any, status: int = 200, content_type: str = JSON_PLAIN) -> Response:
     """A body written by ``json.NewEncoder`` (a trailing newline)."""
     return Response(gojson.dumps_line(body), status_code=status, headers={"content-type": content_type})
 
@@ -116,9 +116,9 @@ def _middleware_error(status: int, message: str) -> Response:
     )
 
 
-def _writer_error(error: ApiError) -> Response:
+def writer_error(error: ApiError) -> Response:
     """``BaseWriter.writeError``: the native error with its status, as an OpenAI error object."""
-    return _json(openai_error(error.status, error.message), error.status)
+    return json_answer(openai_error(error.status, error.message), error.status)
 
 
 async def _bind(request: Request, fields: Mapping[str, str], struct: str) -> dict[str, Any]:
@@ -128,10 +128,10 @@ async def _bind(request: Request, fields: Mapping[str, str], struct: str) -> dic
             request, fields=fields, struct=struct, package="openai", empty_message="EOF"
         )
     except ApiError as error:
-        raise _BindError(error.message) from None
+        raise BindError(error.message) from None
 
 
-class _BindError(Exception):
+class BindError(Exception):
     """A request the middleware refuses before the native handler runs (400)."""
 
 
@@ -156,7 +156,7 @@ def cloud_passthrough(request: Request, body: Mapping[str, Any]) -> Response | N
     )
 
 
-async def _run(
+async def run_openai(
     request: Request,
     middleware: Callable[[dict[str, Any]], dict[str, Any]],
     fields: Mapping[str, str],
@@ -166,7 +166,7 @@ async def _run(
     try:
         openai_body = await _bind(request, fields, struct)
         native = middleware(openai_body)
-    except _BindError as error:
+    except BindError as error:
         return _middleware_error(400, str(error))
     passthrough = cloud_passthrough(request, openai_body)
     if passthrough is not None:
@@ -176,7 +176,7 @@ async def _run(
         try:
             return await handler(native | {"_openai": openai_body})
         except ApiError as error:
-            return _writer_error(error)
+            return writer_error(error)
 
     return await unless_disconnected(request, respond())
 
@@ -185,7 +185,7 @@ def _sse(data: Any) -> bytes:
     return b"data: " + gojson.dumps(data) + b"\n\n"
 
 
-async def _first_or_error(
+async def first_or_error(
     events: AsyncIterator[dict[str, Any]],
 ) -> tuple[dict[str, Any] | None, ApiError | None]:
     try:
@@ -217,11 +217,11 @@ def from_chat_request(body: Mapping[str, Any]) -> dict[str, Any]:
     """``FromChatRequest``: the native chat request for an OpenAI chat completion request."""
     raw_messages = body.get("messages") or []
     if not raw_messages:
-        raise _BindError("[] is too short - 'messages'")
+        raise BindError("[] is too short - 'messages'")
     messages: list[dict[str, Any]] = []
     for message in raw_messages:
         if not isinstance(message, dict):
-            raise _BindError(
+            raise BindError(
                 "json: cannot unmarshal array into Go struct field ChatCompletionRequest.messages of type openai.Message"
             )
         messages.extend(_native_messages(message, raw_messages))
@@ -251,7 +251,7 @@ def from_chat_request(body: Mapping[str, Any]) -> dict[str, Any]:
         native["tools"] = body["tools"]
     reasoning = body.get("reasoning")
     effort = reasoning.get("effort") if isinstance(reasoning, dict) else body.get("reasoning_effort")
-    think = _think_from_effort(str(effort or ""))
+    think = think_from_effort(str(effort or ""))
     if think is not None:
         native["think"] = think
     if body.get("logprobs"):
@@ -263,12 +263,12 @@ def from_chat_request(body: Mapping[str, Any]) -> dict[str, Any]:
     return native
 
 
-def _think_from_effort(effort: str) -> bool | str | None:
+def think_from_effort(effort: str) -> bool | str | None:
     """``thinkFromReasoningEffort``: OpenAI's scale clamped onto Ollama's think levels."""
     if not effort:
         return None
     if effort not in _THINK_BY_EFFORT:
-        raise _BindError(
+        raise BindError(
             f'invalid reasoning value: {gojson.go_quote(effort)} (must be "minimal", "low", "medium", '
             '"high", "xhigh", "ultra", "max", or "none")'
         )
@@ -305,7 +305,7 @@ def _native_messages(message: Mapping[str, Any], everything: list[Any]) -> list[
         parts: list[dict[str, Any]] = []
         for part in content:
             if not isinstance(part, dict):
-                raise _BindError("invalid message format")
+                raise BindError("invalid message format")
             parts.append(_content_part(role, part))
         if parts and calls:
             parts[-1].update(
@@ -319,7 +319,7 @@ def _native_messages(message: Mapping[str, Any], everything: list[Any]) -> list[
             )
         return parts
     if calls is None:
-        raise _BindError(f"invalid message content type: {_go_type(content)}")
+        raise BindError(f"invalid message content type: {_go_type(content)}")
     return [_message(role, "", reasoning, _native_calls(calls), "", call_id)]
 
 
@@ -352,44 +352,44 @@ def _content_part(role: str, part: Mapping[str, Any]) -> dict[str, Any]:
     kind = part.get("type")
     if kind == "text":
         if not isinstance(part.get("text"), str):
-            raise _BindError("invalid message format")
+            raise BindError("invalid message format")
         return {"role": role, "content": part["text"]}
     if kind == "image_url":
         image = part.get("image_url")
         url = image.get("url") if isinstance(image, dict) else image
         if not isinstance(url, str):
-            raise _BindError("invalid message format")
-        return {"role": role, "content": "", "images": [_decode_image_url(url)]}
+            raise BindError("invalid message format")
+        return {"role": role, "content": "", "images": [decode_image_url(url)]}
     if kind == "input_audio":
         audio = part.get("input_audio")
         if not isinstance(audio, dict):
-            raise _BindError("invalid input_audio format")
+            raise BindError("invalid input_audio format")
         data = audio.get("data")
         if not isinstance(data, str):
-            raise _BindError("invalid input_audio format: missing data")
+            raise BindError("invalid input_audio format: missing data")
         try:
             base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError) as error:
-            raise _BindError(f"invalid input_audio base64 data: {error}") from None
+            raise BindError(f"invalid input_audio base64 data: {error}") from None
         return {"role": role, "content": "", "images": [data]}
-    raise _BindError("invalid message format")
+    raise BindError("invalid message format")
 
 
-def _decode_image_url(url: str) -> str:
+def decode_image_url(url: str) -> str:
     """``decodeImageURL``: a base64 data URL (or bare ``data:;base64,``) to the image's base64."""
     if url.startswith(("http://", "https://")):
-        raise _BindError("image URLs are not currently supported, please use base64 encoded data instead")
+        raise BindError("image URLs are not currently supported, please use base64 encoded data instead")
     if url.startswith("data:;base64,"):
         data = url.removeprefix("data:;base64,")
     else:
         prefix = next((prefix for prefix in _IMAGE_PREFIXES if url.startswith(prefix)), None)
         if prefix is None:
-            raise _BindError("invalid image input")
+            raise BindError("invalid image input")
         data = url.removeprefix(prefix)
     try:
         base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
-        raise _BindError("invalid image input") from None
+        raise BindError("invalid image input") from None
     return data
 
 
@@ -403,7 +403,7 @@ def _native_calls(calls: Any) -> list[dict[str, Any]]:
         try:
             arguments = json.loads(str(function.get("arguments") or ""))
         except ValueError:
-            raise _BindError("invalid tool call arguments") from None
+            raise BindError("invalid tool call arguments") from None
         entry: dict[str, Any] = {
             "function": {"index": 0, "name": str(function.get("name") or ""), "arguments": arguments}
         }
@@ -566,9 +566,9 @@ async def _stream(prepared: Prepared, write: Callable[[dict[str, Any]], list[byt
     """Stream native events as server-sent events; an error before the first is the whole answer."""
     assert prepared.events is not None
     events = prepared.events
-    first, error = await _first_or_error(events)
+    first, error = await first_or_error(events)
     if error is not None:
-        return _writer_error(error)
+        return writer_error(error)
 
     async def body() -> AsyncIterator[bytes]:
         try:
@@ -601,10 +601,10 @@ async def _write(
 ) -> Response:
     """Answer a prepared native request the way an OpenAI response writer does."""
     if prepared.immediate is not None:
-        return _json(convert(completion_id, prepared.immediate))
+        return json_answer(convert(completion_id, prepared.immediate))
     if not prepared.stream:
         assert prepared.events is not None
-        return _json(convert(completion_id, reduce(await _collect(prepared.events))))
+        return json_answer(convert(completion_id, reduce(await _collect(prepared.events))))
     options = openai_body.get("stream_options")
     include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
     return await _stream(prepared, stream_writer(completion_id, include_usage).write)
@@ -619,7 +619,7 @@ async def _chat_handler(native: dict[str, Any], request: Request) -> Response:
 
 async def chat_completions(request: Request) -> Response:
     """``POST /v1/chat/completions``."""
-    return await _run(
+    return await run_openai(
         request,
         from_chat_request,
         {**_CHAT_FIELDS},
@@ -641,7 +641,7 @@ def from_complete_request(body: Mapping[str, Any]) -> dict[str, Any]:
     elif isinstance(stop, list):
         for item in stop:
             if not isinstance(item, str):
-                raise _BindError(
+                raise BindError(
                     f"invalid type for 'stop' field: {_go_type(item) if not isinstance(item, list | dict) else ('[]interface {}' if isinstance(item, list) else 'map[string]interface {}')}"
                 )
         options["stop"] = list(stop)
@@ -724,7 +724,7 @@ async def _completion_handler(native: dict[str, Any], request: Request) -> Respo
 
 async def completions(request: Request) -> Response:
     """``POST /v1/completions``."""
-    return await _run(
+    return await run_openai(
         request,
         from_complete_request,
         _COMPLETION_FIELDS,
@@ -741,14 +741,14 @@ def from_embed_request(body: Mapping[str, Any]) -> dict[str, Any]:
     """``EmbeddingsMiddleware``: check ``encoding_format`` and ``input``, pass model, input, dimensions."""
     encoding = str(body.get("encoding_format") or "")
     if encoding and encoding.lower() not in ("float", "base64"):
-        raise _BindError(
+        raise BindError(
             f"Invalid value for 'encoding_format' = {encoding}. Supported values: ['float', 'base64']."
         )
     value = body.get("input")
     if value == "":
         value = [""]
     if value is None or value == []:
-        raise _BindError("invalid input")
+        raise BindError("invalid input")
     native: dict[str, Any] = {"model": _model_of(body), "input": value}
     if body.get("dimensions"):
         native["dimensions"] = body["dimensions"]
@@ -781,14 +781,14 @@ def to_embedding_list(model: str, answer: Mapping[str, Any], encoding: str) -> d
 async def _embed_handler(native: dict[str, Any], request: Request) -> Response:
     openai_body = native.pop("_openai")
     answer = await prepare_embed(state_of(request), native)
-    return _json(
+    return json_answer(
         to_embedding_list(_model_of(openai_body), answer, str(openai_body.get("encoding_format") or ""))
     )
 
 
 async def embeddings(request: Request) -> Response:
     """``POST /v1/embeddings``."""
-    return await _run(
+    return await run_openai(
         request, from_embed_request, _EMBED_FIELDS, "EmbedRequest", lambda body: _embed_handler(body, request)
     )
 
@@ -821,7 +821,7 @@ async def list_models(request: Request) -> Response:
         }
         for entry in entries
     ]
-    return _json({"object": "list", "data": data or None})
+    return json_answer({"object": "list", "data": data or None})
 
 
 async def retrieve_model(request: Request) -> Response:
@@ -845,9 +845,9 @@ async def retrieve_model(request: Request) -> Response:
     try:
         shown = show_model(request.app.state.emulator, {"name": name})
     except ApiError as error:
-        return _writer_error(error)
+        return writer_error(error)
     modified = _created({"created_at": shown.get("modified_at")})
-    return _json({"id": name, "object": "model", "created": modified, "owned_by": _owner(name)})
+    return json_answer({"id": name, "object": "model", "created": modified, "owned_by": _owner(name)})
 
 
 def openai_routes() -> list[BaseRoute]:
