@@ -226,7 +226,7 @@ class OllamaHook(BaseHook):
     # --- server ----------------------------------------------------------------------------------
 
     def version(self) -> str:
-        """The server's version, such as ``0.12.6`` (the cheapest authenticated call)."""
+        """The server's version, such as ``0.33.0-rc2`` (the cheapest authenticated call)."""
         with self._errors("version"):
             response = self._http_client().get("/api/version")
             _raise_for_status(response)
