@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_ollama.testing.emulator.http import ApiError
-from airflow_provider_ollama.testing.emulator.layers import BuildLayer, new_layer_from_chunks
+from airflow_provider_ollama.testing.emulator.layers import BuildLayer, existing_layer, new_layer_from_chunks
 from airflow_provider_ollama.testing.emulator.state import EmulatorState
 from airflow_provider_ollama.testing.gguf import FILE_TYPES, file_type_label
 from airflow_provider_ollama.testing.gguf.reader import read_gguf_header
@@ -38,7 +38,6 @@ _PROGRESS_DIGEST = "0000000000000000000"
 _KEY = b"general.file_type"
 _KEY_PREFIX = struct.pack("<Q", len(_KEY)) + _KEY
 _UINT32 = 4
-_HEADER_SCAN = 16 << 20
 _CHUNK = 1 << 20
 #: ggml tensor types: (elements per block, bytes per block), for ``Tensor.Size``.
 _BLOCKS = {
@@ -96,14 +95,14 @@ def _progress(layer: BuildLayer, path: Path, status: str) -> Iterator[dict[str, 
         yield event
 
 
-def _patched(path: Path, file_type: int | None) -> Iterator[bytes]:
+def _patched(path: Path, file_type: int, header_length: int) -> Iterator[bytes]:
+    """The file with ``general.file_type`` rewritten in its header, streamed in bounded chunks."""
     with path.open("rb") as handle:
-        head = handle.read(_HEADER_SCAN)
-        if file_type is not None:
-            position = head.find(_KEY_PREFIX)
-            value_at = position + len(_KEY_PREFIX)
-            if position >= 0 and struct.unpack_from("<I", head, value_at)[0] == _UINT32:
-                head = head[: value_at + 4] + struct.pack("<I", file_type) + head[value_at + 8 :]
+        head = handle.read(header_length)
+        position = head.find(_KEY_PREFIX)
+        value_at = position + len(_KEY_PREFIX)
+        if position >= 0 and struct.unpack_from("<I", head, value_at)[0] == _UINT32:
+            head = head[: value_at + 4] + struct.pack("<I", file_type) + head[value_at + 8 :]
         yield head
         while chunk := handle.read(_CHUNK):
             yield chunk
@@ -121,9 +120,13 @@ async def rewrite_layer(
     for event in await asyncio.to_thread(lambda: list(_progress(layer, path, status))):
         yield event
     yield {"status": "verifying conversion"}
-    new = await asyncio.to_thread(
-        new_layer_from_chunks, state.store, _patched(path, target), layer.media_type
-    )
+    if target is None:
+        # The emulator's COPY writes the same bytes: the blob is already stored, under the same digest.
+        new = existing_layer(state.store, layer.digest, layer.media_type, "")
+    else:
+        header_length, _ = await asyncio.to_thread(_tensor_layout, path)
+        chunks = _patched(path, target, header_length)
+        new = await asyncio.to_thread(new_layer_from_chunks, state.store, chunks, layer.media_type)
     gguf = dict(layer.gguf)
     if target is not None:
         gguf["general.file_type"] = target
