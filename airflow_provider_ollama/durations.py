@@ -7,10 +7,7 @@ same values a real server does); pure Python so that neither pays for importing 
 from __future__ import annotations
 
 import math
-import re
 
-_GO_DURATION_PART_RE = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
-_BARE_NUMBER_RE = re.compile(r"[0-9]*\.?[0-9]+")
 _GO_UNIT_SECONDS = {
     "ns": 1e-9,
     "us": 1e-6,
@@ -21,46 +18,82 @@ _GO_UNIT_SECONDS = {
     "m": 60.0,
     "h": 3600.0,
 }
+_DIGITS = "0123456789"
 
 
 class DurationError(ValueError):
     """A value that is neither a number of seconds nor a Go duration string."""
 
 
+def go_time_quote(text: str) -> str:
+    """The ``quote`` of Go's time package: double quotes, ``\\xNN`` for control and non-ASCII bytes."""
+    out = ['"']
+    for char in text:
+        if ord(char) >= 0x80 or char < " ":
+            out.extend(f"\\x{byte:02x}" for byte in char.encode())
+        else:
+            out.append("\\" + char if char in '"\\' else char)
+    out.append('"')
+    return "".join(out)
+
+
 def parse_go_duration(text: str) -> float:
     """Seconds in a Go duration string such as ``5m``, ``1h30m``, ``-1m`` or ``0``.
 
-    Mirrors Go's ``time.ParseDuration``: a bare number other than 0 has no unit and is an error,
-    which is why ``"300"`` sent as ``keep_alive`` is rejected by a real server.
+    Follows Go's ``time.ParseDuration`` step by step, errors included: a bare number other than 0
+    has no unit (``time: missing unit in duration "300"``, why ``"300"`` sent as ``keep_alive`` is
+    rejected by a real server), ``5d`` has an unknown unit, and no whitespace is allowed.
     """
-    body = text.strip()
-    sign = -1.0 if body.startswith("-") else 1.0
-    if body[:1] in {"+", "-"}:
-        body = body[1:]
-    if body == "0":
+    invalid = DurationError(f"time: invalid duration {go_time_quote(text)}")
+    rest = text
+    sign = 1.0
+    if rest[:1] in ("+", "-"):
+        sign = -1.0 if rest[0] == "-" else 1.0
+        rest = rest[1:]
+    if rest == "0":
         return 0.0
-    if not body:
-        raise DurationError(f'time: invalid duration "{text}"')
+    if not rest:
+        raise invalid
     total = 0.0
-    position = 0
-    for match in _GO_DURATION_PART_RE.finditer(body):
-        if match.start() != position:
-            break
-        total += float(match.group(1)) * _GO_UNIT_SECONDS[match.group(2)]
-        position = match.end()
-    if position != len(body):
-        if _BARE_NUMBER_RE.fullmatch(body):
-            raise DurationError(f'time: missing unit in duration "{text}"')
-        raise DurationError(f'time: invalid duration "{text}"')
+    while rest:
+        if rest[0] != "." and rest[0] not in _DIGITS:
+            raise invalid
+        digits = len(rest) - len(rest.lstrip(_DIGITS))
+        number, rest = rest[:digits], rest[digits:]
+        fraction = ""
+        if rest[:1] == ".":
+            rest = rest[1:]
+            places = len(rest) - len(rest.lstrip(_DIGITS))
+            fraction, rest = rest[:places], rest[places:]
+            if not number and not places:
+                raise invalid
+        elif not number:
+            raise invalid
+        unit_length = 0
+        while unit_length < len(rest) and rest[unit_length] != "." and rest[unit_length] not in _DIGITS:
+            unit_length += 1
+        if unit_length == 0:
+            raise DurationError(f"time: missing unit in duration {go_time_quote(text)}")
+        unit, rest = rest[:unit_length], rest[unit_length:]
+        if unit not in _GO_UNIT_SECONDS:
+            raise DurationError(f"time: unknown unit {go_time_quote(unit)} in duration {go_time_quote(text)}")
+        value = float(f"{number or 0}.{fraction or 0}")
+        total += value * _GO_UNIT_SECONDS[unit]
     return sign * total
 
 
-def parse_env_duration(text: str) -> float:
-    """``OLLAMA_KEEP_ALIVE`` style: bare seconds (``300``, ``-1``) or a Go duration (``5m``)."""
+def parse_env_duration(text: str, default: float = 300.0) -> float:
+    """``OLLAMA_KEEP_ALIVE`` as envconfig reads it: surrounding quotes and spaces dropped, then a Go
+    duration (``5m``), else whole seconds (``300``, ``-1``), else ``default`` (five minutes) silently."""
+    value = text.strip().strip("\"'")
     try:
-        return float(text)
+        return parse_go_duration(value)
+    except DurationError:
+        pass
+    try:
+        return float(int(value))
     except ValueError:
-        return parse_go_duration(text)
+        return default
 
 
 def normalize_keep_alive(value: float | str) -> float | str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
 from airflow_provider_ollama.durations import (
     DurationError,
+    go_time_quote,
     normalize_keep_alive,
     parse_env_duration,
     parse_go_duration,
@@ -27,7 +29,8 @@ from airflow_provider_ollama.durations import (
         ("10us", 1e-5),
         ("10µs", 1e-5),
         ("3ns", 3e-9),
-        (" 5m ", 300.0),
+        ("5.s", 5.0),
+        (".5s", 0.5),
     ],
 )
 def test_parse_go_duration_reads_go_syntax(text: str, seconds: float) -> None:
@@ -40,16 +43,29 @@ def test_parse_go_duration_rejects_bare_numbers_like_go(text: str) -> None:
         parse_go_duration(text)
 
 
-@pytest.mark.parametrize("text", ["", "-", "5 minutes", "m5", "1h--5m", "1d", "--1m"])
+@pytest.mark.parametrize("text", ["", "-", "m5", "--1m", " 5m ", ".s"])
 def test_parse_go_duration_rejects_garbage(text: str) -> None:
-    with pytest.raises(DurationError, match="invalid duration"):
+    with pytest.raises(DurationError, match=f"^time: invalid duration {re.escape(go_time_quote(text))}$"):
         parse_go_duration(text)
+
+
+@pytest.mark.parametrize(("text", "unit"), [("1d", '"d"'), ("5 minutes", '" minutes"'), ("1h--5m", '"h--"')])
+def test_parse_go_duration_names_an_unknown_unit_like_go(text: str, unit: str) -> None:
+    with pytest.raises(DurationError) as caught:
+        parse_go_duration(text)
+    assert str(caught.value) == f'time: unknown unit {unit} in duration "{text}"'
 
 
 def test_parse_env_duration_accepts_bare_seconds_and_go_durations() -> None:
     assert parse_env_duration("300") == 300.0
     assert parse_env_duration("-1") == -1.0
     assert parse_env_duration("5m") == 300.0
+    assert parse_env_duration('"10m"') == 600.0
+
+
+def test_parse_env_duration_falls_back_to_five_minutes_like_envconfig() -> None:
+    assert parse_env_duration("1.5") == 300.0
+    assert parse_env_duration("soon") == 300.0
 
 
 @pytest.mark.parametrize(

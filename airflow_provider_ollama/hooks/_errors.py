@@ -181,8 +181,10 @@ def _from_response_error(error: ollama.ResponseError, context: RequestContext) -
         )
     if status in {429, 503}:
         return OllamaServerBusyError(
-            f"Ollama at {url} is too busy for {context.subject} ({said}). Retry later (task retries do), "
-            "or raise OLLAMA_MAX_QUEUE / OLLAMA_NUM_PARALLEL on the server."
+            f"Ollama at {url} is too busy for {context.subject} ({said}). Retry later (task retries do). "
+            "Ollama answers 503 when more requests wait for a model to load than OLLAMA_MAX_QUEUE allows "
+            "(older servers also counted requests waiting for a loaded model's OLLAMA_NUM_PARALLEL slots): "
+            "load the model before a burst (a warm-up request, a longer keep_alive) or raise OLLAMA_MAX_QUEUE."
         )
     if status == 501:
         return OllamaBadRequestError(

@@ -243,7 +243,7 @@ class OllamaHook(BaseHook):
     # --- server ----------------------------------------------------------------------------------
 
     def version(self, *, timeout: float | None = None) -> str:
-        """The server's version, such as ``0.12.6`` (the cheapest authenticated call).
+        """The server's version, such as ``0.33.0-rc2`` (the cheapest authenticated call).
 
         ``timeout``: seconds for this call (default: the connection's request_timeout).
         """
@@ -397,10 +397,15 @@ class OllamaHook(BaseHook):
 
     def model_digest(self, model: str) -> str:
         """``sha256:<hex>`` of the model's manifest, the identity Ollama lists it by."""
+        entry = self.listed_model(model)
+        return f"sha256:{str(entry.digest).removeprefix('sha256:')}"
+
+    def listed_model(self, model: str) -> ollama.ListResponse.Model:
+        """The model's ``/api/tags`` entry (digest, size, details)."""
         listed = self.list_models()
         for entry in listed:
             if entry.model is not None and entry.digest and _same_model(entry.model, model):
-                return f"sha256:{entry.digest.removeprefix('sha256:')}"
+                return entry
         raise OllamaModelNotFoundError(
             f"Model '{model}' is not on the Ollama server at {self.base_url} "
             f"({len(listed)} models listed). Pull or create it first."

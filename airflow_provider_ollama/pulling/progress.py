@@ -2,6 +2,8 @@
 
 Ollama reports a download about every 60 ms; a line per report would bury the log, so each layer gets a
 line every tenth of its size or every ``interval`` seconds (which also shows a download that stopped).
+Ollama sends no report when a download ends (and none at all for a blob fetched within 60 ms): a layer
+is done when the server moves on to the next one, since it fetches them one after the other.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class PullProgressReporter:
     def __call__(self, update: ollama.ProgressResponse) -> None:
         status = update.status or ""
         self.last_status = status
+        self._finish_layers_before(update.digest)
         if update.digest and update.total:
             self._on_layer(update.digest, update.total, update.completed or 0)
         elif status in _PHASE_STATUSES and status not in self._phases_logged:
@@ -116,14 +119,15 @@ class PullProgressReporter:
         digest, layer = max(unfinished, key=lambda item: item[1].changed_at)
         return f"layer {_short(digest)} at {_percent(layer)}% of {format_size(layer.total)}"
 
-    def summary(self, digest: str, previous_digest: str | None) -> str:
+    def summary(self, digest: str, previous_digest: str | None, *, model_size: int | None = None) -> str:
         """One line for the end of the pull: what changed, size, time and rate.
 
         ``previous_digest`` is the model's digest before the pull (``None`` if the server lacked it);
-        the same digest after it means the model was already up to date.
+        the same digest after it means the model was already up to date. ``model_size`` (the server's
+        listing of the model) is its size; without it, the size of the layers the server mentioned.
         """
         elapsed = self._clock() - self._started
-        size = f"{format_size(self.total_bytes)} in {len(self._layers)} layers"
+        size = format_size(self.total_bytes if model_size is None else model_size)
         if digest == previous_digest:
             return f"{self.model} is already up to date ({digest}, {size}); checked in {elapsed:.1f} s"
         verb = "Pulled" if previous_digest is None else f"Updated (was {previous_digest[:19]}…)"
@@ -134,6 +138,15 @@ class PullProgressReporter:
             f"{verb} {self.model} ({digest}, {size}): {format_size(self.downloaded_bytes)} downloaded in "
             f"{elapsed:.1f} s ({format_rate(self.downloaded_bytes, elapsed)})"
         )
+
+    def _finish_layers_before(self, digest: str | None) -> None:
+        """The server moved on (another layer, or a phase): layers it was fetching are complete."""
+        now = self._clock()
+        for seen, layer in self._layers.items():
+            if seen != digest and layer.completed < layer.total:
+                layer.completed = layer.total
+                layer.changed_at = now
+                self._log_layer(seen, layer, _STEPS, now)
 
     def _on_layer(self, digest: str, total: int, completed: int) -> None:
         now = self._clock()

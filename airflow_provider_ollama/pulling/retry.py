@@ -113,8 +113,9 @@ async def pull_models(
             logger.info("Pulling %s through Ollama at %s", model, settings.base_url)
             previous = await asyncio.to_thread(current_digest, hook, model)
             attempts = await _pull_with_retries(hook, model, insecure, policy, reporter, logger)
-            digest = await asyncio.to_thread(hook.model_digest, model)
-            summary = reporter.summary(digest, previous)
+            listed = await asyncio.to_thread(hook.listed_model, model)
+            digest = f"sha256:{str(listed.digest).removeprefix('sha256:')}"
+            summary = reporter.summary(digest, previous, model_size=listed.size)
             logger.info("%s", summary)
             results.append(PulledModel(model, digest, summary, reporter.downloaded_bytes, attempts))
         return results

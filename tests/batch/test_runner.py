@@ -309,11 +309,13 @@ async def test_the_emulator_never_sees_more_requests_at_once_than_max_concurrenc
     assert server.generate_requests() == 40
 
 
-async def test_busy_answers_from_a_full_server_queue_are_retried_until_done(
+async def test_busy_answers_from_a_full_load_queue_are_retried_until_done(
     emulated_ollama: Callable[..., EmulatedOllama],
 ) -> None:
-    server = emulated_ollama(num_parallel=1, max_queue=1, request_latency_seconds=0.02)
-    retry = RetryPolicy(max_attempts=30, initial_backoff=0.01, max_backoff=0.05)
+    # Ollama queues (and counts against OLLAMA_MAX_QUEUE) only requests waiting for a model to load:
+    # the burst a cold batch sends while the model loads is where its 503s come from.
+    server = emulated_ollama(num_parallel=1, max_queue=1, load_seconds=0.2, request_latency_seconds=0.02)
+    retry = RetryPolicy(max_attempts=30, initial_backoff=0.05, max_backoff=0.2)
 
     outcome = await run_batch(
         server.hook, GenerateBatch(server.model, prompts(10)), max_concurrency=4, retry=retry
@@ -322,6 +324,21 @@ async def test_busy_answers_from_a_full_server_queue_are_retried_until_done(
     assert outcome.summary["succeeded"] == 10
     assert server.scheduler_stats()["rejected"] > 0
     assert outcome.summary["retries"] == server.scheduler_stats()["rejected"]
+
+
+async def test_a_loaded_model_queues_a_batch_without_busy_answers(
+    emulated_ollama: Callable[..., EmulatedOllama],
+) -> None:
+    # Once the model is loaded, requests beyond its slots wait in the runner, whatever OLLAMA_MAX_QUEUE.
+    server = emulated_ollama(num_parallel=1, max_queue=1, request_latency_seconds=0.01)
+    await server.hook.agenerate(server.model, "load it")
+
+    outcome = await run_batch(server.hook, GenerateBatch(server.model, prompts(12)), max_concurrency=6)
+
+    assert outcome.summary["succeeded"] == 12
+    assert outcome.summary["retries"] == 0
+    assert server.scheduler_stats()["rejected"] == 0
+    assert server.scheduler_stats()["peak_waiting"] == 5
 
 
 async def test_injected_server_errors_are_retried(emulated_ollama: Callable[..., EmulatedOllama]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -382,3 +383,30 @@ def test_errors_that_are_not_about_the_server_pass_through_unchanged() -> None:
     with pytest.raises(KeyError), translated_errors(CONTEXT):
         raise KeyError("caller bug")
     assert to_ollama_error(KeyError("caller bug"), CONTEXT) is None
+
+
+def test_a_full_load_queue_is_busy_and_says_how_to_avoid_it(
+    ollama_emulator_factory: EmulatorFactory, ollama_registry_session: RegistryEmulator
+) -> None:
+    # Ollama 0.33 answers 503 only while more requests wait for a model to load than OLLAMA_MAX_QUEUE.
+    server = ollama_emulator_factory(max_queue=1, load_seconds=0.5)
+    name = ollama_registry_session.model_name("tiny")
+    ollama.Client(host=server.url, timeout=30).pull(name, insecure=True)
+    hook = OllamaHook(base_url=server.url, timeout=30)
+
+    def generate(_: int) -> BaseException | None:
+        try:
+            hook.generate(name, "hi", options={"num_predict": 1})
+        except OllamaError as error:
+            return error
+        return None
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(generate, range(4)))
+    busy = [error for error in outcomes if isinstance(error, OllamaServerBusyError)]
+    assert busy, outcomes
+    assert "maximum pending requests exceeded" in str(busy[0])
+    assert "wait for a model to load than OLLAMA_MAX_QUEUE" in str(busy[0])
+    # Once loaded, the same burst waits for the slot instead.
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(generate, range(4))) == [None] * 4

@@ -107,7 +107,7 @@ def test_progress_lines_are_throttled_while_a_download_crawls(
     assert "100% of 1.0 MB, done in" in layer_lines[-1]
     summary = _messages(logs, "Pulled ")
     assert len(summary) == 1
-    assert "1.0 MB in 5 layers" in summary[0]
+    assert "1.0 MB): 1.0 MB downloaded" in summary[0]
     assert "MB/s" in summary[0]
 
 

@@ -106,18 +106,36 @@ def test_the_summary_says_pulled_updated_or_already_up_to_date(
     clock.now += 4
     reporter(_layer(100 * MB))
     assert reporter.summary(new, None) == (
-        f"Pulled tiny ({new}, 100.0 MB in 1 layers): 100.0 MB downloaded in 4.0 s (25.0 MB/s)"
+        f"Pulled tiny ({new}, 100.0 MB): 100.0 MB downloaded in 4.0 s (25.0 MB/s)"
     )
     assert reporter.summary(new, old).startswith(f"Updated (was {old[:19]}…) tiny")
-    assert (
-        reporter.summary(new, new)
-        == f"tiny is already up to date ({new}, 100.0 MB in 1 layers); checked in 4.0 s"
-    )
+    assert reporter.summary(new, new) == f"tiny is already up to date ({new}, 100.0 MB); checked in 4.0 s"
+
+
+def test_the_summary_takes_the_models_size_from_the_server_when_given(reporter: PullProgressReporter) -> None:
+    reporter(_layer(100 * MB))
+    assert "(sha256:" in reporter.summary("sha256:" + "1" * 64, None, model_size=150 * MB)
+    assert reporter.summary("sha256:" + "1" * 64, None, model_size=150 * MB).endswith(", 150.0 MB) in 0.0 s")
+
+
+def test_a_layer_is_done_when_the_server_moves_on_without_a_final_report(
+    reporter: PullProgressReporter, caplog: pytest.LogCaptureFixture, clock: FakeClock
+) -> None:
+    # Ollama's last report of a download can stop short of the total: the next layer (or phase)
+    # is what says it finished.
+    reporter(_layer(0))
+    clock.now += 2
+    reporter(_layer(70 * MB))
+    reporter(ollama.ProgressResponse(status="verifying sha256 digest"))
+    lines = _lines(caplog)
+    assert lines[-2].startswith("pull tiny: layer abababababab 100% of 100.0 MB, done in 2.0 s")
+    assert lines[-1] == "pull tiny: verifying sha256 digest"
+    assert reporter.downloaded_bytes == 100 * MB
 
 
 def test_the_summary_gives_no_rate_when_no_download_was_seen(reporter: PullProgressReporter) -> None:
     reporter(_layer(100 * MB))
-    assert reporter.summary("sha256:" + "1" * 64, None).endswith("100.0 MB in 1 layers) in 0.0 s")
+    assert reporter.summary("sha256:" + "1" * 64, None).endswith("100.0 MB) in 0.0 s")
 
 
 def test_the_stall_phrase_says_when_the_server_sent_nothing(reporter: PullProgressReporter) -> None:

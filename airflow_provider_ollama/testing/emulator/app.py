@@ -38,6 +38,7 @@ _ROUTE_MODULES = (
     "airflow_provider_ollama.testing.emulator.pull",
     "airflow_provider_ollama.testing.emulator.push",
     "airflow_provider_ollama.testing.emulator.create",
+    "airflow_provider_ollama.testing.emulator.account_routes",
 )
 
 

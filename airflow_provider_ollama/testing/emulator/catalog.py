@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,11 @@ from typing import Any
 from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.store import InvalidDigestError, InvalidManifestError, Manifest, ModelStore
 from airflow_provider_ollama.testing.emulator import gojson
+from airflow_provider_ollama.testing.emulator.capabilities import (
+    ModelTraits,
+    list_capabilities,
+    model_capabilities,
+)
 from airflow_provider_ollama.testing.emulator.model import LocalModel
 from airflow_provider_ollama.testing.gguf import GGUFFormatError, read_gguf_header
 
@@ -64,11 +69,12 @@ def read_gguf(path: Path, digest: str, *, verbose: bool = False) -> tuple[dict[s
 
 
 def model_metadata(path: Path, digest: str, *, verbose: bool = False) -> dict[str, Any]:
-    """GGUF metadata as ``/api/show`` reports it: ``general.parameter_count`` filled in from the
-    tensors when the file lacks it, without ``general.name`` and ``tokenizer.chat_template``."""
+    """GGUF metadata as ``/api/show`` reports it: ``general.parameter_count`` counted from the tensors
+    (Ollama's decoder overwrites the stored key, ``fs/ggml/gguf.go``), without ``general.name`` and
+    ``tokenizer.chat_template``."""
     metadata, parameters = read_gguf(path, digest, verbose=verbose)
     info = dict(metadata)
-    info.setdefault("general.parameter_count", parameters)
+    info["general.parameter_count"] = parameters
     info.pop("general.name", None)
     info.pop("tokenizer.chat_template", None)
     return {key: _go_number(value) for key, value in info.items()}
@@ -102,6 +108,63 @@ def load_model(store: ModelStore, name: ModelName) -> LocalModel | None:
         return None
 
 
+def parent_model(manifest: Manifest) -> str:
+    """The ``from`` recorded on the model layer by ``/api/create`` (empty for pulled models)."""
+    try:
+        document = json.loads(manifest.raw)
+    except ValueError:
+        return ""
+    for layer in document.get("layers") or []:
+        if isinstance(layer, dict) and layer.get("mediaType") == "application/vnd.ollama.image.model":
+            return str(layer.get("from") or "")
+    return ""
+
+
+@dataclass(frozen=True)
+class ListSummary:
+    """What ``/api/tags`` says about one model, read as ``buildModelListSummary`` reads it."""
+
+    name: ModelName
+    manifest: Manifest
+    config: dict[str, Any]
+    mtime_ns: int
+    gguf: dict[str, Any]
+    parent_model: str
+    capabilities: tuple[str, ...]
+
+
+def list_summaries(store: ModelStore) -> Iterator[ListSummary]:
+    """Every listable model. A model is skipped when its config or template cannot be read (as Ollama
+    skips it), not when its model blob is missing (Ollama only logs that)."""
+    for name, manifest, config, mtime_ns in iter_models(store):
+        template: str | None = None
+        gguf: dict[str, Any] = {}
+        parent = ""
+        projectors = 0
+        try:
+            for layer in manifest.layers:
+                if layer.kind in ("template", "prompt"):
+                    template = store.blob_path(layer.digest).read_text(encoding="utf-8", errors="replace")
+                elif layer.kind == "projector":
+                    projectors += 1
+                elif layer.kind == "model":
+                    parent = parent_model(manifest)
+                    try:
+                        gguf, _ = read_gguf(store.blob_path(layer.digest), layer.digest)
+                    except (OSError, GGUFFormatError):
+                        gguf = {}
+        except OSError:
+            continue
+        traits = ModelTraits(
+            config=config,
+            gguf=gguf,
+            go_template=template,
+            has_model_layer=manifest.layer("model") is not None,
+            projector_count=projectors,
+        )
+        yield ListSummary(name, manifest, config, mtime_ns, gguf, parent, tuple(list_capabilities(traits)))
+
+
 def iter_models(store: ModelStore) -> Iterator[tuple[ModelName, Manifest, dict[str, Any], int]]:
     """Every listable model: ``(name, manifest, config, manifest mtime in ns)``.
 
@@ -133,7 +196,8 @@ def _build(store: ModelStore, name: ModelName, manifest: Manifest, mtime_ns: int
     parameters: dict[str, Any] = {}
     messages: list[dict[str, Any]] = []
     metadata: dict[str, Any] = {}
-    has_projector = False
+    projectors = 0
+    has_template = False
     for layer in manifest.layers:
         blob = store.blob_path(layer.digest)
         if layer.kind in _TEXT_LAYERS:
@@ -142,6 +206,7 @@ def _build(store: ModelStore, name: ModelName, manifest: Manifest, mtime_ns: int
                 system = text
             else:
                 template = text
+                has_template = True
         elif layer.kind == "license":
             licenses.append(blob.read_text(encoding="utf-8", errors="replace"))
         elif layer.kind == "params":
@@ -158,9 +223,16 @@ def _build(store: ModelStore, name: ModelName, manifest: Manifest, mtime_ns: int
             except GGUFFormatError:
                 metadata = {}
         elif layer.kind == "projector":
-            has_projector = True
+            projectors += 1
     modified = datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc).astimezone()
-    model = LocalModel(
+    traits = ModelTraits(
+        config=config,
+        gguf=metadata,
+        go_template=template if has_template else None,
+        has_model_layer=manifest.layer("model") is not None,
+        projector_count=projectors,
+    )
+    return LocalModel(
         name=name,
         manifest=manifest,
         config=config,
@@ -171,37 +243,8 @@ def _build(store: ModelStore, name: ModelName, manifest: Manifest, mtime_ns: int
         parameters=parameters,
         messages=tuple(messages),
         gguf_metadata=metadata,
-        capabilities=(),
+        capabilities=tuple(model_capabilities(traits)),
+        list_capabilities=tuple(list_capabilities(traits)),
+        rendered_chat=traits.rendered_by_ollama(),
+        has_template_layer=has_template,
     )
-    return _with_capabilities(
-        model, has_model_layer=manifest.layer("model") is not None, projector=has_projector
-    )
-
-
-def _with_capabilities(model: LocalModel, *, has_model_layer: bool, projector: bool) -> LocalModel:
-    return replace(model, capabilities=tuple(detect_capabilities(model, has_model_layer, projector)))
-
-
-def detect_capabilities(model: LocalModel, has_model_layer: bool, projector: bool) -> list[str]:
-    """Ollama's ``Model.Capabilities``: from the GGUF (embedding when the architecture declares a
-    pooling type, else completion; vision), else the config's list; then tools, insert and thinking
-    from what the template references."""
-    capabilities: list[str] = []
-    arch = str(model.gguf_metadata.get("general.architecture", ""))
-    if has_model_layer and model.gguf_metadata:
-        capabilities.append("embedding" if f"{arch}.pooling_type" in model.gguf_metadata else "completion")
-        if f"{arch}.vision.block_count" in model.gguf_metadata:
-            capabilities.append("vision")
-    else:
-        capabilities.extend(str(c) for c in model.config.get("capabilities") or [])
-    template = model.template
-    if ".Tools" in template:
-        capabilities.append("tools")
-    if ".Suffix" in template:
-        capabilities.append("insert")
-    if projector and "vision" not in capabilities:
-        capabilities.append("vision")
-    family = str(model.config.get("model_family", ""))
-    if "thinking" not in capabilities and (".Think" in template or family in ("gptoss", "gpt-oss")):
-        capabilities.append("thinking")
-    return capabilities

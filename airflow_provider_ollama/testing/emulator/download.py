@@ -26,6 +26,7 @@ from airflow_provider_ollama.testing.emulator.registry_client import (
     DirectURLError,
     RegistryClient,
     RegistryError,
+    transport_error,
 )
 
 if TYPE_CHECKING:
@@ -43,8 +44,8 @@ MAX_RETRIES = 6
 STALL_SECONDS = 30.0
 #: Ollama's budget for obtaining the direct URL of a blob, retrying with backoff.
 DIRECT_URL_SECONDS = 30.0
-#: Stalls are retried without limit by Ollama; bounded here so a test cannot hang forever.
-MAX_STALLS = 20
+#: The User-Agent of Go's default HTTP client, which fetches the parts from the direct URL.
+GO_HTTP_USER_AGENT = "Go-http-client/1.1"
 PROGRESS_INTERVAL_S = 0.06
 
 
@@ -110,11 +111,14 @@ class BlobDownload:
         for file in sorted(self.path.parent.glob(f"{self.path.name}-partial-*")):
             try:
                 saved = json.loads(file.read_bytes())
-                part = _Part(
-                    int(saved["N"]), int(saved["Offset"]), int(saved["Size"]), int(saved["Completed"])
-                )
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
+            except (OSError, ValueError) as error:
+                raise RegistryError(str(error)) from None  # Ollama's Prepare fails on a bad part file
+            part = _Part(
+                int(saved.get("N", 0)),
+                int(saved.get("Offset", 0)),
+                int(saved.get("Size", 0)),
+                int(saved.get("Completed", 0)),
+            )
             self.parts.append(part)
         self.parts.sort(key=lambda part: part.n)
         if self.parts:
@@ -170,59 +174,62 @@ class BlobDownload:
                 await asyncio.sleep(delay)
 
     async def _download_part(self, client: httpx.AsyncClient, fd: int, url: str, part: _Part) -> None:
+        """Ollama's retry loop for one part: a stall is retried without counting; any other failure
+        waits 2^try seconds (after the last try too) and, after six, ends the pull."""
         failures = 0
-        stalls = 0
         while True:
             try:
                 await self._download_chunk(client, fd, url, part)
                 return
             except _StalledError:
-                stalls += 1
                 _log.info(
                     "%s part %d stalled; retrying. If this persists, press ctrl-c to exit, then 'ollama pull' "
                     "to find a faster connection.",
                     self.digest[7:19],
                     part.n,
                 )
-                if stalls > MAX_STALLS:
-                    raise RegistryError("max retries exceeded: part stalled") from None
             except RegistryError as error:
-                failures += 1
-                if failures >= MAX_RETRIES:
-                    raise RegistryError(f"max retries exceeded: {error}") from None
-                sleep = 2 ** (failures - 1) * self.scale
+                sleep = 2**failures * self.scale
                 _log.info(
                     "%s part %d attempt %d failed: %s, retrying in %s",
                     self.digest[7:19],
                     part.n,
-                    failures - 1,
+                    failures,
                     error,
                     gojson.format_duration(sleep),
                 )
                 await asyncio.sleep(sleep)
+                failures += 1
+                if failures >= MAX_RETRIES:
+                    raise RegistryError(f"max retries exceeded: {error}") from None
 
     async def _download_chunk(self, client: httpx.AsyncClient, fd: int, url: str, part: _Part) -> None:
+        """``downloadChunk``: copy the rest of the part from the response, whatever its status (Ollama
+        does not look at it). A body that ends early is ``EOF`` and the part starts again from where
+        it was; a connection cut mid-body is ``unexpected EOF`` and keeps what arrived."""
         import httpx
 
         stall_s = STALL_SECONDS * self.scale
-        start = part.starts_at
-        headers = {"Range": f"bytes={start}-{part.offset + part.size - 1}"}
+        start = part.completed
+        headers = {
+            "Range": f"bytes={part.starts_at}-{part.offset + part.size - 1}",
+            "User-Agent": GO_HTTP_USER_AGENT,
+        }
         try:
             request = client.build_request("GET", url, headers=headers)
             response = await asyncio.wait_for(client.send(request, stream=True), stall_s)
         except asyncio.TimeoutError:
             raise _StalledError() from None
         except httpx.HTTPError as error:
-            raise RegistryError(str(error) or type(error).__name__) from None
+            raise transport_error("GET", url, error) from None
         try:
-            if response.status_code != 206 and not (response.status_code == 200 and start == 0):
-                raise RegistryError(f"unexpected status code {response.status_code}")
             chunks = response.aiter_raw()
             while part.completed < part.size:
                 try:
                     chunk = await asyncio.wait_for(anext(chunks), stall_s)
                 except StopAsyncIteration:
-                    raise RegistryError("unexpected EOF") from None
+                    part.completed = start  # io.EOF: the progress of this attempt is rolled back
+                    raise RegistryError("EOF") from None
                 except asyncio.TimeoutError:
                     raise _StalledError() from None
                 except httpx.HTTPError:
@@ -237,7 +244,8 @@ class BlobDownload:
                 await response.aclose()
 
     async def follow(self) -> AsyncIterator[dict[str, Any]]:
-        """Progress lines about every 60 ms until the download ends (a final one when it succeeds)."""
+        """Progress lines about every 60 ms until the download ends (``blobDownload.Wait``: none after
+        the end, so a blob fetched in under 60 ms shows no progress line at all)."""
         await self.prepared.wait()
         if self.prepare_error is not None:
             raise self.prepare_error
@@ -253,7 +261,6 @@ class BlobDownload:
             error = self.task.exception()
             if error is not None:
                 raise error if isinstance(error, RegistryError) else RegistryError(str(error))
-            yield progress_event(self.digest, self.total, self.total)
         finally:
             self.references -= 1
             if self.references == 0 and not self.task.done():

@@ -31,18 +31,22 @@ NDJSON = "application/x-ndjson"
 
 _log = logging.getLogger("airflow_provider_ollama.testing.emulator")
 
-#: Go types a request field may have, mapped to the JSON kinds Go accepts for them.
-_GO_KINDS: dict[str, tuple[str, ...]] = {
-    "string": ("string",),
-    "bool": ("bool",),
-    "int": ("number",),
-    "float64": ("number",),
-    "map[string]string": ("object",),
-    "map[string]interface {}": ("object",),
-    "[]string": ("array",),
-    "[]api.Message": ("array",),
-    "interface {}": ("string", "number", "bool", "array", "object"),
-}
+_ANY_KIND = ("string", "number", "bool", "array", "object")
+_NUMBER_TYPES = frozenset({"int", "int64", "float32", "float64"})
+
+
+def _accepted_kinds(go_type: str) -> tuple[str, ...]:
+    """The JSON kinds Go's decoder accepts for a field of ``go_type`` (a pointer accepts its target's)."""
+    target = go_type.lstrip("*")
+    if target == "interface {}" or target.endswith("RawMessage"):
+        return _ANY_KIND
+    if target.startswith("[]"):
+        return ("array",)
+    if target.startswith("map[") or "." in target:
+        return ("object",)
+    if target in _NUMBER_TYPES:
+        return ("number",)
+    return (target,)
 
 
 class ApiError(Exception):
@@ -77,7 +81,12 @@ def empty_response(status: int = 200) -> Response:
 
 
 async def read_json_body(
-    request: Request, *, fields: Mapping[str, str] | None = None, struct: str = "Request"
+    request: Request,
+    *,
+    fields: Mapping[str, str] | None = None,
+    struct: str = "Request",
+    package: str = "api",
+    empty_message: str = "missing request body",
 ) -> dict[str, Any]:
     """Decode the request body as gin's ``ShouldBindJSON`` would into an ``api.<struct>``.
 
@@ -90,14 +99,14 @@ async def read_json_body(
     try:
         document = gojson.loads_request(body)
     except EOFError:
-        raise ApiError(400, "missing request body") from None
+        raise ApiError(400, empty_message) from None
     except gojson.GoJSONError as error:
         raise ApiError(400, str(error)) from None
     if document is None:
         return {}
     if not isinstance(document, dict):
         raise ApiError(
-            400, f"json: cannot unmarshal {_json_kind(document)} into Go value of type api.{struct}"
+            400, f"json: cannot unmarshal {_json_kind(document)} into Go value of type {package}.{struct}"
         )
     bound: dict[str, Any] = _bind_fields(document, fields, struct) if fields else document
     return bound
@@ -127,15 +136,16 @@ def _bind_fields(document: dict[str, Any], fields: Mapping[str, str], struct: st
         if value is None:
             continue
         kind = _json_kind(value)
-        if kind not in _GO_KINDS.get(go_type, _GO_KINDS["interface {}"]):
+        if kind not in _accepted_kinds(go_type):
             raise ApiError(
-                400, f"json: cannot unmarshal {kind} into Go struct field {struct}.{name} of type {go_type}"
+                400,
+                f"json: cannot unmarshal {kind} into Go struct field {struct}.{name} of type {go_type.lstrip('*')}",
             )
-        if go_type == "int" and isinstance(value, float) and not value.is_integer():
+        if go_type.lstrip("*") in ("int", "int64") and isinstance(value, float) and not value.is_integer():
             raise ApiError(
                 400,
                 f"json: cannot unmarshal number {gojson.format_float(value)} into Go struct field "
-                f"{struct}.{name} of type int",
+                f"{struct}.{name} of type {go_type.lstrip('*')}",
             )
     return bound
 

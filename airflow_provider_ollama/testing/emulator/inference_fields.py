@@ -9,35 +9,37 @@ from __future__ import annotations
 
 import binascii
 import re
+import struct
 from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_ollama.durations import DurationError, parse_go_duration
-from airflow_provider_ollama.testing.emulator.gojson import go_quote
+from airflow_provider_ollama.testing.emulator.gojson import go_quote, shortest_float32
 from airflow_provider_ollama.testing.emulator.http import ApiError
 
 THINK_LEVELS = ("high", "medium", "low", "max")
 _THINK_CHOICES = '"high", "medium", "low", "max", true, or false'
 _BASE64_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
-#: Ollama's Options struct (api/types.go): option name -> Go kind. Other keys are ignored, as there.
+#: ``api.Options`` (with ``api.Runner``): option name -> Go kind. Other names are ignored, as there.
 OPTION_KINDS: dict[str, str] = {
     **dict.fromkeys(
         (
+            "num_ctx",
+            "num_batch",
+            "num_gpu",
+            "num_thread",
+            "draft_num_predict",
             "num_keep",
             "seed",
             "num_predict",
             "top_k",
             "repeat_last_n",
-            "num_ctx",
-            "num_batch",
-            "num_gpu",
-            "main_gpu",
-            "num_thread",
-            "draft_num_predict",
         ),
         "integer",
     ),
+    "main_gpu": "*int",
+    "use_mmap": "*bool",
     **dict.fromkeys(
         (
             "top_p",
@@ -50,7 +52,6 @@ OPTION_KINDS: dict[str, str] = {
         ),
         "float32",
     ),
-    "use_mmap": "boolean",
     "stop": "array",
 }
 
@@ -73,12 +74,13 @@ def go_type_name(value: Any) -> str:
 def keep_alive_seconds(value: Any) -> float | None:
     """``api.Duration``: a number is seconds, a string a Go duration; negative means forever (-1).
 
-    None when absent, so the server default applies.
+    None when absent (the runner keeps its keep-alive, or the server default applies on a load).
+    Another JSON type is ``Duration.UnmarshalJSON``'s 400 ``Unsupported type: '<Go type>'``.
     """
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ApiError(400, f"unsupported duration type: '{go_type_name(value)}'")
+        raise ApiError(400, f"Unsupported type: '{go_type_name(value)}'")
     if isinstance(value, str):
         try:
             seconds = parse_go_duration(value)
@@ -136,41 +138,38 @@ def token_context(value: Any) -> list[int]:
 
 
 def merged_options(parameters: Mapping[str, Any], requested: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The model's Modelfile parameters overlaid with the request's ``options`` (request wins).
+    """``modelOptions``: the model's Modelfile parameters, then the request's ``options`` (request wins).
 
-    A value of the wrong type is Ollama's 500 ``option "x" must be of type ...``; unknown keys are
-    kept but ignored, as Ollama logs and ignores them. A string ``stop`` is taken as a one-item list
-    (the OpenAPI spec documents both forms).
+    Each value is typed by ``Options.FromMap``: the wrong type is a 500 ``option "x" must be of type
+    ...`` (a string ``stop`` included: it must be an array); numbers become Go ints (truncated) or
+    float32s; names Ollama does not know are ignored (logged there), and so dropped here.
     """
     merged: dict[str, Any] = {}
     for source in (parameters, requested or {}):
         for key, value in source.items():
-            if value is None:
-                continue
             kind = OPTION_KINDS.get(key)
-            if kind is not None:
-                value = _typed_option(key, value, kind)
-            merged[key] = value
+            if kind is None or value is None:
+                continue
+            merged[key] = _typed_option(key, value, kind)
     return merged
 
 
 def _typed_option(key: str, value: Any, kind: str) -> Any:
     quoted = go_quote(key)
-    if kind == "integer":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind in ("integer", "*int"):
+        if not is_number:
             raise ApiError(500, f"option {quoted} must be of type integer")
         return int(value)
     if kind == "float32":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not is_number:
             raise ApiError(500, f"option {quoted} must be of type float32")
-        return float(value)
-    if kind == "boolean":
+        return shortest_float32(float(struct.unpack("<f", struct.pack("<f", float(value)))[0]))
+    if kind == "*bool":
         if not isinstance(value, bool):
             raise ApiError(500, f"option {quoted} must be of type boolean")
         return value
-    if isinstance(value, str):
-        return [value]
-    if not isinstance(value, (list, tuple)):
+    if not isinstance(value, list):
         raise ApiError(500, f"option {quoted} must be of type array")
     if not all(isinstance(item, str) for item in value):
         raise ApiError(500, f"option {quoted} must be of an array of strings")

@@ -28,6 +28,7 @@ class BuildLayer:
     source: str = ""  # the manifest's ``from`` field
     gguf: dict[str, Any] | None = None  # GGUF metadata, for model/adapter/projector layers
     parameters: int = 0  # parameter count from the GGUF tensor shapes
+    uploaded: bool = False  # a GGUF from ``files``: Ollama rewrites it (``rewriteForCreate``)
 
     def document(self) -> dict[str, Any]:
         return {"mediaType": self.media_type, "digest": self.digest, "size": self.size, "from": self.source}

@@ -37,6 +37,27 @@ OLLAMA_ROUTES: dict[str, tuple[str, ...]] = {
     "/api/chat": ("POST",),
     "/api/embed": ("POST",),
     "/api/embeddings": ("POST",),
+    "/api/status": ("GET",),
+    "/api/me": ("POST",),
+    "/api/signout": ("POST",),
+    "/api/user/keys/:encodedKey": ("DELETE",),
+    "/api/experimental/web_search": ("POST",),
+    "/api/experimental/web_fetch": ("POST",),
+    "/api/experimental/model-recommendations": ("GET",),
+    "/v1/chat/completions": ("POST",),
+    "/v1/completions": ("POST",),
+    "/v1/embeddings": ("POST",),
+    "/v1/models": ("GET",),
+    "/v1/models/:model": ("GET",),
+    "/v1/responses": ("POST",),
+    "/v1/audio/transcriptions": ("POST",),
+    "/v1/messages": ("POST",),
+}
+#: Routes ending in one path parameter, by the prefix before it.
+_PARAMETER_ROUTES = {
+    "/api/blobs": "/api/blobs/:digest",
+    "/v1/models": "/v1/models/:model",
+    "/api/user/keys": "/api/user/keys/:encodedKey",
 }
 
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal")
@@ -47,8 +68,8 @@ def gin_route(path: str) -> str | None:
     if path in OLLAMA_ROUTES:
         return path
     prefix, _, rest = path.rpartition("/")
-    if prefix == "/api/blobs" and rest:
-        return "/api/blobs/:digest"
+    if rest and prefix in _PARAMETER_ROUTES:
+        return _PARAMETER_ROUTES[prefix]
     return None
 
 

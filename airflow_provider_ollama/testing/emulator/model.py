@@ -28,7 +28,15 @@ class LocalModel:
     parameters: dict[str, Any] = field(default_factory=dict)  # params layer, typed as Ollama types them
     messages: tuple[dict[str, Any], ...] = ()
     gguf_metadata: dict[str, Any] = field(default_factory=dict)  # from the model layer's GGUF header
-    capabilities: tuple[str, ...] = ()  # "completion", "embedding", "thinking", "tools", "insert", "vision"
+    #: ``Model.Capabilities``: what /api/show lists and generate, chat and embed check.
+    capabilities: tuple[str, ...] = ()
+    #: What /api/tags lists, by Ollama's other set of rules (``buildModelListSummary``).
+    list_capabilities: tuple[str, ...] = ()
+    #: True when Ollama renders the prompt (Go TEMPLATE, renderer, parser); False when llama-server
+    #: chats with the GGUF's own template (``chatModeForModel``), which changes some answers.
+    rendered_chat: bool = True
+    #: Whether the manifest has a template layer (else Ollama's default ``{{ .Prompt }}`` applies).
+    has_template_layer: bool = False
 
     @property
     def digest_hex(self) -> str:

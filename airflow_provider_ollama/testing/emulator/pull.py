@@ -24,7 +24,6 @@ from airflow_provider_ollama.store import (
 )
 from airflow_provider_ollama.testing.emulator.download import download_blob, progress_event
 from airflow_provider_ollama.testing.emulator.http import ApiError, ndjson_response, read_json_body
-from airflow_provider_ollama.testing.emulator.manifests import reencode
 from airflow_provider_ollama.testing.emulator.registry_client import RegistryClient, RegistryError
 from airflow_provider_ollama.testing.emulator.state import EmulatorState, parse_model_name
 from airflow_provider_ollama.testing.emulator.storage import remove_unreferenced_blobs
@@ -55,7 +54,9 @@ async def pull_model(
     yield {"status": "pulling manifest"}
     async with registry.session() as client:
         try:
-            manifest = Manifest.parse(reencode(await registry.manifest(client)))
+            raw = await registry.manifest(client)
+            # Ollama stores the registry's bytes as they came (so the model digest is the registry's).
+            manifest = Manifest.parse(raw)
         except RegistryError as error:
             raise ApiError(500, f"pull model manifest: {error}") from None
         except (ValueError, InvalidManifestError, InvalidDigestError) as error:

@@ -25,6 +25,7 @@ from airflow_provider_ollama.store import MANIFEST_MEDIA_TYPE, InvalidManifestEr
 from airflow_provider_ollama.testing.emulator.download import MAX_RETRIES, PROGRESS_INTERVAL_S
 from airflow_provider_ollama.testing.emulator.http import ApiError, ndjson_response, read_json_body
 from airflow_provider_ollama.testing.emulator.manifests import reencode
+from airflow_provider_ollama.testing.emulator.registry_auth import TokenError, fetch_token, parse_challenge
 from airflow_provider_ollama.testing.emulator.registry_client import (
     RegistryClient,
     RegistryError,
@@ -69,7 +70,7 @@ class _Upload:
         if self.source:
             try:
                 source = ModelName.parse(self.source)
-                url += "?" + urllib.parse.urlencode({"mount": self.digest, "from": source.repository})
+                url = _with_query(url, {"mount": self.digest, "from": source.repository})
             except InvalidModelNameError:
                 pass
         response = await self.registry.request(client, "POST", url)
@@ -88,7 +89,16 @@ class _Upload:
         etag = hashlib.md5(b"".join(part_digests), usedforsecurity=False).hexdigest()
         commit = _with_query(location, {"digest": self.digest, "etag": f"{etag}-{len(part_digests)}"})
         headers = {"Content-Type": "application/octet-stream", "Content-Length": "0"}
-        await self.registry.request(client, "PUT", commit, headers=headers, content=b"")
+        for attempt in range(MAX_RETRIES):
+            # The commit is tried up to six times, waiting 2^try seconds after each failure.
+            try:
+                await self.registry.request(client, "PUT", commit, headers=headers, content=b"")
+                return
+            except RegistryError as error:
+                _log.info("%s complete upload attempt %d failed: %s", self.digest[7:19], attempt, error)
+                await asyncio.sleep(2**attempt * self.scale)
+                if attempt == MAX_RETRIES - 1:
+                    raise
 
     async def _part_with_retries(
         self, client: httpx.AsyncClient, url: str, offset: int, length: int
@@ -98,12 +108,12 @@ class _Upload:
             try:
                 return await self._part(client, url, offset, length)
             except RegistryError as error:
+                # Ollama waits 2^try seconds after every failure, the sixth included, then gives up.
+                _log.info("%s part attempt %d failed: %s, retrying", self.digest[7:19], failures, error)
+                await asyncio.sleep(2**failures * self.scale)
                 failures += 1
                 if failures >= MAX_RETRIES:
                     raise RegistryError(f"max retries exceeded: {error}") from None
-                sleep = 2 ** (failures - 1) * self.scale
-                _log.info("%s part attempt %d failed: %s, retrying", self.digest[7:19], failures - 1, error)
-                await asyncio.sleep(sleep)
 
     async def _part(self, client: httpx.AsyncClient, url: str, offset: int, length: int) -> tuple[str, bytes]:
         import httpx
@@ -113,7 +123,10 @@ class _Upload:
             "Content-Length": str(length),
             "X-Redirect-Uploads": "1",
             "Content-Range": f"{offset}-{offset + length - 1}",
+            "User-Agent": self.registry.user_agent,
         }
+        if self.registry.token:
+            headers["Authorization"] = f"Bearer {self.registry.token}"
         md5 = hashlib.md5(usedforsecurity=False)
         start = self.completed
         try:
@@ -141,6 +154,17 @@ class _Upload:
                 self.completed = start
                 raise RegistryError(f"http status {_status_line(stored)}: {stored.text}")
             return next_url, md5.digest()
+        if response.status_code == 401:
+            # uploadPart: take a token for the next try, then fail this one like any 4xx.
+            challenge = parse_challenge(response.headers.get("www-authenticate", ""))
+            host = urllib.parse.urlsplit(url).netloc
+            try:
+                self.registry.token = await fetch_token(
+                    client, challenge, host, self.registry.key_path, self.registry.user_agent
+                )
+            except TokenError as error:
+                self.completed = start
+                raise RegistryError(str(error)) from None
         if response.status_code >= 400:
             self.completed = start
             raise RegistryError(f"http status {_status_line(response)}: {response.text}")
@@ -171,8 +195,10 @@ def _upload_location(response: httpx.Response, base: str) -> str:
 
 
 def _with_query(url: str, values: dict[str, str]) -> str:
+    """``url.Values.Add`` then ``Encode``: the query's keys sorted, a key's values in order."""
     parts = urllib.parse.urlsplit(url)
-    query = urllib.parse.parse_qsl(parts.query) + list(values.items())
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True) + list(values.items())
+    query.sort(key=lambda item: item[0])
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 

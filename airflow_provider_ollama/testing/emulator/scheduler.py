@@ -1,23 +1,31 @@
-"""The emulator's performance model: loaded models, parallel slots, the request queue and keep-alive.
+"""The emulator's performance model, following Ollama's scheduler (server/sched.go) rule for rule.
 
-It plays the part of Ollama's scheduler and runners so that benchmarks and timeouts behave as against
-a real server: ``OLLAMA_NUM_PARALLEL`` requests run at once per loaded model, at most
-``OLLAMA_MAX_QUEUE`` wait (more get 503), a model takes ``load_seconds`` to load, idle models unload
-when their keep-alive runs out or to make room, and tokens come at the configured rate.
+* A request whose model is loaded with the same runner options takes it directly; it then waits,
+  without limit, for one of the runner's parallel slots (the llama-server semaphore).
+* Any other request, including one for a model that is still loading, waits in the pending queue for
+  the one loader, which loads models one at a time and registers a runner only once it answers; only
+  requests in that queue count against ``OLLAMA_MAX_QUEUE`` (more get 503).
+* ``OLLAMA_NUM_PARALLEL`` slots per runner, except one slot for embedding models and the families
+  llama.cpp cannot run in parallel; ``OLLAMA_MAX_LOADED_MODELS`` (0: three per GPU, at least three)
+  runners at once, evicting the one with the shortest keep-alive when full.
+* Runners are keyed by model file, so two names of one model share a runner; a request with other
+  runner options (num_ctx, num_batch, num_gpu, ...) or another ``shift`` reloads it.
+* A request's ``keep_alive`` replaces the runner's only when given; the runner starts to expire when
+  its last request ends, and ``/api/ps`` reports the expiry computed then.
 
-Simplifications, documented because tests may meet them: loaded models are keyed by name rather than
-by model file; a request waiting for a slot counts as pending (Ollama's docs describe the queue this
-way); expiry is checked lazily on every call rather than by a timer.
+Expiry is checked lazily on every call rather than by a timer; nothing a client can observe depends
+on the difference, since every observation (``/api/ps``, the next request) checks it first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from airflow_provider_ollama.testing.emulator.gojson import format_time_ns
@@ -25,17 +33,49 @@ from airflow_provider_ollama.testing.emulator.model import LocalModel
 from airflow_provider_ollama.testing.emulator.settings import EmulatorSettings
 from airflow_provider_ollama.testing.emulator.show import details
 
-#: Ollama's error when the queue is full (two spaces after the full stop, as in its source).
+#: Ollama's ErrMaxQueue (two spaces after the full stop, as in its source).
 QUEUE_FULL_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
 #: Go's largest time.Duration: what a negative keep_alive becomes ("keep loaded forever").
 FOREVER_NS = 2**63 - 1
+#: ``defaultModelsPerGPU``: the automatic OLLAMA_MAX_LOADED_MODELS per GPU (one "GPU" on a CPU host).
+MODELS_PER_GPU = 3
+#: The default ``num_ctx`` below 23 GiB of VRAM (server/routes.go Serve): what the emulator's host has.
+DEFAULT_NUM_CTX = 4096
+#: ``llm.DefaultEmbeddingNumBatch``.
+DEFAULT_EMBEDDING_NUM_BATCH = 2048
+#: Families llama.cpp cannot serve with more than one slot (sched.go ``load``).
+SINGLE_SLOT_FAMILIES = frozenset(
+    {
+        "mllama",
+        "qwen3vl",
+        "qwen3vlmoe",
+        "qwen35",
+        "qwen35moe",
+        "qwen3next",
+        "lfm2",
+        "lfm2moe",
+        "nemotron_h",
+        "nemotron_h_moe",
+        "nemotron_h_omni",
+    }
+)
+#: ``api.Runner``: options that are fixed when a model loads; another value reloads it.
+RUNNER_OPTIONS = (
+    "num_ctx",
+    "num_batch",
+    "num_gpu",
+    "main_gpu",
+    "use_mmap",
+    "num_thread",
+    "draft_num_predict",
+)
 _NS = 1_000_000_000
 # Python's datetime stops at year 9999; Go's does not, but keep-forever lands in 2318 anyway.
 _LATEST_FORMATTABLE_NS = 253402300799 * _NS
 
 
 class QueueFullError(Exception):
-    """More requests are pending than ``OLLAMA_MAX_QUEUE`` allows (HTTP 503)."""
+    """More requests wait for a model load than ``OLLAMA_MAX_QUEUE`` allows (HTTP 503)."""
 
     def __init__(self) -> None:
         super().__init__(QUEUE_FULL_MESSAGE)
@@ -43,7 +83,11 @@ class QueueFullError(Exception):
 
 @dataclass
 class SchedulerStats:
-    """What the performance model did; peaks let tests prove how many requests ran at once."""
+    """What the performance model did; peaks let tests prove how many requests ran at once.
+
+    ``pending`` counts requests in the load queue (what OLLAMA_MAX_QUEUE limits); ``waiting`` those
+    holding a runner but waiting for one of its slots.
+    """
 
     admitted: int = 0
     rejected: int = 0
@@ -51,6 +95,8 @@ class SchedulerStats:
     peak_active: int = 0
     pending: int = 0
     peak_pending: int = 0
+    waiting: int = 0
+    peak_waiting: int = 0
     loads: int = 0
     unloads: int = 0
 
@@ -60,21 +106,148 @@ class SchedulerStats:
     def reset_peaks(self) -> None:
         self.peak_active = self.active
         self.peak_pending = self.pending
+        self.peak_waiting = self.waiting
+
+
+def runner_key(model: LocalModel) -> str:
+    """``schedulerModelKey``: the model file (its layer digest), else the manifest digest."""
+    layer = model.manifest.layer("model")
+    return layer.digest if layer is not None else f"digest:{model.digest_hex}"
+
+
+def parallel_slots(model: LocalModel, num_parallel: int) -> int:
+    """Slots a runner of ``model`` gets: one for embedding models and single-slot families."""
+    if not model.supports("completion"):
+        return 1
+    if str(model.config.get("model_family") or "") in SINGLE_SLOT_FAMILIES:
+        return 1
+    return max(1, num_parallel)
+
+
+def _layers(model: LocalModel, kind: str) -> tuple[str, ...]:
+    return tuple(layer.digest for layer in model.manifest.layers if layer.kind == kind)
+
+
+@dataclass(frozen=True)
+class RunnerRequest:
+    """What a request asks of the scheduler: the model, its runner options and its keep-alive."""
+
+    model: LocalModel
+    runner_options: tuple[tuple[str, Any], ...]
+    context_length: int
+    #: The request's keep_alive in ns (None: not given); negative durations are already FOREVER_NS.
+    session_ns: int | None
+    shift: bool
+    num_ctx_auto: bool
+    num_batch_auto: bool
+
+    @property
+    def key(self) -> str:
+        return runner_key(self.model)
+
+
+def runner_request(
+    settings: EmulatorSettings,
+    model: LocalModel,
+    options: Mapping[str, Any],
+    *,
+    keep_alive_seconds: float | None,
+    shift: bool | None = None,
+) -> RunnerRequest:
+    """The runner options a request loads with (``modelOptions`` + ``getRunner``'s adjustments)."""
+    num_ctx_auto = "num_ctx" not in options and settings.context_length <= 0
+    num_ctx = int(options.get("num_ctx") or 0) or settings.context_length or DEFAULT_NUM_CTX
+    num_ctx = max(num_ctx, 4)
+    if model.supports("vision"):
+        num_ctx = max(num_ctx, 2048)
+    train = model.context_length
+    effective_ctx = min(num_ctx, train) if train > 0 else num_ctx
+    num_batch_auto = "num_batch" not in options
+    parallel = parallel_slots(model, settings.num_parallel)
+    if num_batch_auto:
+        num_batch = _automatic_num_batch(model, effective_ctx, parallel)
+    else:
+        num_batch = int(options["num_batch"])
+    has_draft = bool(_layers(model, "draft"))
+    values: dict[str, Any] = {
+        "num_ctx": effective_ctx,
+        "num_batch": num_batch,
+        "num_gpu": int(options.get("num_gpu", -1)),
+        "main_gpu": options.get("main_gpu"),
+        "use_mmap": options.get("use_mmap"),
+        "num_thread": int(options.get("num_thread", 0)),
+        "draft_num_predict": int(options.get("draft_num_predict", 4 if has_draft else 0)),
+    }
+    if values["num_gpu"] < 0:
+        values["num_gpu"] = -1
+    session_ns: int | None = None
+    if keep_alive_seconds is not None:
+        session_ns = FOREVER_NS if keep_alive_seconds < 0 else int(keep_alive_seconds * _NS)
+    family = str(model.config.get("model_family") or "")
+    families = model.config.get("model_families") or []
+    default_shift = family != "deepseek2" and "deepseek2" not in families
+    return RunnerRequest(
+        model=model,
+        runner_options=tuple(values.items()),
+        context_length=effective_ctx,
+        session_ns=session_ns,
+        shift=default_shift if shift is None else shift,
+        num_ctx_auto=num_ctx_auto,
+        num_batch_auto=num_batch_auto,
+    )
+
+
+def _automatic_num_batch(model: LocalModel, effective_ctx: int, parallel: int) -> int:
+    """``WithDefaultEmbeddingNumBatch`` / ``automaticGenerationBatch`` on a host without a GPU."""
+    if not model.supports("completion"):
+        return min(DEFAULT_EMBEDDING_NUM_BATCH, effective_ctx) if effective_ctx > 0 else 2048
+    server_ctx = effective_ctx * max(parallel, 1)
+    if server_ctx > 32768:
+        return 2048
+    if server_ctx > 4096:
+        return 1024
+    return 512
 
 
 class _Runner:
-    """A loaded (or loading) model with its parallel slots."""
+    """A loaded (or loading) model with its parallel slots (Ollama's ``runnerRef``)."""
 
-    def __init__(self, model: LocalModel, context_length: int, parallel: int) -> None:
-        self.model = model
-        self.context_length = context_length
+    def __init__(self, request: RunnerRequest, parallel: int, session_ns: int) -> None:
+        self.key = request.key
+        self.model = request.model
+        self.request = request
+        self.context_length = request.context_length
+        self.parallel = parallel
         self.slots = asyncio.Semaphore(parallel)
-        self.ready = asyncio.Event()
-        self.users = 0  # requests holding or waiting for this runner
-        self.session_seconds = 0.0  # the latest request's keep_alive
+        self.loaded: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.ref_count = 0
+        self.session_ns = session_ns
+        #: Wall-clock ns when the runner expires; set when it goes idle (Go's zero time until then).
+        self.expires_at_ns: int | None = None
         self.expires_monotonic = math.inf
-        self.unload_requested = False
-        self.load_task: asyncio.Task[None] | None = None
+        self.unloaded = False
+
+    @property
+    def ready(self) -> bool:
+        return self.loaded.done() and not self.loaded.cancelled() and self.loaded.result()
+
+    def needs_reload(self, request: RunnerRequest) -> bool:
+        """``runnerRef.needsReload``: other adapters, projectors, runner options or context shift."""
+        if self.unloaded:
+            return True
+        if _layers(self.model, "adapter") != _layers(request.model, "adapter"):
+            return True
+        if _layers(self.model, "projector") != _layers(request.model, "projector"):
+            return True
+        if self.request.shift != request.shift:
+            return True
+        existing = dict(self.request.runner_options)
+        wanted = dict(request.runner_options)
+        if self.request.num_ctx_auto and request.num_ctx_auto:
+            wanted["num_ctx"] = existing["num_ctx"]
+        if self.request.num_batch_auto and request.num_batch_auto:
+            wanted["num_batch"] = existing["num_batch"]
+        return existing != wanted
 
 
 class Pacer:
@@ -116,29 +289,42 @@ class Lease:
         self._scheduler = scheduler
         self._runner = runner
         self.load_duration_ns = load_duration_ns
-        self.pending = True
 
     @property
     def context_length(self) -> int:
         return self._runner.context_length
 
-    def leave_queue(self) -> None:
-        if self.pending:
-            self.pending = False
-            self._scheduler.stats.pending -= 1
+    @property
+    def parallel(self) -> int:
+        return self._runner.parallel
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[Pacer]:
-        """Wait for one of the model's parallel slots; the slot is freed on exit or cancellation."""
+        """Wait (without limit) for one of the runner's slots; freed on exit or cancellation."""
         stats = self._scheduler.stats
-        async with self._runner.slots:
-            self.leave_queue()
-            stats.active += 1
-            stats.peak_active = max(stats.peak_active, stats.active)
-            try:
-                yield Pacer(self._scheduler.settings, self._scheduler.clock)
-            finally:
-                stats.active -= 1
+        stats.waiting += 1
+        stats.peak_waiting = max(stats.peak_waiting, stats.waiting)
+        try:
+            await self._runner.slots.acquire()
+        finally:
+            stats.waiting -= 1
+        stats.active += 1
+        stats.peak_active = max(stats.peak_active, stats.active)
+        try:
+            yield Pacer(self._scheduler.settings, self._scheduler.clock)
+        finally:
+            stats.active -= 1
+            self._runner.slots.release()
+
+
+@dataclass(eq=False)
+class _Pending:
+    """A request in the load queue (Ollama's ``LlmRequest`` on ``pendingReqCh``)."""
+
+    request: RunnerRequest
+    granted: asyncio.Future[_Runner] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 class Scheduler:
@@ -155,66 +341,268 @@ class Scheduler:
         self.clock = clock
         self._wall_clock_ns = wall_clock_ns
         self.stats = SchedulerStats()
-        self._runners: dict[tuple[str, str, str, str], _Runner] = {}
-        self._changed: asyncio.Event | None = None
+        self._runners: dict[str, _Runner] = {}
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._unloaded: asyncio.Event | None = None
+        self._loader: asyncio.Task[None] | None = None
+        self._loader_busy = False
+
+    # ----------------------------------------------------------------------------------- requests
 
     @asynccontextmanager
     async def use(
-        self, model: LocalModel, *, keep_alive_seconds: float | None = None, num_ctx: int | None = None
+        self,
+        model: LocalModel,
+        *,
+        keep_alive_seconds: float | None = None,
+        options: Mapping[str, Any] | None = None,
+        num_ctx: int | None = None,
+        shift: bool | None = None,
     ) -> AsyncIterator[Lease]:
-        """Admit a request for ``model``: queue it, load the model if needed, hold it until exit.
+        """Admit a request for ``model``: take its runner, or queue for a load; hold it until exit.
 
-        ``keep_alive_seconds`` (None: the server default; negative: forever; 0: unload when done)
-        sets how long the model stays loaded after its last request. Raises :class:`QueueFullError`.
+        ``keep_alive_seconds`` (None: keep the runner's; negative: forever; 0: unload when done).
+        Raises :class:`QueueFullError` when the load queue is full.
         """
-        self._purge_expired()
-        limit = self.settings.max_queue
-        if limit > 0 and self.stats.pending >= limit:
-            self.stats.rejected += 1
-            raise QueueFullError()
-        self.stats.admitted += 1
-        self.stats.pending += 1
-        self.stats.peak_pending = max(self.stats.peak_pending, self.stats.pending)
+        merged = dict(options or {})
+        if num_ctx:
+            merged["num_ctx"] = num_ctx
+        request = runner_request(
+            self.settings, model, merged, keep_alive_seconds=keep_alive_seconds, shift=shift
+        )
         started = self.clock()
-        session = self.settings.keep_alive_seconds if keep_alive_seconds is None else keep_alive_seconds
-        lease: Lease | None = None
-        runner: _Runner | None = None
+        runner = await self._get_runner(request)
+        self.stats.admitted += 1
+        lease = Lease(self, runner, max(1, int((self.clock() - started) * _NS)))
         try:
-            runner = await self._acquire_runner(model, self._context_length(model, num_ctx), session)
-            lease = Lease(self, runner, max(1, int((self.clock() - started) * _NS)))
             yield lease
         finally:
-            if lease is not None:
-                lease.leave_queue()
-            else:
-                self.stats.pending -= 1
+            self._finished(runner)
+
+    async def _get_runner(self, request: RunnerRequest) -> _Runner:
+        """``getRunner``: a usable runner now, or a place in the load queue (503 when it is full)."""
+        while True:
+            self._purge_expired()
+            runner = self._runners.get(request.key)
             if runner is not None:
-                self._release(runner)
+                if not await self._settled(runner):
+                    continue
+                if not runner.needs_reload(request):
+                    self._use_loaded(runner, request)
+                    return runner
+            pending = self._enqueue(request)
+            try:
+                granted = await asyncio.shield(pending.granted)
+            except asyncio.CancelledError:
+                self._abandon(pending)
+                raise
+            if granted is not None:
+                return granted
+
+    async def _settled(self, runner: _Runner) -> bool:
+        """Wait for a loading runner (``needsReload`` blocks on it); False if its load was abandoned."""
+        if not runner.loaded.done():
+            await asyncio.shield(runner.loaded)
+        return runner.ready and not runner.unloaded
+
+    def _use_loaded(self, runner: _Runner, request: RunnerRequest) -> None:
+        """``useLoadedRunner``: count the request and stop the expiry; a given keep_alive replaces."""
+        runner.ref_count += 1
+        runner.expires_monotonic = math.inf
+        if request.session_ns is not None:
+            runner.session_ns = request.session_ns
+
+    def _enqueue(self, request: RunnerRequest) -> _Pending:
+        """Send the request to the loader: straight to it when it waits (an unbuffered hand-over, as
+        on Go's channel), else into the queue, which holds ``OLLAMA_MAX_QUEUE`` (503 beyond)."""
+        pending = _Pending(request)
+        if not self._loader_busy:
+            self._loader_busy = True
+            self._loader = asyncio.get_running_loop().create_task(self._process_pending(pending))
+            return pending
+        if len(self._queue) >= self.settings.max_queue:
+            self.stats.rejected += 1
+            raise QueueFullError()
+        self._queue.append(pending)
+        self._count_pending()
+        return pending
+
+    def _abandon(self, pending: _Pending) -> None:
+        """A request that gave up leaves the queue; a runner already granted to it is released."""
+        if pending in self._queue:
+            self._queue.remove(pending)
+            self._count_pending()
+        if pending.granted.done() and not pending.granted.cancelled():
+            runner = pending.granted.result()
+            if runner is not None:
+                self._finished(runner)
+        else:
+            pending.granted.cancel()
+
+    def _count_pending(self) -> None:
+        self.stats.pending = len(self._queue)
+        self.stats.peak_pending = max(self.stats.peak_pending, self.stats.pending)
+
+    # ------------------------------------------------------------------------------------ loader
+
+    async def _process_pending(self, first: _Pending) -> None:
+        """``processPending``: take requests one at a time; load, or evict and load."""
+        pending: _Pending | None = first
+        try:
+            while pending is not None:
+                if not pending.granted.done():  # else the client gave up while queued
+                    await self._schedule(pending)
+                pending = self._queue.popleft() if self._queue else None
+                self._count_pending()
+        finally:
+            self._loader_busy = False
+
+    async def _schedule(self, pending: _Pending) -> None:
+        request = pending.request
+        while not pending.granted.done():
+            self._purge_expired()
+            runner = self._runners.get(request.key)
+            victim: _Runner | None = None
+            if runner is not None:
+                if not await self._settled(runner):
+                    continue
+                if not runner.needs_reload(request):
+                    self._use_loaded(runner, request)
+                    self._grant(pending, runner)
+                    return
+                victim = runner
+            elif len(self._runners) >= self._max_runners():
+                victim = self._runner_to_unload()
+            else:
+                await self._load(pending)
+                return
+            if victim is None:
+                continue
+            await self._expire_and_wait(victim)
+
+    def _grant(self, pending: _Pending, runner: _Runner | None) -> None:
+        if pending.granted.done():
+            if runner is not None:
+                self._finished(runner)
+            return
+        pending.granted.set_result(runner)  # type: ignore[arg-type]
+
+    def _max_runners(self) -> int:
+        # 0 is automatic: three per GPU, and a host without one counts as one.
+        limit = self.settings.max_loaded_models
+        return limit if limit > 0 else MODELS_PER_GPU
+
+    def _runner_to_unload(self) -> _Runner | None:
+        """``findRunnerToUnload``: shortest keep-alive first (then key); an idle one if there is one."""
+        ordered = sorted(self._runners.values(), key=lambda runner: (runner.session_ns % 2**64, runner.key))
+        if not ordered:
+            return None
+        return next((runner for runner in ordered if runner.ref_count == 0), ordered[0])
+
+    async def _expire_and_wait(self, runner: _Runner) -> None:
+        """Expire ``runner`` now (or when its requests end) and wait until some runner unloads."""
+        if self._unloaded is None:
+            self._unloaded = asyncio.Event()
+        unloaded = self._unloaded
+        runner.session_ns = 0
+        runner.expires_monotonic = math.inf
+        if runner.ref_count <= 0:
+            self._remove(runner)
+        await unloaded.wait()
+
+    async def _load(self, pending: _Pending) -> None:
+        """``load``: start the runner and wait until it answers (``llama.Load`` waits for llama-server),
+        holding up the loader and so the queue; only then is the runner registered for later requests.
+        The load is tied to the request that started it: if that request goes, the load is abandoned."""
+        request = pending.request
+        session = self.settings_session_ns() if request.session_ns is None else request.session_ns
+        runner = _Runner(request, parallel_slots(request.model, self.settings.num_parallel), session)
+        self.stats.loads += 1
+        delay = self.settings.load_seconds
+        if delay > 0:
+            waiter = asyncio.ensure_future(asyncio.sleep(delay))
+            watched: list[asyncio.Future[Any]] = [waiter, pending.granted]
+            try:
+                await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+        if pending.granted.done():  # the loading request was cancelled: the load fails
+            runner.loaded.set_result(False)
+            return
+        runner.loaded.set_result(True)
+        runner.ref_count += 1
+        self._runners[runner.key] = runner
+        self._grant(pending, runner)
+
+    def settings_session_ns(self) -> int:
+        seconds = self.settings.keep_alive_seconds
+        return FOREVER_NS if seconds < 0 else int(seconds * _NS)
+
+    # ----------------------------------------------------------------------------------- release
+
+    def _finished(self, runner: _Runner) -> None:
+        """A request ended (``processCompleted``): expire now, or start the keep-alive countdown."""
+        runner.ref_count -= 1
+        if runner.ref_count > 0 or runner.unloaded:
+            return
+        if runner.session_ns <= 0:
+            self._remove(runner)
+            return
+        now_ns = self._wall_clock_ns()
+        runner.expires_at_ns = now_ns + runner.session_ns
+        runner.expires_monotonic = (
+            math.inf if runner.session_ns >= FOREVER_NS else self.clock() + runner.session_ns / _NS
+        )
 
     def expire(self, model: LocalModel) -> None:
-        """Unload ``model`` now, or as soon as its running requests finish (keep_alive 0, delete)."""
-        runner = self._runners.get(model.name.key)
+        """``expireRunner``: unload ``model`` now, or as soon as its running requests finish."""
+        runner = self._runners.get(runner_key(model))
         if runner is None:
             return
-        runner.unload_requested = True
-        runner.session_seconds = 0.0
-        if runner.users == 0:
+        runner.expires_at_ns = self._wall_clock_ns()
+        runner.session_ns = 0
+        if runner.ref_count <= 0:
             self._remove(runner)
 
     async def unload(self, model: LocalModel) -> None:
         """Async form of :meth:`expire` for callers on the event loop."""
         self.expire(model)
 
+    def _remove(self, runner: _Runner) -> None:
+        if self._runners.get(runner.key) is runner:
+            del self._runners[runner.key]
+            self.stats.unloads += 1
+        runner.unloaded = True
+        self._signal(self._unloaded)
+        self._unloaded = None
+
+    def _purge_expired(self) -> None:
+        now = self.clock()
+        for runner in list(self._runners.values()):
+            if runner.ref_count <= 0 and runner.ready and runner.expires_monotonic <= now:
+                self._remove(runner)
+
+    @staticmethod
+    def _signal(event: asyncio.Event | None) -> None:
+        if event is not None:
+            event.set()
+
+    # ------------------------------------------------------------------------------------ status
+
     def running(self) -> list[dict[str, Any]]:
-        """``/api/ps`` entries: loaded models, the one expiring last first."""
+        """``/api/ps`` entries (``loadedModels`` + ``PsHandler``): the one expiring last first."""
         self._purge_expired()
-        now_monotonic = self.clock()
         now_ns = self._wall_clock_ns()
         entries: list[tuple[int, dict[str, Any]]] = []
         for runner in self._runners.values():
             model = runner.model
-            expires_ns = now_ns + self._remaining_ns(runner, now_monotonic)
+            expires_ns = runner.expires_at_ns
+            if expires_ns is None:  # still loading or never idle: estimated from the session
+                expires_ns = now_ns + runner.session_ns
             short = model.name.display_shortest()
+            entry_details = details(model.config)
+            entry_details.pop("context_length", None)
+            entry_details.pop("embedding_length", None)
             entries.append(
                 (
                     expires_ns // _NS,
@@ -223,7 +611,7 @@ class Scheduler:
                         "model": short,
                         "size": model.size,
                         "digest": model.digest_hex,
-                        "details": details(model.config),
+                        "details": entry_details,
                         "expires_at": format_time_ns(min(expires_ns, _LATEST_FORMATTABLE_NS)),
                         "size_vram": model.size if self.settings.gpu else 0,
                         "context_length": runner.context_length,
@@ -235,110 +623,5 @@ class Scheduler:
 
     def is_loaded(self, model: LocalModel) -> bool:
         self._purge_expired()
-        runner = self._runners.get(model.name.key)
-        return runner is not None and runner.ready.is_set()
-
-    def _context_length(self, model: LocalModel, num_ctx: int | None) -> int:
-        wanted = num_ctx if num_ctx and num_ctx > 0 else self.settings.context_length
-        return max(1, min(wanted, model.context_length))
-
-    def _remaining_ns(self, runner: _Runner, now: float) -> int:
-        if runner.users > 0 or not runner.ready.is_set():
-            session = runner.session_seconds
-            return FOREVER_NS if session < 0 else int(session * _NS)
-        if math.isinf(runner.expires_monotonic):
-            return FOREVER_NS
-        return max(0, int((runner.expires_monotonic - now) * _NS))
-
-    async def _acquire_runner(self, model: LocalModel, context_length: int, session: float) -> _Runner:
-        """The loaded runner for ``model``, loading (and evicting) as needed; counts the caller as a user."""
-        key = model.name.key
-        while True:
-            self._purge_expired()
-            runner = self._runners.get(key)
-            if runner is not None and (
-                runner.model.digest_hex != model.digest_hex or runner.context_length != context_length
-            ):
-                # Ollama reloads a model whose file or num_ctx changed, once its requests are done.
-                if runner.users == 0 and runner.ready.is_set():
-                    self._remove(runner)
-                    runner = None
-                else:
-                    await self._wait_for_change()
-                    continue
-            if runner is None:
-                if not self._has_room():
-                    victim = self._idle_runner_to_evict()
-                    if victim is None:
-                        await self._wait_for_change()
-                        continue
-                    self._remove(victim)
-                runner = self._start_loading(model, context_length)
-            runner.users += 1
-            runner.session_seconds = session
-            runner.unload_requested = False
-            try:
-                await runner.ready.wait()
-            except BaseException:
-                self._release(runner)
-                raise
-            return runner
-
-    def _has_room(self) -> bool:
-        limit = self.settings.max_loaded_models
-        return limit <= 0 or len(self._runners) < limit
-
-    def _idle_runner_to_evict(self) -> _Runner | None:
-        idle = [runner for runner in self._runners.values() if runner.users == 0 and runner.ready.is_set()]
-        return min(idle, key=lambda runner: runner.expires_monotonic, default=None)
-
-    def _start_loading(self, model: LocalModel, context_length: int) -> _Runner:
-        runner = _Runner(model, context_length, max(1, self.settings.num_parallel))
-        self._runners[model.name.key] = runner
-        self.stats.loads += 1
-        if self.settings.load_seconds > 0:
-            # A task of its own, so a caller giving up does not abort a load others wait for.
-            runner.load_task = asyncio.get_running_loop().create_task(self._load(runner))
-        else:
-            runner.ready.set()
-        return runner
-
-    async def _load(self, runner: _Runner) -> None:
-        await asyncio.sleep(self.settings.load_seconds)
-        runner.ready.set()
-
-    def _release(self, runner: _Runner) -> None:
-        runner.users -= 1
-        if runner.users > 0:
-            return
-        session = runner.session_seconds
-        if runner.unload_requested or session == 0:
-            self._remove(runner)
-        else:
-            runner.expires_monotonic = math.inf if session < 0 else self.clock() + session
-        self._notify_change()
-
-    def _remove(self, runner: _Runner) -> None:
-        key = runner.model.name.key
-        if self._runners.get(key) is runner:
-            del self._runners[key]
-            self.stats.unloads += 1
-        if runner.load_task is not None and not runner.load_task.done():
-            runner.load_task.cancel()
-        self._notify_change()
-
-    def _purge_expired(self) -> None:
-        now = self.clock()
-        for runner in list(self._runners.values()):
-            if runner.users == 0 and runner.ready.is_set() and runner.expires_monotonic <= now:
-                self._remove(runner)
-
-    async def _wait_for_change(self) -> None:
-        if self._changed is None:
-            self._changed = asyncio.Event()
-        await self._changed.wait()
-
-    def _notify_change(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = None
+        runner = self._runners.get(runner_key(model))
+        return runner is not None and runner.ready

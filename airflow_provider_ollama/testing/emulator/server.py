@@ -11,6 +11,7 @@ process group, for what only a process can show (exit faults, signals, start-up 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import re
@@ -33,7 +34,7 @@ from airflow_provider_ollama.testing.emulator.app import create_app
 from airflow_provider_ollama.testing.emulator.faults import Faults
 from airflow_provider_ollama.testing.emulator.remote import RemoteFaults, RemoteStats
 from airflow_provider_ollama.testing.emulator.settings import EmulatorSettings
-from airflow_provider_ollama.testing.emulator.startup import StartupError, prepare_store
+from airflow_provider_ollama.testing.emulator.startup import StartupError, initialize_keypair, prepare_store
 from airflow_provider_ollama.testing.emulator.state import EmulatorState
 from airflow_provider_ollama.testing.emulator.stats import Stats
 
@@ -64,6 +65,9 @@ def _resolve_settings(
         settings = EmulatorSettings(port=0, models_dir=scratch / "models")
     if "models_dir" in overrides:
         overrides["models_dir"] = Path(overrides["models_dir"])
+    if settings.home is None and "home" not in overrides:
+        # The server's key (~/.ollama/id_ed25519) lives in a home of its own, never the tester's.
+        overrides["home"] = scratch / "home"
     return replace(settings, **overrides)
 
 
@@ -94,6 +98,8 @@ class OllamaEmulator:
         if settings.crash_on_start:
             raise EmulatorStartError(_CRASH_MESSAGE, returncode=1)
         try:
+            if settings.home is not None:
+                initialize_keypair(settings.home, io.StringIO())
             prepare_store(settings, _log.debug)
         except StartupError as error:
             raise EmulatorStartError(f"Error: {error}", returncode=1) from None

@@ -16,9 +16,11 @@ from pathlib import Path
 from airflow_provider_ollama.durations import DurationError as DurationError
 from airflow_provider_ollama.durations import parse_env_duration as parse_env_duration
 from airflow_provider_ollama.durations import parse_go_duration as parse_go_duration
+from airflow_provider_ollama.testing.emulator.version import OLLAMA_VERSION
 
 DEFAULT_PORT = 11434
-EMULATED_VERSION = "0.12.6"
+#: The Ollama release the emulator imitates (declared once, in :mod:`.version`).
+EMULATED_VERSION = OLLAMA_VERSION
 
 
 def _parse_host(value: str) -> tuple[str, int]:
@@ -36,6 +38,12 @@ def _parse_host(value: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
+def _uint(env: Mapping[str, str], key: str, default: int) -> int:
+    """envconfig's ``Uint``: quotes and spaces dropped; a value that is not a uint keeps the default."""
+    text = (env.get(key) or "").strip().strip("\"'")
+    return int(text) if text.isdigit() else default
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -50,10 +58,19 @@ class EmulatorSettings:
     keep_alive_seconds: float = 300.0
     num_parallel: int = 1
     max_queue: int = 512
-    max_loaded_models: int = 3
-    context_length: int = 4096
+    #: 0 is Ollama's automatic value: three per GPU (three on a host without one).
+    max_loaded_models: int = 0
+    #: 0 is Ollama's automatic value: 4096 tokens below 23 GiB of VRAM (the emulator's host).
+    context_length: int = 0
     noprune: bool = False
     version: str = EMULATED_VERSION
+    #: ``OLLAMA_NO_CLOUD``: cloud models and web search answer 403 instead of trying ollama.com.
+    no_cloud: bool = False
+    #: The server's ``HOME``: its key ``~/.ollama/id_ed25519`` signs registry token requests
+    #: (None: this process's home).
+    home: Path | None = None
+    #: ``OLLAMA_REMOTES``: hosts a model created with ``remote_host`` may run on.
+    remotes: tuple[str, ...] = ("ollama.com",)
 
     #: Registry used for names without an explicit host (they are still stored under
     #: registry.ollama.ai); None means the real https://registry.ollama.ai (unreachable offline).
@@ -89,11 +106,14 @@ class EmulatorSettings:
             port=port,
             models_dir=Path(models).expanduser(),
             keep_alive_seconds=parse_env_duration(env.get("OLLAMA_KEEP_ALIVE") or "5m"),
-            num_parallel=int(env.get("OLLAMA_NUM_PARALLEL") or 1),
-            max_queue=int(env.get("OLLAMA_MAX_QUEUE") or 512),
-            max_loaded_models=int(env.get("OLLAMA_MAX_LOADED_MODELS") or 3),
-            context_length=int(env.get("OLLAMA_CONTEXT_LENGTH") or 4096),
+            num_parallel=_uint(env, "OLLAMA_NUM_PARALLEL", 1),
+            max_queue=_uint(env, "OLLAMA_MAX_QUEUE", 512),
+            max_loaded_models=_uint(env, "OLLAMA_MAX_LOADED_MODELS", 0),
+            context_length=_uint(env, "OLLAMA_CONTEXT_LENGTH", 0),
             noprune=_flag(env.get("OLLAMA_NOPRUNE")),
+            home=Path(env["HOME"]) if env.get("HOME") else None,
+            no_cloud=_flag(env.get("OLLAMA_NO_CLOUD")),
+            remotes=tuple((env.get("OLLAMA_REMOTES") or "ollama.com").strip().split(",")),
             registry_url=env.get("OLLAMA_EMULATOR_REGISTRY") or None,
             load_seconds=float(env.get("OLLAMA_EMULATOR_LOAD_SECONDS") or 0),
             first_token_seconds=float(env.get("OLLAMA_EMULATOR_FIRST_TOKEN_SECONDS") or 0),
@@ -106,6 +126,11 @@ class EmulatorSettings:
             pull_time_scale=float(env.get("OLLAMA_EMULATOR_PULL_TIME_SCALE") or 1),
             version=env.get("OLLAMA_EMULATOR_VERSION") or EMULATED_VERSION,
         )
+
+    @property
+    def key_path(self) -> Path:
+        """``~/.ollama/id_ed25519`` of the server's home, as ``auth.Sign`` reads it."""
+        return (self.home or Path.home()) / ".ollama" / "id_ed25519"
 
     @property
     def ollama_host(self) -> str:
@@ -123,8 +148,10 @@ class EmulatorSettings:
             "OLLAMA_NUM_PARALLEL": str(self.num_parallel),
             "OLLAMA_MAX_QUEUE": str(self.max_queue),
             "OLLAMA_MAX_LOADED_MODELS": str(self.max_loaded_models),
-            "OLLAMA_CONTEXT_LENGTH": str(self.context_length),
+            "OLLAMA_CONTEXT_LENGTH": str(self.context_length) if self.context_length else "",
             "OLLAMA_NOPRUNE": "1" if self.noprune else "",
+            "OLLAMA_NO_CLOUD": "1" if self.no_cloud else "",
+            "OLLAMA_REMOTES": ",".join(self.remotes),
             "OLLAMA_EMULATOR_VERSION": self.version,
             "OLLAMA_EMULATOR_REGISTRY": self.registry_url or "",
             "OLLAMA_EMULATOR_LOAD_SECONDS": _seconds(self.load_seconds),

@@ -6,15 +6,13 @@ print and parse, so they follow Ollama's Go formatting (``%#v`` values, triple-q
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_ollama.names import ModelName
-from airflow_provider_ollama.store import Manifest, ModelStore
+from airflow_provider_ollama.store import ModelStore
 from airflow_provider_ollama.testing.emulator import catalog, gojson
 from airflow_provider_ollama.testing.emulator.model import LocalModel
-from airflow_provider_ollama.testing.gguf import GGUFFormatError, read_gguf_header
+from airflow_provider_ollama.testing.gguf import GGUFFormatError, file_type_label, read_gguf_header
 
 _PARAMETER_COLUMN = 30
 #: ggml tensor type names by number, as ``/api/show`` reports tensors.
@@ -26,9 +24,11 @@ _GGML_TYPES = {
 }  # fmt: skip
 
 
-def details(config: dict[str, Any], *, parent_model: str = "") -> dict[str, Any]:
-    """``api.ModelDetails`` from a config blob (struct field order, no omitted fields)."""
-    return {
+def details(
+    config: dict[str, Any], *, parent_model: str = "", context_length: int = 0, embedding_length: int = 0
+) -> dict[str, Any]:
+    """``api.ModelDetails`` from a config blob, in struct field order (the lengths are ``omitempty``)."""
+    document: dict[str, Any] = {
         "parent_model": parent_model,
         "format": str(config.get("model_format") or ""),
         "family": str(config.get("model_family") or ""),
@@ -36,41 +36,52 @@ def details(config: dict[str, Any], *, parent_model: str = "") -> dict[str, Any]
         "parameter_size": str(config.get("model_type") or ""),
         "quantization_level": str(config.get("file_type") or ""),
     }
+    if context_length:
+        document["context_length"] = context_length
+    if embedding_length:
+        document["embedding_length"] = embedding_length
+    return document
 
 
-def unique_size(manifest: Manifest) -> int:
-    """Sum of the sizes of the distinct blobs a manifest names (config included)."""
-    sizes = {blob.digest: blob.size for blob in manifest.blobs}
-    return sum(sizes.values())
+def known_quantization(level: str, gguf: dict[str, Any]) -> str:
+    """``isUnknownQuantization`` fallback: an empty or ``unknown`` level is read from the GGUF header."""
+    if level not in ("", "unknown") or "general.file_type" not in gguf:
+        return level
+    from_file = file_type_label(int(gguf["general.file_type"]))
+    return from_file if from_file != "unknown" else level
 
 
-def list_entry(name: ModelName, manifest: Manifest, config: dict[str, Any], mtime_ns: int) -> dict[str, Any]:
-    """One ``api.ListModelResponse`` of ``/api/tags``."""
-    entry: dict[str, Any] = {"name": name.display_shortest(), "model": name.display_shortest()}
+def list_entry(summary: catalog.ListSummary) -> dict[str, Any]:
+    """One ``api.ListModelResponse`` of ``/api/tags`` (``buildModelListSummary``)."""
+    config = summary.config
+    name = summary.name.display_shortest()
+    entry: dict[str, Any] = {"name": name, "model": name}
     for key in ("remote_model", "remote_host"):
         if config.get(key):
             entry[key] = config[key]
+    arch = str(summary.gguf.get("general.architecture") or "")
+    entry_details = details(
+        config,
+        parent_model=summary.parent_model,
+        context_length=int(config.get("context_length") or summary.gguf.get(f"{arch}.context_length") or 0),
+        embedding_length=int(
+            config.get("embedding_length") or summary.gguf.get(f"{arch}.embedding_length") or 0
+        ),
+    )
+    entry_details["quantization_level"] = known_quantization(
+        entry_details["quantization_level"], summary.gguf
+    )
     entry.update(
         {
-            "modified_at": gojson.format_time_ns(mtime_ns),
-            "size": unique_size(manifest),
-            "digest": manifest.digest.removeprefix("sha256:"),
-            "details": details(config),
+            "modified_at": gojson.format_time_ns(summary.mtime_ns),
+            "size": summary.manifest.total_size,
+            "digest": summary.manifest.digest.removeprefix("sha256:"),
+            "details": entry_details,
         }
     )
+    if summary.capabilities:
+        entry["capabilities"] = list(summary.capabilities)
     return entry
-
-
-def parent_model(manifest: Manifest) -> str:
-    """The ``from`` recorded on the model layer by ``/api/create`` (empty for pulled models)."""
-    try:
-        document = json.loads(manifest.raw)
-    except ValueError:
-        return ""
-    for layer in document.get("layers") or []:
-        if isinstance(layer, dict) and layer.get("mediaType") == "application/vnd.ollama.image.model":
-            return str(layer.get("from") or "")
-    return ""
 
 
 def parameters_text(parameters: dict[str, Any]) -> str:
@@ -153,7 +164,7 @@ def show_response(
     response["template"] = model.template
     if effective_system:
         response["system"] = effective_system
-    response["details"] = details(model.config, parent_model=parent_model(model.manifest))
+    response["details"] = details(model.config, parent_model=catalog.parent_model(model.manifest))
     if model.messages:
         response["messages"] = [
             {"role": m.get("role", ""), "content": m.get("content", "")} for m in model.messages

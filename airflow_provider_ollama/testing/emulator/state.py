@@ -13,6 +13,7 @@ from typing import Any
 from airflow_provider_ollama.names import InvalidModelNameError, ModelName
 from airflow_provider_ollama.store import ModelStore
 from airflow_provider_ollama.testing.emulator import catalog
+from airflow_provider_ollama.testing.emulator.engine import EngineRegistry
 from airflow_provider_ollama.testing.emulator.faults import Faults
 from airflow_provider_ollama.testing.emulator.http import ApiError
 from airflow_provider_ollama.testing.emulator.model import LocalModel
@@ -45,6 +46,8 @@ class EmulatorState:
         self.faults = Faults(exit_allowed=exit_allowed)
         self.stats = Stats()
         self.scheduler = _make_scheduler(settings)
+        #: Which engine answers for each model (the synthetic one unless another claims it).
+        self.engines = EngineRegistry()
         #: Monotonic time before which HTTP requests wait (``start_delay_seconds``).
         self.ready_at = time.monotonic() + settings.start_delay_seconds
         #: Blob downloads in flight, shared by concurrent pulls of the same digest.

@@ -21,8 +21,14 @@ from airflow_provider_ollama.testing.emulator.http import (
     json_response,
     read_json_body,
 )
+from airflow_provider_ollama.testing.emulator.inference_steps import (
+    ModelRequiredError,
+    cloud_unavailable,
+    legacy_cloud_name,
+    parse_model_ref,
+)
 from airflow_provider_ollama.testing.emulator.show import list_entry, show_response
-from airflow_provider_ollama.testing.emulator.state import EmulatorState, parse_model_name
+from airflow_provider_ollama.testing.emulator.state import EmulatorState
 from airflow_provider_ollama.testing.emulator.storage import remove_manifest, remove_unreferenced_blobs
 
 
@@ -32,12 +38,13 @@ def _state(request: Request) -> EmulatorState:
 
 
 async def list_models(request: Request) -> Response:
-    """``GET|HEAD /api/tags``: every usable model, most recently modified first."""
-    entries: list[tuple[int, str, dict[str, Any]]] = []
-    for name, manifest, config, mtime_ns in catalog.iter_models(_state(request).store):
-        entry = list_entry(name, manifest, config, mtime_ns)
-        entries.append((mtime_ns // 1_000_000_000, str(name), entry))
-    # Ollama sorts by whole seconds, newest first; ties are ordered by name here for stable output.
+    """``GET|HEAD /api/tags``: every listable model, most recently modified first."""
+    entries = [
+        (summary.mtime_ns // 1_000_000_000, str(summary.name), list_entry(summary))
+        for summary in catalog.list_summaries(_state(request).store)
+    ]
+    # Ollama sorts by whole seconds, newest first (a stable sort over Go's random map order);
+    # ties are ordered by name here so the answer is stable.
     entries.sort(key=lambda item: (-item[0], item[1]))
     return json_response({"models": [entry for _, _, entry in entries]})
 
@@ -52,17 +59,24 @@ _SHOW_FIELDS = {
 }
 
 
-async def show(request: Request) -> Response:
-    """``POST /api/show``."""
-    state = _state(request)
-    body = await read_json_body(request, fields=_SHOW_FIELDS, struct="ShowRequest")
+def show_model(state: EmulatorState, body: dict[str, Any], *, user_agent: str = "") -> dict[str, Any]:
+    """ShowHandler's answer for ``body`` (an ``api.ShowRequest``), or an :class:`ApiError`."""
     text = body.get("model") or body.get("name") or ""
     if not text:
         raise ApiError(400, "model is required")
-    name = parse_model_name(text)
+    ref = parse_model_ref(str(text))
+    try:
+        name = ModelName.parse(ref.base)
+    except InvalidModelNameError:
+        raise ApiError(400, "invalid model name") from None
+    if ref.source == "cloud":
+        raise cloud_unavailable(state.settings, "/api/show", "remote model details are unavailable")
+    name = state.existing_name(name)
     model = state.load(name)
     if model is None:
         raise ApiError(404, f"model '{name.display_shortest()}' not found")
+    if ref.source == "local" and model.config.get("remote_host"):
+        raise ApiError(404, f"model '{ref.original}' not found")
     response = show_response(
         model,
         state.store,
@@ -70,7 +84,16 @@ async def show(request: Request) -> Response:
         system=body.get("system") or None,
         options=body.get("options") or None,
     )
-    return json_response(response)
+    if user_agent.startswith("GitHubCopilotChat/"):
+        response["model_info"] = gojson.sorted_map({**response["model_info"], "general.basename": str(text)})
+    return response
+
+
+async def show(request: Request) -> Response:
+    """``POST /api/show``."""
+    body = await read_json_body(request, fields=_SHOW_FIELDS, struct="ShowRequest")
+    agent = request.headers.get("user-agent", "")
+    return json_response(show_model(_state(request), body, user_agent=agent))
 
 
 _COPY_FIELDS = {"source": "string", "destination": "string"}
@@ -104,24 +127,29 @@ _DELETE_FIELDS = {"model": "string", "name": "string"}
 
 
 async def delete(request: Request) -> Response:
-    """``DELETE /api/delete``: remove the manifest, then every blob no other manifest uses."""
+    """``DELETE /api/delete``: remove the manifest, then every blob no other manifest uses.
+
+    The model stays loaded if it is (Ollama's DeleteHandler does not touch the scheduler).
+    """
     state = _state(request)
     body = await read_json_body(request, fields=_DELETE_FIELDS, struct="DeleteRequest")
     text = str(body.get("model") or body.get("name") or "")
     try:
-        name = ModelName.parse(text)
+        ref = parse_model_ref(text)
+    except ModelRequiredError:
+        raise ApiError(400, "model is required") from None
+    base = legacy_cloud_name(ref)
+    try:
+        name = ModelName.parse(base)
     except InvalidModelNameError:
         raise ApiError(400, f"name {gojson.go_quote(text)} is invalid") from None
-    path = state.store.find_manifest(name)
+    path = state.store.find_manifest(state.existing_name(name))
     if path is None:
         raise ApiError(404, f"model '{text}' not found")
     try:
         manifest = Manifest.parse(path.read_bytes())
     except (OSError, InvalidManifestError) as error:
         raise ApiError(500, str(error)) from None
-    loaded = state.load(name)
-    if loaded is not None:
-        await state.scheduler.unload(loaded)
     remove_manifest(state.store, path)
     remove_unreferenced_blobs(state.store, [blob.digest for blob in manifest.blobs])
     return empty_response()

@@ -83,11 +83,13 @@ def file_type_label(file_type: int) -> str:
 
 
 def parameter_size_label(count: int) -> str:
-    """A parameter count the way Ollama labels it: ``3.2B``, ``137M``, ``23K``."""
-    for unit, scale in (("B", 10**9), ("M", 10**6)):
-        if count >= scale:
-            number = count / scale
-            return f"{number:.0f}{unit}" if number == int(number) else f"{number:.1f}{unit}"
+    """Ollama's ``format.HumanNumber``: ``3B``, ``3.2B``, ``137M``, ``22.70M``, ``23K``, ``999``."""
+    if count >= 10**9:
+        number = count / 10**9
+        return f"{number:.0f}B" if number == int(number) else f"{number:.1f}B"
+    if count >= 10**6:
+        number = count / 10**6
+        return f"{number:.0f}M" if number == int(number) else f"{number:.2f}M"
     if count >= 1000:
         return f"{count / 1000:.0f}K"
     return str(count)

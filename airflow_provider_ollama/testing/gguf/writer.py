@@ -42,7 +42,7 @@ _TENSOR_TYPE_I8 = 24
 # The tile: big enough that a chunk is one memory copy, small enough to keep per file.
 _TILE_SIZE = 1 << 20
 # Bumped whenever the byte layout changes, so digests cached on disk by older code are not reused.
-_LAYOUT_VERSION = 1
+_LAYOUT_VERSION = 2  # 2: general.size_label is format.HumanNumber ("1.20M")
 # Below this size hashing is faster than a cache lookup on disk.
 _DISK_CACHE_MIN_SIZE = 32 << 20
 
@@ -77,7 +77,7 @@ class GGUFSpec:
 
     @property
     def parameter_size(self) -> str:
-        """The parameter-count label (``1.2M``) Ollama shows as ``details.parameter_size``."""
+        """The parameter-count label (``1.20M``) Ollama shows as ``details.parameter_size``."""
         return parameter_size_label(self.parameter_count)
 
     @property

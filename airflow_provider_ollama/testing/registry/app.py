@@ -22,6 +22,7 @@ from airflow_provider_ollama.store import (
     is_valid_digest,
     normalize_digest,
 )
+from airflow_provider_ollama.testing.registry.auth import REALM_PATH
 from airflow_provider_ollama.testing.registry.blobs import CHUNK_SIZE
 from airflow_provider_ollama.testing.registry.control import control_routes
 from airflow_provider_ollama.testing.registry.faults import Fault, FaultType
@@ -102,6 +103,18 @@ def _cdn_url(request: Request, digest: str) -> str:
     return f"{request.url.scheme}://{netloc}{CDN_PREFIX}{digest}"
 
 
+def _challenge(request: Request, repository: str | None) -> JSONResponse:
+    """401 with a Bearer challenge naming the realm on this host, as registry.ollama.ai answers."""
+    action = "push" if request.method in ("POST", "PATCH", "PUT") else "pull"
+    scope = f"repository:{repository or 'library/unknown'}:{action}"
+    challenge = (
+        f'Bearer realm="{_base_url(request)}{REALM_PATH}",service="{request.url.netloc}",scope="{scope}"'
+    )
+    return registry_error(
+        401, "UNAUTHORIZED", "authentication required", headers={"WWW-Authenticate": challenge}
+    )
+
+
 class _Routes:
     """Route handlers bound to one emulator's state."""
 
@@ -111,8 +124,11 @@ class _Routes:
     # ---------------------------------------------------------------------------------- helpers
 
     def _fault(self, kind: str, request: Request, digest: str | None = None) -> Fault | None:
-        """Count the request and pick the fault that applies to it, if any."""
+        """Count the request and pick the fault that applies to it, if any; a registry that requires
+        tokens answers a request without one with its challenge first (as an unauthorized fault)."""
         self.state.stats.count_request(kind, digest)
+        if kind != "cdn_get" and not self.state.auth.accepts(request.headers.get("authorization", "")):
+            return Fault(FaultType.UNAUTHORIZED, frozenset({kind}), times=1)
         has_body = kind in ("manifest", "cdn_get") and request.method == "GET"
         fault = self.state.faults.take(kind, request.url.path, digest, has_body=has_body)
         if fault is not None:
@@ -130,14 +146,7 @@ class _Routes:
             code = _NOT_FOUND_CODES.get(kind, "BLOB_UNKNOWN")
             return registry_error(404, code, f"{code.lower().replace('_', ' ')} (injected fault {fault.id})")
         if fault.type is FaultType.UNAUTHORIZED:
-            scope = f"repository:{repository or 'library/unknown'}:pull"
-            challenge = (
-                f'Bearer realm="{_base_url(request)}/_emulator/token",'
-                f'service="{request.url.netloc}",scope="{scope}"'
-            )
-            return registry_error(
-                401, "UNAUTHORIZED", "authentication required", headers={"WWW-Authenticate": challenge}
-            )
+            return _challenge(request, repository)
         code = "UNAVAILABLE" if fault.status == 503 else "UNKNOWN"
         return registry_error(fault.status, code, f"injected fault {fault.id}: HTTP {fault.status}")
 

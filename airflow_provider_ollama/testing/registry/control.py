@@ -20,9 +20,6 @@ from airflow_provider_ollama.testing.registry.catalogue import RegistryModelSpec
 from airflow_provider_ollama.testing.registry.faults import Fault
 from airflow_provider_ollama.testing.registry.state import RegistryState
 
-#: The bearer token the emulator's auth realm hands out (the emulator checks no credentials).
-EMULATOR_TOKEN = "registry-emulator-token"  # noqa: S105 - a fixed test value, not a secret
-
 _MODEL_FIELDS = {
     "repository",
     "tag",
@@ -126,7 +123,12 @@ def control_routes(state: RegistryState) -> list[Route]:
         return JSONResponse(body, status_code=201)
 
     async def token(request: Request) -> Response:
-        return JSONResponse({"token": EMULATOR_TOKEN})
+        """The realm: a token for a request signed with an Ollama key (see :mod:`.auth`)."""
+        refusal = state.auth.check_signature(str(request.url), request.headers.get("authorization", ""))
+        if refusal is not None:
+            body = {"errors": [{"code": "UNAUTHORIZED", "message": refusal, "detail": {}}]}
+            return JSONResponse(body, status_code=401)
+        return JSONResponse({"token": state.auth.issue()})
 
     return [
         Route("/_emulator/stats", stats, methods=["GET"]),

@@ -18,6 +18,7 @@ from types import TracebackType
 from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.testing._serving import BackgroundServer
 from airflow_provider_ollama.testing.registry.app import build_app
+from airflow_provider_ollama.testing.registry.auth import RegistryAuth
 from airflow_provider_ollama.testing.registry.catalogue import (
     Catalogue,
     RegistryModel,
@@ -36,6 +37,9 @@ class RegistryEmulator:
     :param catalogue: the models to serve; the default catalogue (``tiny``, ``tiny:q8``,
         ``tiny-embed``, ``tiny-think``) when omitted.
     :param storage_dir: where pushed blobs are kept; a temporary directory removed on stop if omitted.
+    :param require_auth: answer every request without a token from the realm with a Bearer
+        challenge, as registry.ollama.ai does for private models; the realm wants a request signed
+        with an Ollama key (``known_keys``: the ``ssh-ed25519 ...`` public keys allowed, else any).
     """
 
     def __init__(
@@ -45,6 +49,8 @@ class RegistryEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         storage_dir: Path | str | None = None,
+        require_auth: bool = False,
+        known_keys: frozenset[str] | None = None,
     ) -> None:
         self.catalogue = catalogue if catalogue is not None else default_catalogue()
         self.faults = Faults()
@@ -54,7 +60,10 @@ class RegistryEmulator:
         self._storage = (
             Path(storage_dir) if storage_dir else Path(tempfile.mkdtemp(prefix="ollama-registry-"))
         )
-        self._state = RegistryState(self.catalogue, self.faults, self._stats, Uploads(self._storage))
+        self.auth = RegistryAuth(required=require_auth, known_keys=known_keys)
+        self._state = RegistryState(
+            self.catalogue, self.faults, self._stats, Uploads(self._storage), self.auth
+        )
         self._server: BackgroundServer | None = None
 
     def __repr__(self) -> str:

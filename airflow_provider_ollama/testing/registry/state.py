@@ -6,8 +6,9 @@ The registry routes and the ``/_emulator`` control routes both act on one of the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from airflow_provider_ollama.testing.registry.auth import RegistryAuth
 from airflow_provider_ollama.testing.registry.catalogue import Catalogue
 from airflow_provider_ollama.testing.registry.faults import Faults
 from airflow_provider_ollama.testing.registry.stats import RegistryStats
@@ -20,3 +21,4 @@ class RegistryState:
     faults: Faults
     stats: RegistryStats
     uploads: Uploads
+    auth: RegistryAuth = field(default_factory=RegistryAuth)

@@ -14,10 +14,16 @@ import pytest
 from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.store import Manifest
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
-from airflow_provider_ollama.testing.gguf import GGUFSpec, SyntheticGGUF
+from airflow_provider_ollama.testing.gguf import GGUFSpec, SyntheticGGUF, parameter_size_label
 from airflow_provider_ollama.testing.registry import RegistryEmulator
 from tests.testing.emulator.openapi import JSON, validate_response, validate_stream
-from tests.testing.emulator.support import JSON_PLAIN, assert_error, assert_stream_error, ndjson_lines
+from tests.testing.emulator.support import (
+    JSON_PLAIN,
+    JSON_UTF8,
+    assert_error,
+    assert_stream_error,
+    ndjson_lines,
+)
 
 
 def _create(server: OllamaEmulator, body: dict[str, Any]) -> httpx.Response:
@@ -139,21 +145,30 @@ def test_model_from_an_uploaded_gguf_blob(
     client: ollama.Client, server: OllamaEmulator, gguf_digest: str
 ) -> None:
     lines = ndjson_lines(_create(server, {"model": "imported", "files": {"model.gguf": gguf_digest}}))
-    assert [line["status"] for line in lines] == [
-        "parsing GGUF",
-        f"using existing layer {gguf_digest}",
-        "writing manifest",
-        "success",
+    # The upload is validated through llama-quantize's COPY (one progress line per tensor); the copy
+    # no longer names its source file, so the model has no parent.
+    assert lines == [
+        {"status": "parsing GGUF"},
+        {"status": "validating GGUF model", "digest": "0" * 19, "total": 200_000, "completed": 100_000},
+        {"status": "validating GGUF model", "digest": "0" * 19, "total": 200_000, "completed": 200_000},
+        {"status": "verifying conversion"},
+        {"status": f"using existing layer {gguf_digest}"},
+        {"status": "writing manifest"},
+        {"status": "success"},
     ]
     details = _show(server, "imported")["details"]
     assert details == {
-        "parent_model": "model.gguf",
+        "parent_model": "",
         "format": "gguf",
         "family": "qwen2",
         "families": ["qwen2"],
-        "parameter_size": "1.2M",
+        "parameter_size": "199K",  # counted from the tensors, not general.parameter_count
         "quantization_level": "F16",
     }
+    # /api/show's model_info reports the tensor count too (the decoder overwrites the stored key).
+    counted = _show(server, "imported")["model_info"]["general.parameter_count"]
+    assert counted != 1_200_000
+    assert parameter_size_label(counted) == "199K"
     assert client.show("imported").capabilities == ["completion"]
 
 
@@ -268,14 +283,52 @@ def test_quantize_converts_an_f16_model(
 ) -> None:
     client.create("f16", files={"model.gguf": gguf_digest})
     lines = ndjson_lines(_create(server, {"model": "q4", "from": "f16", "quantize": "q4_K_M"}))
-    assert lines[0]["status"] == "quantizing F16 model to Q4_K_M"
+    assert lines[0] == {
+        "status": "quantizing F16 model to Q4_K_M",
+        "digest": "0" * 19,
+        "total": 200_000,
+        "completed": 100_000,
+    }
+    assert [line["status"] for line in lines[2:4]] == [
+        "verifying conversion",
+        "creating new layer " + _model_digest(server, "q4"),
+    ]
     assert _show(server, "q4")["details"]["quantization_level"] == "Q4_K_M"
+
+
+def _model_digest(server: OllamaEmulator, name: str) -> str:
+    layer = _manifest(server, name)[1].layer("model")
+    assert layer is not None
+    return layer.digest
+
+
+def test_quantize_type_is_named_as_given_and_parsed_like_ollama(
+    client: ollama.Client, server: OllamaEmulator, gguf_digest: str
+) -> None:
+    client.create("f16", files={"model.gguf": gguf_digest})
+    lines = ndjson_lines(_create(server, {"model": "q4k", "from": "f16", "quantize": "q4_k"}))
+    assert lines[0]["status"] == "quantizing F16 model to Q4_K"
+    assert _show(server, "q4k")["details"]["quantization_level"] == "Q4_K_M"
+    response = _create(server, {"model": "q", "from": "f16", "quantize": "q5_k_m", "stream": False})
+    assert_error(
+        response,
+        500,
+        "unsupported quantization type Q5_K_M - supported types are F32, F16, Q4_K_S, Q4_K_M, Q8_0",
+        content_type=JSON_PLAIN,
+    )
+    # Quantizing to the type the model already has writes no new layer.
+    same = ndjson_lines(_create(server, {"model": "same", "from": "f16", "quantize": "f16"}))
+    assert [line["status"] for line in same] == [
+        "using existing layer " + _model_digest(server, "f16"),
+        "writing manifest",
+        "success",
+    ]
 
 
 def test_quantize_refuses_an_already_quantized_model(client: ollama.Client) -> None:
     with pytest.raises(ollama.ResponseError) as caught:
         client.create("q", from_="tiny", quantize="q8_0")
-    assert caught.value.error == "quantization is only supported for F16 and F32 models"
+    assert caught.value.error == "quantization is only supported for F16, BF16 and F32 models"
 
 
 def test_recreating_a_model_removes_its_now_unused_layers(
@@ -287,7 +340,9 @@ def test_recreating_a_model_removes_its_now_unused_layers(
     old_system = first.layer("system")
     assert old_system is not None
     assert not server.store.has_blob(old_system.digest)
-    assert not server.store.has_blob(first.config.digest)
+    # ConfigV2 has no rootfs, so both versions share one config blob, which stays.
+    assert _manifest(server, "mario")[1].config == first.config
+    assert server.store.has_blob(first.config.digest)
 
 
 def test_noprune_keeps_the_old_layers(
@@ -298,4 +353,142 @@ def test_noprune_keeps_the_old_layers(
     client.create("mario", from_="tiny", system="First.")
     _, first = _manifest(server, "mario")
     client.create("mario", from_="tiny", system="Second.")
-    assert server.store.has_blob(first.config.digest)
+    old_system = first.layer("system")
+    assert old_system is not None
+    assert server.store.has_blob(old_system.digest)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"model": "x", "from": "tiny", "draft_quantize": "q8_0"}, "--draft-quantize requires a DRAFT model"),
+        ({"model": "x", "from": "tiny", "adapters": {"../a.gguf": ""}}, "invalid digest format"),
+        ({"model": "x", "files": {}}, "unknown type"),
+        ({"model": "x", "files": {"weights": "not-a-digest"}}, "unknown type"),
+        (
+            {"model": "x", "draft_files": {"/d.gguf": "sha256:" + "a" * 64}, "from": "tiny"},
+            "file path must be relative",
+        ),
+    ],
+)
+def test_create_checks_follow_the_handler(server: OllamaEmulator, body: dict[str, Any], message: str) -> None:
+    # The handler's own checks answer through gin's c.JSON (charset=utf-8); the rest are the first
+    # line of the create stream (plain application/json).
+    in_stream = message == "unknown type"
+    assert_error(_create(server, body), 400, message, content_type=JSON_PLAIN if in_stream else JSON_UTF8)
+
+
+def test_malformed_digest_of_a_gguf_file_fails_after_parsing_starts(server: OllamaEmulator) -> None:
+    streamed = _create(server, {"model": "x", "files": {"m.gguf": "sha256:short"}})
+    assert assert_stream_error(streamed, "invalid digest format") == [{"status": "parsing GGUF"}]
+
+
+def test_adapter_paths_are_not_checked_but_its_failures_are_400(server: OllamaEmulator) -> None:
+    missing = "sha256:" + "b" * 64
+    response = _create(
+        server, {"model": "x", "from": "tiny", "adapters": {"../a.gguf": missing}, "stream": False}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("open ")
+
+
+@pytest.mark.parametrize(
+    ("info", "message"),
+    [
+        ({"model_family": 3}, 'info field "model_family" must be a string'),
+        ({"context_length": 1.5}, 'info field "context_length" must be a non-negative integer'),
+        ({"embedding_length": "768"}, 'info field "embedding_length" must be a number'),
+    ],
+)
+def test_info_field_types_are_checked(server: OllamaEmulator, info: dict[str, Any], message: str) -> None:
+    response = _create(server, {"model": "x", "from": "tiny", "info": info, "stream": False})
+    assert_error(response, 400, message, content_type=JSON_PLAIN)
+
+
+def test_info_overrides_the_config_and_adds_capabilities(server: OllamaEmulator) -> None:
+    info = {
+        "model_family": "custom",
+        "parameter_size": "7B",
+        "quantization_level": "Q9",
+        "context_length": 8192,
+        "capabilities": ["vision"],
+    }
+    assert ndjson_lines(_create(server, {"model": "x", "from": "tiny", "info": info}))[-1] == {
+        "status": "success"
+    }
+    details = _show(server, "x")["details"]
+    assert details["family"] == "custom"
+    assert details["families"][0] == "custom"  # then the GGUF's architecture
+    assert (details["parameter_size"], details["quantization_level"]) == ("7B", "Q9")
+
+
+def test_cloud_from_makes_a_remote_stub_with_gos_config_bytes(server: OllamaEmulator) -> None:
+    body = {"model": "remote", "from": "gpt-oss:20b-cloud", "info": {"capabilities": ["completion"]}}
+    assert [line["status"] for line in ndjson_lines(_create(server, body))] == ["writing manifest", "success"]
+    raw, manifest = _manifest(server, "remote")
+    assert b'"layers":null' in raw
+    assert server.store.blob_path(manifest.config.digest).read_bytes() == (
+        b'{"model_format":"","model_family":"","model_families":null,"model_type":"","file_type":"",'
+        b'"remote_host":"https://ollama.com:443","remote_model":"gpt-oss:20b","capabilities":["completion"],'
+        b'"architecture":"amd64","os":"linux"}\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("remote_host", "expected"),
+    [
+        ("example.com", "http://example.com:11434"),
+        ("https://example.com/v1/", "https://example.com:11434/v1"),
+        ("ollama.com", "https://ollama.com:443"),
+        ("/api", "http://localhost:11434/api"),
+    ],
+)
+def test_remote_host_is_normalised_like_remote_url(
+    server: OllamaEmulator, remote_host: str, expected: str
+) -> None:
+    body = {"model": "remote", "from": "llama3", "remote_host": remote_host, "stream": False}
+    assert _create(server, body).json() == {"status": "success"}
+    _, manifest = _manifest(server, "remote")
+    config = json.loads(server.store.blob_path(manifest.config.digest).read_bytes())
+    assert (config["remote_host"], config["remote_model"]) == (expected, "llama3")
+
+
+def test_draft_model_is_stored_and_described(
+    client: ollama.Client, server: OllamaEmulator, gguf_digest: str, tmp_path: Path
+) -> None:
+    draft = client.create_blob(
+        SyntheticGGUF(GGUFSpec(size_bytes=120_000, file_type="Q8_0", seed="draft")).write_to(
+            tmp_path / "d.gguf"
+        )
+    )
+    body = {"model": "x", "from": "tiny", "draft_files": {"d.gguf": draft}, "stream": False}
+    assert _create(server, body).json() == {"status": "success"}
+    _, manifest = _manifest(server, "x")
+    assert manifest.layer("draft") is not None
+    config = json.loads(server.store.blob_path(manifest.config.digest).read_bytes())
+    assert config["draft"] == {"model_format": "gguf", "architecture": "llama"}
+    quantized = {**body, "draft_quantize": "q4_k_m"}
+    assert_error(
+        _create(server, quantized),
+        500,
+        "draft quantization requires an unquantized draft model, got Q8_0",
+        content_type=JSON_PLAIN,
+    )
+    remote = {"model": "y", "from": "a:cloud", "draft_files": {"d.gguf": draft}, "stream": False}
+    assert_error(
+        _create(server, remote), 400, "DRAFT cannot be used with remote models", content_type=JSON_PLAIN
+    )
+
+
+@pytest.mark.parametrize(
+    ("license_value", "message"),
+    [
+        (5, "json: cannot unmarshal number into Go value of type []string"),
+        (["MIT", True], "json: cannot unmarshal bool into Go value of type string"),
+    ],
+)
+def test_license_that_is_not_text_fails_like_go(
+    server: OllamaEmulator, license_value: Any, message: str
+) -> None:
+    response = _create(server, {"model": "x", "from": "tiny", "license": license_value, "stream": False})
+    assert_error(response, 500, message, content_type=JSON_PLAIN)

@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,64 +20,10 @@ import ollama
 import pytest
 from pydantic import BaseModel
 
-from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
-from airflow_provider_ollama.testing.emulator.state import EmulatorState
-from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
-from tests.testing.emulator.openapi import NDJSON, validate_response, validate_stream
+from tests.testing.emulator.conftest import Emulator
+from tests.testing.emulator.openapi import validate_response, validate_stream
 
 BUSY = "server busy, please try again.  maximum pending requests exceeded"
-CATALOGUE_MODELS = ("tiny", "tiny-embed", "tiny-think")
-
-
-@dataclass
-class Emulator:
-    url: str
-    state: EmulatorState
-
-    def post(self, path: str, body: Any, **kwargs: Any) -> httpx.Response:
-        return httpx.post(self.url + path, json=body, timeout=30, **kwargs)
-
-    def lines(self, path: str, body: Any) -> list[dict[str, Any]]:
-        response = self.post(path, body)
-        assert response.status_code == 200, response.text
-        assert response.headers["content-type"] == NDJSON
-        assert response.text.endswith("\n")
-        assert "\n\n" not in response.text, "Ollama never sends blank lines"
-        return [json.loads(line) for line in response.text.splitlines()]
-
-
-@pytest.fixture(scope="module")
-def pulled_models(
-    tmp_path_factory: pytest.TempPathFactory, ollama_registry_session: RegistryEmulator
-) -> Path:
-    """A models directory holding tiny, tiny-embed and tiny-think, pulled once from the registry emulator."""
-    models = tmp_path_factory.mktemp("pulled") / "models"
-    with OllamaEmulator(models_dir=models, registry_url=ollama_registry_session.url) as emulator:
-        client = ollama.Client(host=emulator.url, timeout=120)
-        for name in CATALOGUE_MODELS:
-            assert client.pull(name, insecure=True).status == "success"
-    return models
-
-
-@pytest.fixture
-def start(
-    ollama_emulator_factory: Callable[..., Any], pulled_models: Path, tmp_path: Path
-) -> Callable[..., Emulator]:
-    """Start an emulator on a copy of the pulled store; keyword arguments are settings."""
-
-    def _start(**settings: Any) -> Emulator:
-        # Inference never writes to the store, so hard links make each test's copy cheap.
-        models = tmp_path / f"models-{len(list(tmp_path.iterdir()))}"
-        shutil.copytree(pulled_models, models, copy_function=os.link)
-        handle = ollama_emulator_factory(models_dir=models, **settings)
-        return Emulator(handle.url, handle.state)
-
-    return _start
-
-
-@pytest.fixture
-def emulator(start: Callable[..., Emulator]) -> Emulator:
-    return start()
 
 
 @pytest.fixture
@@ -212,7 +154,7 @@ def test_logprobs_come_with_each_token(emulator: Emulator) -> None:
         ({"model": "tiny", "prompt": "x", "think": True}, 400, '"tiny" does not support thinking'),
         ({"model": "tiny", "prompt": "x", "top_logprobs": 21}, 400, "top_logprobs must be between 0 and 20"),
         ({"model": "tiny", "prompt": "x", "keep_alive": "300"}, 400, 'time: missing unit in duration "300"'),
-        ({"model": "tiny", "prompt": "x", "keep_alive": True}, 400, "unsupported duration type: 'bool'"),
+        ({"model": "tiny", "prompt": "x", "keep_alive": True}, 400, "Unsupported type: 'bool'"),
         (
             {"model": "tiny", "prompt": "x", "think": "hard"},
             400,
@@ -426,7 +368,7 @@ def test_embed_returns_unit_vectors(client: ollama.Client, emulator: Emulator) -
     body = emulator.post("/api/embed", {"model": "tiny-embed", "input": "x", "dimensions": 8}).json()
     validate_response("embed", body)
     assert len(body["embeddings"][0]) == 8
-    assert body["prompt_eval_count"] == 1
+    assert body["prompt_eval_count"] == 3  # "x" and llama-server's [CLS] and [SEP]
 
 
 def test_embed_empty_input_loads_and_answers_no_vectors(emulator: Emulator) -> None:
@@ -452,7 +394,11 @@ def test_embed_truncates_long_input_unless_told_not_to(emulator: Emulator) -> No
         ({"model": "tiny-embed", "input": {"a": 1}}, 400, "invalid input type"),
         ({"model": "nope", "input": "x"}, 404, 'model "nope" not found, try pulling it first'),
         ({"model": "", "input": "x"}, 404, "model '' not found"),
-        ({"model": "tiny", "input": "x"}, 501, "this model does not support embeddings"),
+        (
+            {"model": "tiny", "input": "x"},
+            501,
+            "This server does not support embeddings. Start it with `--embeddings`",
+        ),
     ],
 )
 def test_embed_errors_are_ollamas(
@@ -507,12 +453,26 @@ async def test_64_requests_on_8_slots_take_about_8_latencies(start: Callable[...
 
 
 @pytest.mark.asyncio
-async def test_full_queue_answers_503(start: Callable[..., Emulator]) -> None:
-    emulator = start(num_parallel=1, max_queue=1, request_latency_seconds=0.5)
+async def test_requests_to_a_loaded_busy_model_wait_instead_of_503(start: Callable[..., Emulator]) -> None:
+    emulator = start(num_parallel=1, max_queue=1, request_latency_seconds=0.1)
     client = ollama.AsyncClient(host=emulator.url, timeout=30)
+    await client.generate(model="tiny", prompt="load")
+    results = await asyncio.gather(*(client.generate(model="tiny", prompt="x") for _ in range(4)))
+    assert all(result.done for result in results)
+    assert emulator.state.scheduler.stats.rejected == 0
+
+
+@pytest.mark.asyncio
+async def test_full_load_queue_answers_503(start: Callable[..., Emulator]) -> None:
+    emulator = start(num_parallel=1, max_queue=1, max_loaded_models=1, request_latency_seconds=0.5)
+    client = ollama.AsyncClient(host=emulator.url, timeout=30)
+    await client.generate(model="tiny", prompt="load")
+    busy = asyncio.ensure_future(client.generate(model="tiny", prompt="keeps tiny busy"))
     results = await asyncio.gather(
-        *(client.generate(model="tiny", prompt="x") for _ in range(3)), return_exceptions=True
+        *(client.generate(model="tiny-think", prompt="x", think=False) for _ in range(3)),
+        return_exceptions=True,
     )
+    await busy
     errors = [result for result in results if isinstance(result, ollama.ResponseError)]
     assert [(error.status_code, error.error) for error in errors] == [(503, BUSY)]
 

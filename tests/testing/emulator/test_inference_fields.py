@@ -39,8 +39,9 @@ def test_keep_alive_values(value: Any, seconds: float | None) -> None:
     [
         ("300", 'time: missing unit in duration "300"'),
         ("soon", 'time: invalid duration "soon"'),
-        (True, "unsupported duration type: 'bool'"),
-        ([1], "unsupported duration type: '[]interface {}'"),
+        (True, "Unsupported type: 'bool'"),
+        ([1], "Unsupported type: '[]interface {}'"),
+        ("5d", 'time: unknown unit "d" in duration "5d"'),
     ],
 )
 def test_keep_alive_refusals(value: Any, message: str) -> None:
@@ -84,15 +85,9 @@ def test_context_must_be_integers() -> None:
 def test_request_options_override_model_parameters_with_ollamas_types() -> None:
     merged = fields.merged_options(
         {"stop": ["</s>"], "temperature": 0.7, "num_ctx": 512},
-        {"temperature": 0, "num_predict": 8.0, "stop": "\n", "unknown": "kept but ignored"},
+        {"temperature": 0, "num_predict": 8.7, "stop": ["\n"], "unknown": "ignored", "main_gpu": 1},
     )
-    assert merged == {
-        "stop": ["\n"],
-        "temperature": 0.0,
-        "num_ctx": 512,
-        "num_predict": 8,
-        "unknown": "kept but ignored",
-    }
+    assert merged == {"stop": ["\n"], "temperature": 0.0, "num_ctx": 512, "num_predict": 8, "main_gpu": 1}
 
 
 @pytest.mark.parametrize(
@@ -102,6 +97,8 @@ def test_request_options_override_model_parameters_with_ollamas_types() -> None:
         ({"top_p": "high"}, 'option "top_p" must be of type float32'),
         ({"use_mmap": 1}, 'option "use_mmap" must be of type boolean'),
         ({"stop": 5}, 'option "stop" must be of type array'),
+        ({"stop": "\n"}, 'option "stop" must be of type array'),
+        ({"main_gpu": True}, 'option "main_gpu" must be of type integer'),
         ({"stop": ["a", 1]}, 'option "stop" must be of an array of strings'),
     ],
 )

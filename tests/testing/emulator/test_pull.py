@@ -25,6 +25,7 @@ from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
 from airflow_provider_ollama.testing.registry import RegistryEmulator
 from airflow_provider_ollama.testing.registry.catalogue import TINY
 from tests.support.tls_server import self_signed_tls_server
+from tests.testing.emulator.conftest import FAST_TRANSFERS
 from tests.testing.emulator.openapi import JSON, validate_response, validate_stream
 from tests.testing.emulator.support import JSON_PLAIN, assert_error, assert_stream_error, ndjson_lines
 
@@ -55,14 +56,45 @@ def test_streamed_pull_reports_ollamas_progress_lines(
         {"status": "writing manifest"},
         {"status": "success"},
     ]
-    progress = lines[1:-3]
-    for line in progress:
+    # A download reports progress every 60 ms while it runs and says nothing when it ends
+    # (blobDownload.Wait), so blobs fetched faster than that show no line at all.
+    for line in lines[1:-3]:
         assert line["status"] == f"pulling {line['digest'][7:19]}"
         assert line.get("completed") != 0, "completed is omitted while zero (Go's omitempty)"
+
+
+def test_a_repeated_pull_reports_each_stored_blob_as_complete(
+    server: OllamaEmulator, registry: RegistryEmulator
+) -> None:
+    _pull(server, {"model": "tiny", "stream": False})
+    lines = ndjson_lines(_pull(server, {"model": "tiny"}))
     manifest = _tiny_manifest(registry)
-    finals = {line["digest"]: line for line in progress if line.get("completed") == line.get("total")}
-    assert set(finals) == {blob.digest for blob in manifest.blobs}
-    assert all(finals[blob.digest]["total"] == blob.size for blob in manifest.blobs)
+    assert lines[1:-3] == [
+        {
+            "status": f"pulling {blob.digest[7:19]}",
+            "digest": blob.digest,
+            "total": blob.size,
+            "completed": blob.size,
+        }
+        for blob in manifest.blobs
+    ]
+    assert lines[-3:] == [
+        {"status": "verifying sha256 digest"},
+        {"status": "writing manifest"},
+        {"status": "success"},
+    ]
+
+
+def test_a_slow_download_reports_progress_while_it_runs(
+    server: OllamaEmulator, registry: RegistryEmulator
+) -> None:
+    model_digest = _tiny_manifest(registry).layer("model").digest  # type: ignore[union-attr]
+    registry.faults.stall(digest=model_digest, after_bytes=1000, seconds=0.3, times=1)
+    lines = ndjson_lines(_pull(server, {"model": "tiny"}))
+    progress = [line for line in lines if line.get("digest") == model_digest]
+    assert progress, "a download that takes longer than 60 ms reports progress"
+    assert all(line["total"] == 1 << 20 for line in progress)
+    assert all(line.get("completed", 0) < line["total"] for line in progress)
 
 
 def test_non_streaming_pull_answers_the_last_status(server: OllamaEmulator) -> None:
@@ -213,7 +245,8 @@ def test_persistent_blob_errors_end_in_max_retries(
 ) -> None:
     registry.faults.error(503, kinds="cdn_get")
     response = _pull(server, {"model": "tiny", "stream": False})
-    assert_error(response, 500, "max retries exceeded: unexpected status code 503", content_type=JSON_PLAIN)
+    # Ollama copies whatever body answers a part's GET: the short error body ends early (io.EOF).
+    assert_error(response, 500, "max retries exceeded: EOF", content_type=JSON_PLAIN)
 
 
 def test_direct_url_errors_retry_until_the_deadline(
@@ -337,3 +370,41 @@ def test_interrupted_pull_resumes_from_the_saved_parts(
     # Released only now: released earlier, the stalled response could count its remaining bytes as sent
     # into the abandoned connection before it noticed the client was gone.
     stall.release()
+
+
+def test_a_registry_wanting_a_token_gets_one_signed_with_the_servers_key(
+    ollama_emulator_factory: Callable[..., OllamaEmulator],
+) -> None:
+    with RegistryEmulator(require_auth=True) as private:
+        emulator = ollama_emulator_factory(pull_time_scale=FAST_TRANSFERS)
+        name = private.model_name("tiny")
+        response = _pull(emulator, {"model": name, "insecure": True, "stream": False})
+        assert response.json() == {"status": "success"}
+        assert private.auth.issued == 1, "one token, reused for the blobs"
+
+
+def test_a_registry_that_does_not_know_the_key_refuses_the_pull(
+    ollama_emulator_factory: Callable[..., OllamaEmulator],
+) -> None:
+    with RegistryEmulator(
+        require_auth=True, known_keys=frozenset({"ssh-ed25519 AAAAsomeoneelse"})
+    ) as private:
+        emulator = ollama_emulator_factory(pull_time_scale=FAST_TRANSFERS)
+        response = _pull(emulator, {"model": private.model_name("tiny"), "insecure": True, "stream": False})
+        assert response.status_code == 500
+        message = response.json()["error"]
+        assert message.startswith('pull model manifest: 401: {"errors":[{"code":"UNAUTHORIZED"')
+        assert "unknown ollama key" in message
+
+
+def test_the_registry_sees_ollamas_user_agent(server: OllamaEmulator) -> None:
+    agents: list[str] = []
+
+    async def registry(request: Request) -> Response:
+        agents.append(request.headers.get("user-agent", ""))
+        return Response(status_code=404)
+
+    with BackgroundServer(Starlette(routes=[Route("/v2/{path:path}", registry)])) as fake:
+        name = f"{fake.url.removeprefix('http://')}/library/x"
+        _pull(server, {"model": name, "insecure": True, "stream": False})
+    assert agents == ["ollama/0.33.0-rc2 (amd64 linux) Go/go1.26.0"]

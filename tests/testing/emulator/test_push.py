@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import httpx
 import ollama
@@ -11,6 +12,7 @@ import pytest
 from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
 from airflow_provider_ollama.testing.registry import RegistryEmulator
+from tests.testing.emulator.conftest import FAST_TRANSFERS
 from tests.testing.emulator.openapi import validate_stream
 from tests.testing.emulator.support import JSON_PLAIN, assert_error, assert_stream_error, ndjson_lines
 
@@ -92,3 +94,17 @@ def test_registry_errors_reach_the_client(client: ollama.Client, registry: Regis
         client.push(target, insecure=True)
     assert caught.value.status_code == 500
     assert caught.value.error.startswith("500: ")
+
+
+def test_push_to_a_registry_wanting_tokens_signs_for_one(
+    ollama_emulator_factory: Callable[..., OllamaEmulator],
+) -> None:
+    with RegistryEmulator(require_auth=True) as private:
+        emulator = ollama_emulator_factory(pull_time_scale=FAST_TRANSFERS)
+        with ollama.Client(host=emulator.url, timeout=60) as client:
+            client.pull(private.model_name("tiny"), insecure=True)
+            target = f"{private.host}/team/mario:v1"
+            client.create(target, from_=private.model_name("tiny"), system="You are Mario.")
+            assert client.push(target, insecure=True).status == "success"
+    assert "team/mario:v1" in private.models
+    assert private.stats.requests["upload"] >= 2, "the new system layer went up (POST, PATCH, PUT)"

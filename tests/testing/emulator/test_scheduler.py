@@ -48,7 +48,7 @@ def make_model(name: str = "tiny", context_length: int = 2048) -> LocalModel:
             "model_format": "gguf",
             "model_family": "llama",
             "model_families": ["llama"],
-            "model_type": "1.2M",
+            "model_type": "1.20M",
             "file_type": "Q4_K_M",
         },
         modified_at=datetime.now(timezone.utc),
@@ -98,35 +98,145 @@ async def test_slots_bound_how_many_requests_run_at_once() -> None:
     assert 0.8 * 8 * 0.02 <= elapsed < 20 * 8 * 0.02
 
 
-async def test_full_queue_refuses_with_ollamas_message() -> None:
-    scheduler = Scheduler(settings(num_parallel=1, max_queue=2))
+async def test_requests_for_a_loaded_model_wait_for_a_slot_without_limit() -> None:
+    """OLLAMA_MAX_QUEUE counts only requests waiting for a model load; a loaded model's requests wait
+    for one of its slots however many there are (the runner's semaphore)."""
+    scheduler = Scheduler(settings(num_parallel=1, max_queue=1))
     model = make_model()
+    async with scheduler.use(model):
+        pass  # loaded: from now on its requests do not go through the load queue
     release = asyncio.Event()
-    holders = [asyncio.create_task(hold(scheduler, model, release)) for _ in range(3)]
-    await wait_until(lambda: scheduler.stats.active == 1 and scheduler.stats.pending == 2)
-    with pytest.raises(QueueFullError, match="maximum pending requests exceeded") as caught:
-        async with scheduler.use(model):
-            pass
-    assert str(caught.value) == QUEUE_FULL_MESSAGE
-    assert scheduler.stats.rejected == 1
+    holders = [asyncio.create_task(hold(scheduler, model, release)) for _ in range(5)]
+    await wait_until(lambda: scheduler.stats.active == 1 and scheduler.stats.waiting == 4)
+    assert scheduler.stats.pending == 0
+    assert scheduler.stats.rejected == 0
     release.set()
     await asyncio.gather(*holders)
 
 
+async def test_full_load_queue_refuses_with_ollamas_message() -> None:
+    scheduler = Scheduler(settings(num_parallel=1, max_queue=1, max_loaded_models=1))
+    first, second = make_model("first"), make_model("second")
+    release = asyncio.Event()
+    busy = asyncio.create_task(hold(scheduler, first, release))
+    await wait_until(lambda: scheduler.stats.active == 1)
+    # The loader takes the first request for "second" and waits for "first" to be evicted; the next
+    # one waits in the queue, which holds one.
+    loading = [asyncio.create_task(hold(scheduler, second, release)) for _ in range(2)]
+    await wait_until(lambda: scheduler.stats.pending == 1)
+    with pytest.raises(QueueFullError, match="maximum pending requests exceeded") as caught:
+        async with scheduler.use(second):
+            pass
+    assert str(caught.value) == QUEUE_FULL_MESSAGE
+    assert scheduler.stats.rejected == 1
+    release.set()
+    await asyncio.wait_for(asyncio.gather(busy, *loading), timeout=5)
+
+
 async def test_cancelled_waiter_leaves_the_queue_and_cancelled_holder_frees_its_slot() -> None:
-    scheduler = Scheduler(settings(num_parallel=1))
-    model = make_model()
+    scheduler = Scheduler(settings(num_parallel=1, max_loaded_models=1))
+    first, second = make_model("first"), make_model("second")
     never = asyncio.Event()
-    holder = asyncio.create_task(hold(scheduler, model, never))
-    waiter = asyncio.create_task(hold(scheduler, model, never))
-    await wait_until(lambda: scheduler.stats.active == 1 and scheduler.stats.pending == 1)
-    waiter.cancel()
+    holder = asyncio.create_task(hold(scheduler, first, never))
+    await wait_until(lambda: scheduler.stats.active == 1)
+    slot_waiter = asyncio.create_task(hold(scheduler, first, never))
+    await wait_until(lambda: scheduler.stats.waiting == 1)
+    loader_waiter = asyncio.create_task(hold(scheduler, second, never))
+    queued = asyncio.create_task(hold(scheduler, second, never))
+    await wait_until(lambda: scheduler.stats.pending == 1)
+    queued.cancel()
     await wait_until(lambda: scheduler.stats.pending == 0)
+    slot_waiter.cancel()
+    await wait_until(lambda: scheduler.stats.waiting == 0)
+    loader_waiter.cancel()
     holder.cancel()
     await wait_until(lambda: scheduler.stats.active == 0)
     done = asyncio.Event()
     done.set()
-    await asyncio.wait_for(hold(scheduler, model, done), timeout=5)
+    await asyncio.wait_for(hold(scheduler, second, done), timeout=5)
+
+
+async def test_concurrent_first_requests_for_a_cold_model_can_fill_the_queue() -> None:
+    """Until the loader registers the runner, every request for the model goes to the load queue."""
+    scheduler = Scheduler(settings(num_parallel=4, max_queue=1))
+    model = make_model()
+    results = await asyncio.gather(*(one_request(scheduler, model) for _ in range(4)), return_exceptions=True)
+    assert [type(result) for result in results] == [type(None), type(None), QueueFullError, QueueFullError]
+
+
+async def one_request(scheduler: Scheduler, model: LocalModel) -> None:
+    async with scheduler.use(model):
+        pass
+
+
+async def test_embedding_models_get_one_slot_whatever_num_parallel_says() -> None:
+    scheduler = Scheduler(settings(num_parallel=4))
+    embedder = replace(make_model("embedder"), capabilities=("embedding",))
+    async with scheduler.use(embedder):
+        pass
+    release = asyncio.Event()
+    holders = [asyncio.create_task(hold(scheduler, embedder, release)) for _ in range(3)]
+    await wait_until(lambda: scheduler.stats.active == 1 and scheduler.stats.waiting == 2)
+    release.set()
+    await asyncio.gather(*holders)
+    assert scheduler.stats.peak_active == 1
+
+
+async def test_a_request_without_keep_alive_keeps_the_runners_keep_alive() -> None:
+    clock = FakeClock()
+    scheduler = Scheduler(settings(keep_alive_seconds=5), clock=clock, wall_clock_ns=lambda: 0)
+    model = make_model()
+    async with scheduler.use(model, keep_alive_seconds=-1):
+        pass
+    async with scheduler.use(model):
+        pass
+    clock.now += 10**6
+    (entry,) = scheduler.running()
+    assert datetime.fromisoformat(entry["expires_at"]).year >= 2250
+
+
+async def test_two_names_of_one_model_share_a_runner() -> None:
+    scheduler = Scheduler(settings())
+    model = make_model("original")
+    copy = replace(model, name=ModelName.parse("copy"))
+    async with scheduler.use(model):
+        pass
+    async with scheduler.use(copy):
+        pass
+    assert scheduler.stats.loads == 1
+    assert [entry["name"] for entry in scheduler.running()] == ["original:latest"]
+
+
+async def test_another_shift_reloads_the_model() -> None:
+    scheduler = Scheduler(settings())
+    model = make_model()
+    async with scheduler.use(model):
+        pass
+    async with scheduler.use(model, shift=False):
+        pass
+    assert scheduler.stats.loads == 2
+
+
+async def test_ps_keeps_the_expiry_set_when_the_model_last_went_idle() -> None:
+    clock = FakeClock()
+    wall = [1_700_000_000 * 10**9]
+    scheduler = Scheduler(settings(keep_alive_seconds=60), clock=clock, wall_clock_ns=lambda: wall[0])
+    model = make_model()
+    async with scheduler.use(model):
+        pass
+    idle_expiry = scheduler.running()[0]["expires_at"]
+    wall[0] += 30 * 10**9
+    clock.now += 30
+    async with scheduler.use(model):
+        assert scheduler.running()[0]["expires_at"] == idle_expiry
+
+
+async def test_max_loaded_models_zero_means_three() -> None:
+    scheduler = Scheduler(settings(max_loaded_models=0))
+    for name in ("a", "b", "c", "d"):
+        async with scheduler.use(make_model(name)):
+            pass
+    assert len(scheduler.running()) == 3
 
 
 async def test_load_takes_load_seconds_once_for_concurrent_requests() -> None:
@@ -219,7 +329,7 @@ async def test_eviction_waits_for_a_busy_model_to_finish() -> None:
     busy = asyncio.create_task(hold(scheduler, first, release))
     await wait_until(lambda: scheduler.stats.active == 1)
     loading = asyncio.create_task(hold(scheduler, second, release))
-    await wait_until(lambda: scheduler.stats.pending == 1)
+    await asyncio.sleep(0.05)  # the loader holds the request while it waits for the eviction
     assert not scheduler.is_loaded(second)
     release.set()
     await asyncio.wait_for(asyncio.gather(busy, loading), timeout=5)

@@ -48,7 +48,7 @@ def test_list_shows_a_pulled_model_with_ollamas_fields(server: OllamaEmulator, p
     validate_response("list", body)
     (entry,) = body["models"]
     manifest_bytes = _manifest_path(server).read_bytes()
-    assert list(entry) == ["name", "model", "modified_at", "size", "digest", "details"]
+    assert list(entry) == ["name", "model", "modified_at", "size", "digest", "details", "capabilities"]
     assert entry["name"] == entry["model"] == "tiny:latest"
     assert entry["digest"] == hashlib.sha256(manifest_bytes).hexdigest()
     assert entry["size"] == Manifest.parse(manifest_bytes).total_size
@@ -57,9 +57,12 @@ def test_list_shows_a_pulled_model_with_ollamas_fields(server: OllamaEmulator, p
         "format": "gguf",
         "family": "llama",
         "families": ["llama"],
-        "parameter_size": "1.2M",
+        "parameter_size": "1.20M",
         "quantization_level": "Q4_K_M",
+        "context_length": 2048,
+        "embedding_length": 64,
     }
+    assert entry["capabilities"] == ["completion"]
 
 
 def test_head_tags_answers_like_get_without_a_body(server: OllamaEmulator, pulled: str) -> None:
@@ -207,7 +210,7 @@ def test_delete_keeps_blobs_another_name_uses(
     ("body", "status", "message"),
     [
         ({"model": "missing"}, 404, "model 'missing' not found"),
-        ({"model": ""}, 400, 'name "" is invalid'),
+        ({"model": ""}, 400, "model is required"),
         ({"model": "a/b/c/d"}, 400, 'name "a/b/c/d" is invalid'),
     ],
 )

@@ -1,4 +1,4 @@
-"""Labels Ollama shows for a GGUF file's numbers: parameter sizes."""
+"""Labels Ollama shows for a GGUF file's numbers: parameter sizes (format.HumanNumber, format/format.go)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from airflow_provider_ollama.testing.gguf import parameter_size_label
         (3_200_000_000, "3.2B"),
         (8_000_000_000, "8B"),
         (137_000_000, "137M"),
-        (22_700_000, "22.7M"),
+        (22_700_000, "22.70M"),
+        (1_200_000, "1.20M"),
+        (999, "999"),
         (23_000, "23K"),
     ],
 )

@@ -90,7 +90,7 @@ def test_config_blob_describes_the_gguf_like_ollamas_registry(catalogue: Catalog
         "model_format": "gguf",
         "model_family": "llama",
         "model_families": ["llama"],
-        "model_type": "1.2M",
+        "model_type": "1.20M",
         "file_type": "Q4_K_M",
         "architecture": "amd64",
         "os": "linux",

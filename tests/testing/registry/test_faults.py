@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import threading
@@ -12,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from airflow_provider_ollama.testing.emulator import keypair
+from airflow_provider_ollama.testing.emulator.registry_auth import parse_challenge, signed_data, token_url
 from airflow_provider_ollama.testing.registry import Fault, FaultType, RegistryEmulator
-from airflow_provider_ollama.testing.registry.control import EMULATOR_TOKEN
 
 TINY = "/v2/library/tiny"
 WAIT_S = 10.0
@@ -153,7 +155,7 @@ def test_not_found_fault_for_one_digest_spares_other_blobs(
     assert client.head(f"{TINY}/blobs/{template_digest}").status_code == 200
 
 
-def test_unauthorized_fault_challenges_with_a_realm_that_hands_out_a_token(
+def test_unauthorized_fault_challenges_with_a_realm_that_wants_a_signed_request(
     client: httpx.Client, ollama_registry: RegistryEmulator
 ) -> None:
     ollama_registry.faults.unauthorized(kinds="manifest", times=1)
@@ -166,9 +168,42 @@ def test_unauthorized_fault_challenges_with_a_realm_that_hands_out_a_token(
     assert challenge == (
         f'Bearer realm="{realm}",service="{ollama_registry.host}",scope="repository:library/tiny:pull"'
     )
-    assert client.get(realm).json() == {"token": EMULATOR_TOKEN}
-    retried = client.get(f"{TINY}/manifests/latest", headers={"Authorization": f"Bearer {EMULATOR_TOKEN}"})
+    assert client.get(realm).status_code == 401, "an unsigned token request is refused"
+    pem, _ = keypair.generate()
+    url = token_url(parse_challenge(challenge))
+    token = client.get(url, headers={"Authorization": _signature(pem, url)}).json()["token"]
+    retried = client.get(f"{TINY}/manifests/latest", headers={"Authorization": f"Bearer {token}"})
     assert retried.status_code == 200
+
+
+def _signature(pem: bytes, url: str) -> str:
+    seed, blob = keypair.load_private_key(pem)
+    signature = keypair.sign(seed, signed_data(url))
+    return f"{base64.b64encode(blob).decode()}:{base64.b64encode(signature).decode()}"
+
+
+def test_a_registry_requiring_auth_refuses_tokens_it_did_not_issue(client: httpx.Client) -> None:
+    with RegistryEmulator(require_auth=True) as registry:
+        url = f"{registry.url}/v2/library/tiny/manifests/latest"
+        assert client.get(url).status_code == 401
+        assert client.get(url, headers={"Authorization": "Bearer made-up"}).status_code == 401
+        pem, _ = keypair.generate()
+        challenge = parse_challenge(client.get(url).headers["www-authenticate"])
+        token_request = token_url(challenge)
+        token = client.get(token_request, headers={"Authorization": _signature(pem, token_request)}).json()
+        assert client.get(url, headers={"Authorization": f"Bearer {token['token']}"}).status_code == 200
+        assert registry.auth.issued == 1
+
+
+def test_a_signature_over_another_url_is_refused(
+    client: httpx.Client, ollama_registry: RegistryEmulator
+) -> None:
+    pem, _ = keypair.generate()
+    realm = f"{ollama_registry.url}/_emulator/token"
+    signed_for = token_url(parse_challenge(f'Bearer realm="{realm}",service="x",scope="y"'))
+    forged = client.get(f"{realm}?scope=other", headers={"Authorization": _signature(pem, signed_for)})
+    assert forged.status_code == 401
+    assert forged.json()["errors"][0]["message"] == "unauthorized: invalid signature"
 
 
 # --------------------------------------------------------------------------------- body faults
