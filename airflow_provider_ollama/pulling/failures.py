@@ -25,6 +25,8 @@ _PLAIN_HTTP = ("insecure protocol", "server gave http response to https client")
 # makeRequestWithRetry's "<status>: <body>" for an answer >= 400 other than 404 (that is a missing model).
 _REGISTRY_STATUS = re.compile(r"(?:^|: )(?P<status>4\d\d): ")
 _UNAUTHORIZED = "unauthorized: access denied"
+# getAuthorizationToken's refusal of a 401's challenge whose realm is on another host (or missing).
+_FOREIGN_REALM = re.compile(r'realm host "[^"]*" does not match original host "(?P<host>[^"]+)"')
 _TOO_MANY_REQUESTS = 429
 
 
@@ -66,7 +68,8 @@ def permanent_pull_failure(reason: str, model: str) -> PermanentPullFailure | No
             "store, or SSL_CERT_FILE in its environment); a plain-HTTP registry needs insecure=True.",
         )
     status_match = _REGISTRY_STATUS.search(reason)
-    status = int(status_match["status"]) if status_match else 401 if _UNAUTHORIZED in lowered else None
+    unauthorized = _UNAUTHORIZED in lowered or _FOREIGN_REALM.search(reason) is not None
+    status = int(status_match["status"]) if status_match else 401 if unauthorized else None
     if status is not None and status != _TOO_MANY_REQUESTS:
         credentials = (
             " For a private registry the Ollama server needs access (`ollama signin`, or its key added "

@@ -33,6 +33,11 @@ MANIFEST = 'pull model manifest: Get "https://registry.ollama.ai/v2/library/qwen
             MANIFEST + "dial tcp: lookup registry.ollama.ai: Temporary failure in name resolution",
             "registry host registry.ollama.ai could not be reached",
         ),
+        # A 401 whose challenge names no realm on the registry's own host: Ollama 0.33 sends no token.
+        (
+            'pull model manifest: realm host "" does not match original host "registry.ollama.ai"',
+            "registry.ollama.ai refused the pull with HTTP 401",
+        ),
         (
             MANIFEST + "dial tcp 104.21.75.227:443: connect: connection refused",
             "registry host 104.21.75.227:443 could not be reached: connection refused",
