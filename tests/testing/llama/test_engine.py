@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import jsonschema
 import pytest
@@ -169,3 +170,20 @@ async def test_size_is_what_llama_cpp_allocated(smollm2: LlamaModel) -> None:
 
     # weights (mapped), KV cache for 1024 tokens and compute buffers, from the runner's log
     assert file_size * 0.9 < smollm2.size < file_size * 3
+
+
+async def test_thinking_is_split_off_when_the_template_opens_it(smollm2: LlamaModel) -> None:
+    # A template that prints .Thinking between tags and ends the prompt inside the opening tag:
+    # everything the model writes until it closes the tag is thinking.
+    template = (
+        "{{ range .Messages }}{{ if .Thinking }}<think>{{ .Thinking }}</think>{{ end }}"
+        "<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n<think>"
+    )
+    thinker = LlamaModel(replace(smollm2.spec, template=template), smollm2.runner, smollm2.num_ctx)
+    messages = [{"role": "user", "content": "What is 2+2?"}]
+
+    pieces, final = await _collect(thinker.chat(messages, think=True, options={**GREEDY, "num_predict": 4}))
+
+    assert thinker.thinking_tags == ("<think>", "</think>")
+    assert "".join(piece.thinking for piece in [*pieces, final]).strip()
+    assert all(not piece.content for piece in pieces)

@@ -1,4 +1,4 @@
-"""The engine's small parts: which engine a file gets, the runner's log, tool-call reading."""
+"""The engine's small parts: which engine a file gets, the runner's log, tool calls and thinking."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_ollama.testing.emulator.llama.gotemplate import Template
 from airflow_provider_ollama.testing.emulator.llama.runner_log import RunnerLog
+from airflow_provider_ollama.testing.emulator.llama.thinking import ThinkingSplitter, infer_tags
 from airflow_provider_ollama.testing.emulator.llama.tools import ToolCallReader, tool_call_tag
 from airflow_provider_ollama.testing.emulator.llama.weights import (
     LLAMA,
@@ -16,6 +18,7 @@ from airflow_provider_ollama.testing.emulator.llama.weights import (
     has_real_weights,
 )
 from airflow_provider_ollama.testing.gguf import GGUFSpec, SyntheticGGUF
+from airflow_provider_ollama.testing.registry.catalogue import TINY_THINK
 from airflow_provider_ollama.testing.registry.real_models import SMOLLM2_TEMPLATE
 
 
@@ -73,3 +76,34 @@ def test_tool_calls_are_read_between_the_templates_tags() -> None:
         '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
     ) == [{"function": {"index": 0, "name": "get_weather", "arguments": {"city": "Paris"}}}]
     assert reader.calls('<tool_call>{"name": "unknown", "arguments": {}}</tool_call>') == []
+
+
+def test_thinking_tags_come_from_where_the_template_prints_thinking() -> None:
+    assert infer_tags(Template(TINY_THINK.template or "").nodes) == ("<think>", "</think>")
+    assert infer_tags(Template(SMOLLM2_TEMPLATE).nodes) == ("", "")
+    # .Thinking in a range over something else is not the message's thinking
+    nested = "{{ range .Messages }}{{ range .ToolCalls }}<t>{{ .Thinking }}</t>{{ end }}{{ end }}"
+    assert infer_tags(Template(nested).nodes) == ("", "")
+
+
+@pytest.mark.parametrize(
+    ("pieces", "expected"),
+    [
+        (["<think>", "\nhm", "m</th", "ink>\n\n", "Hello"], ("hmm", "Hello")),
+        (["  <thi", "nk>a</think>b"], ("a", "b")),
+        (["Hello <think>"], ("", "Hello <think>")),  # no opening tag first: all content
+        (["<th", "at is all"], ("", "<that is all")),
+    ],
+)
+def test_thinking_is_split_off_as_pieces_arrive(pieces: list[str], expected: tuple[str, str]) -> None:
+    splitter = ThinkingSplitter("<think>", "</think>")
+    results = [splitter.add(piece) for piece in pieces]
+
+    assert ("".join(t for t, _ in results), "".join(c for _, c in results)) == expected
+
+
+def test_a_prompt_ending_in_the_opening_tag_starts_inside_the_thinking() -> None:
+    splitter = ThinkingSplitter("<think>", "</think>")
+    splitter.add("<think>")
+
+    assert splitter.add("idea</think>answer") == ("idea", "answer")

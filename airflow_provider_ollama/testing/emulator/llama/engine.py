@@ -30,6 +30,7 @@ from airflow_provider_ollama.testing.emulator.llama.prompt import (
     generate_messages,
 )
 from airflow_provider_ollama.testing.emulator.llama.requests import completion_request
+from airflow_provider_ollama.testing.emulator.llama.thinking import ThinkingSplitter, infer_tags
 from airflow_provider_ollama.testing.emulator.llama.tools import ToolCallReader, tool_call_tag
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class LlamaModel:
         self.num_ctx = num_ctx
         self.template = PromptTemplate(spec.template)
         self._tool_tag = tool_call_tag(spec.template)
+        self.thinking_tags = infer_tags(self.template.template.nodes)
 
     @classmethod
     async def load(
@@ -114,6 +116,17 @@ class LlamaModel:
             num_ctx,
         )
         return cls(spec, runner, num_ctx)
+
+    def _thinking(self, think: bool | str | None, prompt: str) -> ThinkingSplitter | None:
+        """A splitter when thinking is asked for and the template has tags (Ollama's thinking parser);
+        a prompt that already ends with the opening tag starts it inside the thinking."""
+        opening, closing = self.thinking_tags
+        if not think or think == "false" or not (opening and closing):
+            return None
+        splitter = ThinkingSplitter(opening, closing)
+        if prompt.strip().endswith(opening):
+            splitter.add(opening)
+        return splitter
 
     @property
     def size(self) -> int:
@@ -169,13 +182,16 @@ class LlamaModel:
                 text = await self.runner.detokenize(list(context)) + text
         body = self._body(text, options, format, logprobs, top_logprobs)
         answer: list[str] = []
+        splitter = None if raw else self._thinking(think, text)
         async for chunk in self.runner.completion(body):
             answer.append(chunk.content)
+            thinking, content = splitter.add(chunk.content) if splitter else ("", chunk.content)
             if not chunk.done:
-                yield Answer(content=chunk.content, logprobs=chunk.logprobs)
+                if thinking or content:
+                    yield Answer(content=content, thinking=thinking, logprobs=chunk.logprobs)
                 continue
             tokens = await self.runner.tokenize(text + "".join(answer))
-            yield _final(chunk, started, context=tuple(tokens))
+            yield replace(_final(chunk, started, context=tuple(tokens)), content=content, thinking=thinking)
 
     async def chat(
         self,
@@ -206,7 +222,15 @@ class LlamaModel:
         body = self._body(text, options, format, logprobs, top_logprobs)
         reader = ToolCallReader(self._tool_tag, tools) if tools else None
         held = ""  # the answer so far, held back while it may still be a tool call
+        splitter = self._thinking(think, text)
         async for chunk in self.runner.completion(body):
+            thinking = ""
+            if splitter is not None:
+                thinking, content = splitter.add(chunk.content)
+                chunk = replace(chunk, content=content)
+                if thinking and not chunk.done:
+                    yield Answer(thinking=thinking, logprobs=chunk.logprobs)
+                    thinking = ""
             if reader is not None:
                 held += chunk.content
                 if not chunk.done and reader.could_be_call(held):
@@ -217,7 +241,7 @@ class LlamaModel:
                     return
                 chunk, reader = replace(chunk, content=held), None  # not a call: release what was held
             if chunk.done:
-                yield _final(chunk, started)
+                yield replace(_final(chunk, started), thinking=thinking)
             elif chunk.content:
                 yield Answer(content=chunk.content, logprobs=chunk.logprobs)
 
