@@ -10,10 +10,15 @@ from typing import Any
 import ollama
 import pytest
 
+from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.store import file_digest
+from airflow_provider_ollama.testing.emulator.catalog import load_model
+from airflow_provider_ollama.testing.emulator.llama import choose_engine, model_spec
+from airflow_provider_ollama.testing.emulator.llama.weights import LLAMA
 from airflow_provider_ollama.testing.registry import RegistryEmulator
 from airflow_provider_ollama.testing.registry.catalogue import default_catalogue, smollm2_spec
 from airflow_provider_ollama.testing.registry.real_models import (
+    SMOLLM2_PARAMS,
     SMOLLM2_SYSTEM,
     SMOLLM2_TEMPLATE,
     ModelWeights,
@@ -72,3 +77,19 @@ def test_pulling_smollm2_with_the_official_client_stores_the_real_weights(
     stored = server.store.blob_path(weights.digest)
     assert stored.stat().st_size == weights.size
     assert _sha256(stored) == weights.digest
+
+
+def test_a_pulled_smollm2_goes_to_the_llama_cpp_engine(
+    ollama_emulator_factory: Callable[..., Any], ollama_registry: RegistryEmulator, weights: ModelWeights
+) -> None:
+    server = ollama_emulator_factory(registry_url=ollama_registry.url)
+    ollama.Client(host=server.url, timeout=120).pull("smollm2:135m")
+    model = load_model(server.store, ModelName.parse("smollm2:135m"))
+    assert model is not None
+
+    spec = model_spec(model, server.store)
+
+    assert spec is not None
+    assert (spec.template, spec.system, spec.parameters) == (SMOLLM2_TEMPLATE, SMOLLM2_SYSTEM, SMOLLM2_PARAMS)
+    assert not spec.embedding
+    assert choose_engine(spec.path, str(model.name)).engine == LLAMA

@@ -6,7 +6,8 @@ as a Python extension, installed by the ``real-model`` extra), one runner proces
 
 - :func:`choose_engine` decides per model file: real weights go to llama.cpp, the header-only
   synthetic GGUFs keep the deterministic engine (one log line says which and why);
-- :class:`LlamaModel` loads a model (:class:`ModelSpec`: GGUF, template, system, messages, params)
+- :func:`model_spec` reads a stored model (``LocalModel``) into a :class:`ModelSpec` (GGUF, template,
+  system, messages, params); :class:`LlamaModel` loads it
   with ``num_ctx``, ``num_parallel`` slots and batch, and offers ``generate``, ``chat`` (streamed
   :class:`Answer` pieces with real counts and durations), ``embed``, ``tokenize``, ``size`` and
   ``close``; a model that cannot load raises :class:`RunnerError` with Ollama's message.
@@ -14,7 +15,7 @@ as a Python extension, installed by the ``real-model`` extra), one runner proces
 Nothing here knows the HTTP routes; the emulator's route layer calls it.
 """
 
-from airflow_provider_ollama.testing.emulator.llama.engine import Answer, LlamaModel, ModelSpec
+from airflow_provider_ollama.testing.emulator.llama.engine import Answer, LlamaModel, ModelSpec, model_spec
 from airflow_provider_ollama.testing.emulator.llama.process import RunnerError
 from airflow_provider_ollama.testing.emulator.llama.requests import InvalidFormat
 from airflow_provider_ollama.testing.emulator.llama.weights import (
@@ -34,4 +35,5 @@ __all__ = [
     "choose_engine",
     "engine_available",
     "has_real_weights",
+    "model_spec",
 ]

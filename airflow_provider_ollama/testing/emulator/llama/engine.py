@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_ollama.store import ModelStore
 from airflow_provider_ollama.testing.emulator.llama.process import (
     CompletionChunk,
     LlamaRunner,
@@ -32,6 +33,7 @@ from airflow_provider_ollama.testing.emulator.llama.prompt import (
 from airflow_provider_ollama.testing.emulator.llama.requests import completion_request
 from airflow_provider_ollama.testing.emulator.llama.thinking import ThinkingSplitter, infer_tags
 from airflow_provider_ollama.testing.emulator.llama.tools import ToolCallReader, tool_call_tag
+from airflow_provider_ollama.testing.emulator.model import LocalModel
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,22 @@ class ModelSpec:
     messages: tuple[Message, ...] = ()
     parameters: Mapping[str, Any] = field(default_factory=dict)  # the params layer
     embedding: bool = False  # the GGUF has a pooling type
+
+
+def model_spec(model: LocalModel, store: ModelStore) -> ModelSpec | None:
+    """The engine's view of a stored model (``None`` when it has no model layer): its GGUF blob and the
+    template, system, messages and params layers the emulator read from the store."""
+    layer = model.manifest.layer("model")
+    if layer is None:
+        return None
+    return ModelSpec(
+        path=store.blob_path(layer.digest),
+        template=model.template,
+        system=model.system,
+        messages=model.messages,
+        parameters=model.parameters,
+        embedding=model.supports("embedding"),
+    )
 
 
 class LlamaModel:
