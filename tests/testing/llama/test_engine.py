@@ -12,7 +12,7 @@ from dataclasses import replace
 import jsonschema
 import pytest
 
-from airflow_provider_ollama.testing.emulator.llama import Answer, LlamaModel
+from airflow_provider_ollama.testing.emulator.llama import Answer, LlamaModel, RunnerError
 from airflow_provider_ollama.testing.emulator.llama.prompt import chat_messages, generate_messages
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("llama")]
@@ -187,3 +187,12 @@ async def test_thinking_is_split_off_when_the_template_opens_it(smollm2: LlamaMo
     assert thinker.thinking_tags == ("<think>", "</think>")
     assert "".join(piece.thinking for piece in [*pieces, final]).strip()
     assert all(not piece.content for piece in pieces)
+
+
+async def test_embeddings_of_a_model_without_pooling_are_llama_servers_501(smollm2: LlamaModel) -> None:
+    # Ollama 0.33 schedules /api/embed on any model and passes llama-server's answer on.
+    with pytest.raises(RunnerError) as refused:
+        await smollm2.embed("hi")
+
+    assert refused.value.status_code == 501
+    assert refused.value.message == "This server does not support embeddings. Start it with `--embeddings`"
