@@ -49,7 +49,7 @@ def test_the_default_catalogue_serves_smollm2_with_the_librarys_layers(weights: 
     assert {key: config[key] for key in ("model_format", "model_family", "model_type", "file_type")} == {
         "model_format": "gguf",
         "model_family": "llama",
-        "model_type": "134.5M",
+        "model_type": "134.52M",  # format.HumanNumber: two decimals below a billion
         "file_type": "Q4_1",
     }
 
