@@ -395,7 +395,7 @@ def test_a_sigkilled_task_leaves_neither_its_server_nor_its_directory(ollama_bin
         import time
         from airflow_provider_ollama.server.local import LocalOllamaServer
         server = LocalOllamaServer(binary={str(ollama_binary)!r}).start()
-        print(f"SERVER_PID={{server.pid}}", flush=True)
+        print(f"SERVER_PID={{server.pid}}\\n", end="", flush=True)  # one write: log lines of other threads cannot split it
         time.sleep(600)
         """
     with task_process(code) as (task, server_pid):
@@ -417,7 +417,7 @@ def test_a_server_start_removes_what_a_task_killed_with_its_watchdog_left(ollama
         tempfile.tempdir = {str(scratch_root)!r}
         from airflow_provider_ollama.server.local import LocalOllamaServer
         server = LocalOllamaServer(binary={str(ollama_binary)!r}).start()
-        print(f"SERVER_PID={{server.pid}}", flush=True)
+        print(f"SERVER_PID={{server.pid}}\\n", end="", flush=True)  # one write: log lines of other threads cannot split it
         time.sleep(600)
         """
     with task_process(code) as (task, server_pid):

@@ -129,7 +129,7 @@ def _task_code(tmp_path: Path) -> str:
                                 log_path=Path({str(tmp_path / "server.log")!r}))
         process.start()
         process.wait_for_port(30)
-        print(f"SERVER_PID={{process.pid}}", flush=True)
+        print(f"SERVER_PID={{process.pid}}\\n", end="", flush=True)  # one write: log lines of other threads cannot split it
         time.sleep(600)
         """
 
