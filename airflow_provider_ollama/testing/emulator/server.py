@@ -25,10 +25,10 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_ollama.store import ModelStore
+from airflow_provider_ollama.testing._lifecycle import StartStopContext
 from airflow_provider_ollama.testing._serving import BackgroundServer
 from airflow_provider_ollama.testing.emulator.app import create_app
 from airflow_provider_ollama.testing.emulator.faults import Faults
@@ -71,7 +71,7 @@ def _resolve_settings(
     return replace(settings, **overrides)
 
 
-class _EmulatorHandle:
+class _EmulatorHandle(StartStopContext):
     """Where an emulator listens and keeps its models, read from its current settings.
 
     Shared by the in-thread and the process handle so that both answer these the same way (the port
@@ -155,14 +155,6 @@ class OllamaEmulator(_EmulatorHandle):
             self._server.stop()
             self._server = None
         self._scratch.cleanup()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def state(self) -> EmulatorState:
@@ -318,14 +310,6 @@ class OllamaEmulatorProcess(_EmulatorHandle):
         """Stop and delete the scratch directory (models, home, log)."""
         self.stop()
         self._scratch.cleanup()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     @property
     def logs(self) -> str:
