@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from airflow_provider_ollama.testing.emulator import gojson
 from airflow_provider_ollama.testing.emulator.completion_routes import prepare_chat, reduce_chat
-from airflow_provider_ollama.testing.emulator.http import ApiError
 from airflow_provider_ollama.testing.emulator.inference_steps import state_of
 from airflow_provider_ollama.testing.emulator.openai_routes import (
     BindError,
@@ -36,6 +35,7 @@ from airflow_provider_ollama.testing.emulator.openai_routes import (
     to_tool_calls,
     writer_error,
 )
+from airflow_provider_ollama.testing.emulator.sse import sse_response
 
 _FIELDS = {
     "model": "string",
@@ -570,10 +570,6 @@ class ResponsesStream:
         return out
 
 
-def _sse(kind: str, data: Mapping[str, Any]) -> bytes:
-    return b"event: " + kind.encode() + b"\ndata: " + gojson.dumps(data) + b"\n\n"
-
-
 async def _answer(native: dict[str, Any], request: Request) -> Response:
     body = native.pop("_openai")
     response_id = f"resp_{random.randrange(999999)}"  # noqa: S311 - Go's rand.Intn
@@ -590,22 +586,7 @@ async def _answer(native: dict[str, Any], request: Request) -> Response:
         return writer_error(error)
     converter = ResponsesStream(body, response_id, item_id)
 
-    async def lines() -> AsyncIterator[bytes]:
-        try:
-            for event in [first] if first is not None else []:
-                for kind, data in converter.process(event):
-                    yield _sse(kind, data)
-            try:
-                async for event in events:
-                    for kind, data in converter.process(event):
-                        yield _sse(kind, data)
-            except ApiError:
-                return  # the writer decodes the native {"error"} line as an empty chunk
-        finally:
-            await events.aclose()  # type: ignore[attr-defined]
-
-    headers = {"content-type": "text/event-stream", "cache-control": "no-cache", "connection": "keep-alive"}
-    return StreamingResponse(lines(), headers=headers)
+    return sse_response(first, events, converter)
 
 
 async def responses(request: Request) -> Response:
