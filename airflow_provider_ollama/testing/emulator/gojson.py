@@ -101,6 +101,34 @@ def _plain_decimal(shortest: str) -> str:
     return text
 
 
+def json_kind(value: Any) -> str:
+    """What Go's decoder calls a JSON-decoded value in ``json: cannot unmarshal <kind> into ...``:
+    ``bool``, ``number``, ``string``, ``array`` or ``object``."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+_GO_TYPES = {
+    "bool": "bool",
+    "number": "float64",
+    "string": "string",
+    "array": "[]interface {}",
+    "object": "map[string]interface {}",
+}
+
+
+def go_type_name(value: Any) -> str:
+    """Go's ``%T`` of a JSON-decoded value (``float64``, ``[]interface {}``, ``<nil>`` ...)."""
+    return "<nil>" if value is None else _GO_TYPES[json_kind(value)]
+
+
 def format_go_value(value: Any) -> str:
     """``fmt.Sprintf("%#v", v)`` for JSON-decoded values (float64, string, bool, nil)."""
     if isinstance(value, bool):
