@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -67,6 +67,21 @@ class _ExitRule:
 
 def _matches(pattern: str | None, path: str) -> bool:
     return pattern is None or fnmatch.fnmatchcase(path, pattern)
+
+
+_Rule = TypeVar("_Rule", _ErrorRule, _StallRule)
+
+
+def _take_first(rules: list[_Rule], path: str) -> _Rule | None:
+    """The first rule matching ``path``, with one use counted (and dropped when used up); the caller
+    holds the lock."""
+    for rule in rules:
+        if _matches(rule.path, path):
+            rule.remaining -= 1
+            if rule.remaining <= 0:
+                rules.remove(rule)
+            return rule
+    return None
 
 
 def _default_message(status: int) -> str:
@@ -179,26 +194,15 @@ class Faults(FaultSwitches):
 
     def _take_error(self, path: str) -> _ErrorRule | None:
         with self._lock:
-            for rule in self._errors:
-                if _matches(rule.path, path):
-                    rule.remaining -= 1
-                    if rule.remaining <= 0:
-                        self._errors.remove(rule)
-                    return rule
-        return None
+            return _take_first(self._errors, path)
 
     def _take_stall(self, path: str) -> _TakenStall | None:
         # The release generation is read when the request arrives, not when its wait begins: a
         # client can see the headers and call release() before the server reaches the wait, and that
         # release must still let this response go.
         with self._lock:
-            for rule in self._stalls:
-                if _matches(rule.path, path):
-                    rule.remaining -= 1
-                    if rule.remaining <= 0:
-                        self._stalls.remove(rule)
-                    return _TakenStall(rule, self._release_generation)
-        return None
+            rule = _take_first(self._stalls, path)
+            return None if rule is None else _TakenStall(rule, self._release_generation)
 
     def _exit_rule_for(self, path: str) -> _ExitRule | None:
         with self._lock:
