@@ -533,27 +533,20 @@ class ResponsesStream:
             out.append(
                 self._event("response.output_item.added", {"output_index": self.output_index, "item": item})
             )
-            part = {
-                "item_id": self.item_id,
-                "output_index": self.output_index,
-                "content_index": 0,
-                "part": _text_part(""),
-            }
+            part = {**self._text_position(), "part": _text_part("")}
             out.append(self._event("response.content_part.added", part))
         self.text += content
-        delta = {
-            "item_id": self.item_id,
-            "output_index": self.output_index,
-            "content_index": 0,
-            "delta": content,
-            "logprobs": [],
-        }
+        delta = {**self._text_position(), "delta": content, "logprobs": []}
         out.append(self._event("response.output_text.delta", delta))
         return out
 
+    def _text_position(self) -> dict[str, Any]:
+        """Where the message's text goes, as its text events name it: item, output index, content part."""
+        return {"item_id": self.item_id, "output_index": self.output_index, "content_index": 0}
+
     def _complete(self, event: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         out = self._finish_reasoning()
-        where = {"item_id": self.item_id, "output_index": self.output_index, "content_index": 0}
+        where = self._text_position()
         if not self.calls_sent and self.content_started:
             out.append(self._event("response.output_text.done", {**where, "text": self.text, "logprobs": []}))
             out.append(self._event("response.content_part.done", {**where, "part": _text_part(self.text)}))
