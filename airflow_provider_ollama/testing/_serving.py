@@ -10,10 +10,11 @@ import asyncio
 import socket
 import threading
 import time
-from types import TracebackType
 from typing import Any
 
 import uvicorn
+
+from airflow_provider_ollama.testing._lifecycle import StartStopContext
 
 _STOP_TIMEOUT_S = 10.0
 
@@ -55,7 +56,7 @@ def make_uvicorn_server(
     return server_class(config)
 
 
-class BackgroundServer:
+class BackgroundServer(StartStopContext):
     """An ASGI app served on 127.0.0.1 from a daemon thread; use as a context manager."""
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, **server_options: Any) -> None:
@@ -99,11 +100,3 @@ class BackgroundServer:
                 self._server.force_exit = True
                 self._thread.join(_STOP_TIMEOUT_S)
         self._socket.close()
-
-    def __enter__(self) -> BackgroundServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

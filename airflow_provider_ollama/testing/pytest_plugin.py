@@ -86,8 +86,7 @@ def ollama_emulator_factory(tmp_path: Path) -> Iterator[EmulatorFactory]:
 @pytest.fixture
 def ollama_registry() -> Iterator[RegistryEmulator]:
     """A registry emulator with the default catalogue, for one test (see the registry package)."""
-    # Imported here, not from the registry's fixtures module, to keep plugin loading free of
-    # the web server stack.
+    # Imported here, not at the top, to keep plugin loading free of the web server stack.
     from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
 
     with RegistryEmulator() as registry:
@@ -96,7 +95,10 @@ def ollama_registry() -> Iterator[RegistryEmulator]:
 
 @pytest.fixture(scope="session")
 def ollama_registry_session() -> Iterator[RegistryEmulator]:
-    """One registry emulator shared by the session; call ``reset()`` before relying on counters."""
+    """One registry emulator shared by the session: cheaper, but its faults and counters are shared.
+
+    Call ``reset()`` before relying on its counters, and switch off any fault you switch on.
+    """
     from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
 
     with RegistryEmulator() as registry:

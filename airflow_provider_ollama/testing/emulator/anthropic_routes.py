@@ -18,11 +18,11 @@ import base64
 import binascii
 import json
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from airflow_provider_ollama.testing.emulator import gojson
@@ -30,6 +30,7 @@ from airflow_provider_ollama.testing.emulator.completion_routes import prepare_c
 from airflow_provider_ollama.testing.emulator.http import ApiError, read_json_body
 from airflow_provider_ollama.testing.emulator.inference_steps import state_of, unless_disconnected
 from airflow_provider_ollama.testing.emulator.openai_routes import cloud_passthrough
+from airflow_provider_ollama.testing.emulator.sse import sse_response
 
 _FIELDS = {
     "model": "string",
@@ -434,10 +435,6 @@ class StreamConverter:
             self.index += 1
 
 
-def _sse(kind: str, data: Mapping[str, Any]) -> bytes:
-    return b"event: " + kind.encode() + b"\ndata: " + gojson.dumps(data) + b"\n\n"
-
-
 # --------------------------------------------------------------------------------------------------
 # The route
 
@@ -474,24 +471,7 @@ async def _answer(request: Request, body: Mapping[str, Any], native: dict[str, A
         return _error(error.status, error.message)
     converter = StreamConverter(message_id, str(body.get("model") or ""), estimate_input_tokens(body))
 
-    async def lines() -> AsyncIterator[bytes]:
-        try:
-            pending = [first] if first is not None else []
-            for event in pending:
-                for kind, data in converter.process(event):
-                    yield _sse(kind, data)
-            try:
-                async for event in events:
-                    for kind, data in converter.process(event):
-                        yield _sse(kind, data)
-            except ApiError:
-                # The writer decodes the native {"error": ...} line as an empty chat chunk.
-                return
-        finally:
-            await events.aclose()  # type: ignore[attr-defined]
-
-    headers = {"content-type": "text/event-stream", "cache-control": "no-cache", "connection": "keep-alive"}
-    return StreamingResponse(lines(), headers=headers)
+    return sse_response(first, events, converter)
 
 
 def _json(body: Any) -> Response:

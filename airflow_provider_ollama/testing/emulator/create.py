@@ -181,14 +181,6 @@ def _replace(layers: list[BuildLayer], media_type: str) -> list[BuildLayer]:
     return [layer for layer in layers if layer.media_type != media_type]
 
 
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    return "object" if isinstance(value, dict) else "array" if isinstance(value, list) else "string"
-
-
 def _licenses(value: Any) -> list[str]:
     """A string, or anything that unmarshals into ``[]string`` (Go's error text otherwise, a 500)."""
     if value is None:
@@ -196,10 +188,14 @@ def _licenses(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value] if value else []
     if not isinstance(value, list):
-        raise ApiError(500, f"json: cannot unmarshal {_json_kind(value)} into Go value of type []string")
+        raise ApiError(
+            500, f"json: cannot unmarshal {gojson.json_kind(value)} into Go value of type []string"
+        )
     for item in value:
         if item is not None and not isinstance(item, str):
-            raise ApiError(500, f"json: cannot unmarshal {_json_kind(item)} into Go value of type string")
+            raise ApiError(
+                500, f"json: cannot unmarshal {gojson.json_kind(item)} into Go value of type string"
+            )
     return [item or "" for item in value]
 
 

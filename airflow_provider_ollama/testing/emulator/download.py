@@ -28,6 +28,12 @@ from airflow_provider_ollama.testing.emulator.registry_client import (
     RegistryError,
     transport_error,
 )
+from airflow_provider_ollama.testing.emulator.transfer import (
+    MAX_RETRIES,
+    PROGRESS_INTERVAL_S,
+    part_size,
+    progress_event,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -36,17 +42,12 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("airflow_provider_ollama.testing.emulator")
 
-NUM_PARTS = 16
-MIN_PART_SIZE = 100 * 1000 * 1000
-MAX_PART_SIZE = 1000 * 1000 * 1000
-MAX_RETRIES = 6
 #: Ollama gives up on a stalled part after 30 s without a byte and retries it.
 STALL_SECONDS = 30.0
 #: Ollama's budget for obtaining the direct URL of a blob, retrying with backoff.
 DIRECT_URL_SECONDS = 30.0
 #: The User-Agent of Go's default HTTP client, which fetches the parts from the direct URL.
 GO_HTTP_USER_AGENT = "Go-http-client/1.1"
-PROGRESS_INTERVAL_S = 0.06
 
 
 class _StalledError(Exception):
@@ -66,16 +67,6 @@ class _Part:
 
     def document(self) -> dict[str, int]:
         return {"N": self.n, "Offset": self.offset, "Size": self.size, "Completed": self.completed}
-
-
-def progress_event(digest: str, total: int, completed: int) -> dict[str, Any]:
-    """A ``pulling <12 hex>`` line; ``total``/``completed`` omitted while zero (Go's omitempty)."""
-    event: dict[str, Any] = {"status": f"pulling {digest[7:19]}", "digest": digest}
-    if total:
-        event["total"] = total
-    if completed:
-        event["completed"] = completed
-    return event
 
 
 class BlobDownload:
@@ -125,7 +116,7 @@ class BlobDownload:
             self.total = sum(part.size for part in self.parts)
             return
         self.total = await self.registry.blob_size(client, self.digest)
-        size = min(max(self.total // NUM_PARTS, MIN_PART_SIZE), MAX_PART_SIZE)
+        size = part_size(self.total)
         offset = 0
         while offset < self.total:
             part = _Part(len(self.parts), offset, min(size, self.total - offset))
@@ -255,7 +246,7 @@ class BlobDownload:
             while not self.task.done():
                 await asyncio.wait({self.task}, timeout=PROGRESS_INTERVAL_S)
                 if not self.task.done():
-                    yield progress_event(self.digest, self.total, self.completed)
+                    yield progress_event("pulling", self.digest, self.total, self.completed)
             if self.task.cancelled():
                 raise RegistryError("context canceled")
             error = self.task.exception()

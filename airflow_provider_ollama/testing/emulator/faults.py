@@ -15,11 +15,12 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_ollama.testing.emulator import gojson
+from airflow_provider_ollama.testing.emulator.fault_switches import FaultSwitches
 
 CONTROL_PREFIX = "/_emulator/"
 _POLL_S = 0.01
@@ -68,6 +69,21 @@ def _matches(pattern: str | None, path: str) -> bool:
     return pattern is None or fnmatch.fnmatchcase(path, pattern)
 
 
+_Rule = TypeVar("_Rule", _ErrorRule, _StallRule)
+
+
+def _take_first(rules: list[_Rule], path: str) -> _Rule | None:
+    """The first rule matching ``path``, with one use counted (and dropped when used up); the caller
+    holds the lock."""
+    for rule in rules:
+        if _matches(rule.path, path):
+            rule.remaining -= 1
+            if rule.remaining <= 0:
+                rules.remove(rule)
+            return rule
+    return None
+
+
 def _default_message(status: int) -> str:
     if status == 503:
         return _BUSY_MESSAGE
@@ -77,7 +93,7 @@ def _default_message(status: int) -> str:
         return "internal server error"
 
 
-class Faults:
+class Faults(FaultSwitches):
     """The fault switches of one emulator (thread-safe; rules are consumed as requests match them).
 
     ``path`` arguments are glob patterns matched against the request path (``/api/pull``,
@@ -94,65 +110,8 @@ class Faults:
         self._stalled = 0
         self.exit_allowed = exit_allowed
 
-    # -- switches -------------------------------------------------------------------------------
-
-    def fail_next(
-        self, count: int = 1, *, status: int = 500, message: str | None = None, path: str | None = None
-    ) -> None:
-        """Answer the next ``count`` matching requests with ``status`` and ``{"error": message}``."""
-        if not 500 <= status <= 599:
-            raise ValueError(f"fail_next injects server errors; status must be 5xx, got {status}")
-        rule = _ErrorRule(status, message or _default_message(status), count, path)
-        with self._lock:
-            self._errors.append(rule)
-
-    def stall_next(
-        self,
-        count: int = 1,
-        *,
-        path: str | None = None,
-        after_lines: int | None = None,
-        seconds: float | None = None,
-    ) -> None:
-        """Stall the next ``count`` matching responses: after the headers (or after ``after_lines``
-        NDJSON lines), send nothing until :meth:`release` or for ``seconds``."""
-        with self._lock:
-            self._stalls.append(_StallRule(count, path, after_lines, seconds))
-
-    def release(self) -> None:
-        """Let every response stalled right now continue."""
-        with self._lock:
-            self._release_generation += 1
-
-    def exit_after_requests(self, count: int, *, path: str | None = None, exit_code: int = 1) -> None:
-        """Exit the process (``os._exit``) once ``count`` matching requests have been answered."""
-        self._set_exit(_ExitRule(path, count, None, exit_code))
-
-    def exit_after_lines(self, lines: int, *, path: str | None = None, exit_code: int = 1) -> None:
-        """Exit the process in the middle of the next matching stream, after ``lines`` NDJSON lines."""
-        self._set_exit(_ExitRule(path, None, lines, exit_code))
-
-    def _set_exit(self, rule: _ExitRule) -> None:
-        if not self.exit_allowed:
-            raise FaultUnavailableError(
-                "exit faults stop the whole process: use OllamaEmulatorProcess (or `ollama-emulator serve`), "
-                "not the in-thread OllamaEmulator"
-            )
-        with self._lock:
-            self._exit = rule
-            self._exit_matched_requests = 0
-
-    def clear(self) -> None:
-        """Remove every rule and release every stalled response."""
-        with self._lock:
-            self._errors.clear()
-            self._stalls.clear()
-            self._exit = None
-            self._release_generation += 1
-
     @property
     def stalled(self) -> int:
-        """How many responses are stalled right now (lets a test wait for a stall to take hold)."""
         with self._lock:
             return self._stalled
 
@@ -180,57 +139,70 @@ class Faults:
         ((action, options),) = spec.items()
         options = options if isinstance(options, dict) else {}
         if action == "fail":
-            self.fail_next(
+            self._add_error(
                 int(options.get("count", 1)),
-                status=int(options.get("status", 500)),
-                message=options.get("message"),
-                path=options.get("path"),
+                int(options.get("status", 500)),
+                options.get("message"),
+                options.get("path"),
             )
         elif action == "stall":
-            self.stall_next(
+            rule = _StallRule(
                 int(options.get("count", 1)),
-                path=options.get("path"),
-                after_lines=_optional_int(options.get("after_lines")),
-                seconds=_optional_float(options.get("seconds")),
+                options.get("path"),
+                _optional_int(options.get("after_lines")),
+                _optional_float(options.get("seconds")),
             )
+            with self._lock:
+                self._stalls.append(rule)
         elif action == "exit":
             code = int(options.get("exit_code", 1))
             if options.get("after_lines") is not None:
-                self.exit_after_lines(int(options["after_lines"]), path=options.get("path"), exit_code=code)
+                self._set_exit(_ExitRule(options.get("path"), None, int(options["after_lines"]), code))
             else:
                 count = int(options.get("after_requests", 1))
-                self.exit_after_requests(count, path=options.get("path"), exit_code=code)
+                self._set_exit(_ExitRule(options.get("path"), count, None, code))
         elif action == "release":
-            self.release()
+            with self._lock:
+                self._release_generation += 1
         elif action == "clear":
-            self.clear()
+            with self._lock:
+                self._errors.clear()
+                self._stalls.clear()
+                self._exit = None
+                self._release_generation += 1
         else:
             raise ValueError(f"unknown fault {action!r}: expected fail, stall, exit, release or clear")
+
+    def _add_error(self, count: int, status: int, message: str | None, path: str | None) -> None:
+        if not 500 <= status <= 599:
+            raise ValueError(f"fail_next injects server errors; status must be 5xx, got {status}")
+        rule = _ErrorRule(status, message or _default_message(status), count, path)
+        with self._lock:
+            self._errors.append(rule)
+
+    def _set_exit(self, rule: _ExitRule) -> None:
+        if not self.exit_allowed:
+            raise FaultUnavailableError(
+                "exit faults stop the whole process: use OllamaEmulatorProcess (or `ollama-emulator serve`), "
+                "not the in-thread OllamaEmulator"
+            )
+        with self._lock:
+            self._exit = rule
+            self._exit_matched_requests = 0
 
     # -- used by the middleware -------------------------------------------------------------------
 
     def _take_error(self, path: str) -> _ErrorRule | None:
         with self._lock:
-            for rule in self._errors:
-                if _matches(rule.path, path):
-                    rule.remaining -= 1
-                    if rule.remaining <= 0:
-                        self._errors.remove(rule)
-                    return rule
-        return None
+            return _take_first(self._errors, path)
 
     def _take_stall(self, path: str) -> _TakenStall | None:
         # The release generation is read when the request arrives, not when its wait begins: a
         # client can see the headers and call release() before the server reaches the wait, and that
         # release must still let this response go.
         with self._lock:
-            for rule in self._stalls:
-                if _matches(rule.path, path):
-                    rule.remaining -= 1
-                    if rule.remaining <= 0:
-                        self._stalls.remove(rule)
-                    return _TakenStall(rule, self._release_generation)
-        return None
+            rule = _take_first(self._stalls, path)
+            return None if rule is None else _TakenStall(rule, self._release_generation)
 
     def _exit_rule_for(self, path: str) -> _ExitRule | None:
         with self._lock:

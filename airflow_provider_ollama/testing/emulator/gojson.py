@@ -10,6 +10,7 @@ import json
 import math
 import struct
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -99,6 +100,34 @@ def _plain_decimal(shortest: str) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text
+
+
+def json_kind(value: Any) -> str:
+    """What Go's decoder calls a JSON-decoded value in ``json: cannot unmarshal <kind> into ...``:
+    ``bool``, ``number``, ``string``, ``array`` or ``object``."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+_GO_TYPES = {
+    "bool": "bool",
+    "number": "float64",
+    "string": "string",
+    "array": "[]interface {}",
+    "object": "map[string]interface {}",
+}
+
+
+def go_type_name(value: Any) -> str:
+    """Go's ``%T`` of a JSON-decoded value (``float64``, ``[]interface {}``, ``<nil>`` ...)."""
+    return "<nil>" if value is None else _GO_TYPES[json_kind(value)]
 
 
 def format_go_value(value: Any) -> str:
@@ -273,36 +302,34 @@ class _Scanner:
         raise self._fail(position, "looking for beginning of value")
 
     def _object(self, position: int) -> int:
-        position = _skip_whitespace(self.text, position)
-        if self._char(position) == "}":
-            return position + 1
-        while True:
-            if self._char(position) != '"':
-                raise self._fail(position, "looking for beginning of object key string")
-            position = _skip_whitespace(self.text, self._string(position + 1))
-            if self._char(position) != ":":
-                raise self._fail(position, "after object key")
-            position = _skip_whitespace(self.text, position + 1)
-            position = _skip_whitespace(self.text, self.value(position))
-            char = self._char(position)
-            if char == "}":
-                return position + 1
-            if char != ",":
-                raise self._fail(position, "after object key:value pair")
-            position = _skip_whitespace(self.text, position + 1)
+        return self._container(position, "}", self._member, "after object key:value pair")
 
     def _array(self, position: int) -> int:
+        return self._container(position, "]", self.value, "after array element")
+
+    def _container(self, position: int, closer: str, item: Callable[[int], int], after_item: str) -> int:
+        """Scan the items of an object or array (``position`` is just past its opener), each with
+        ``item``, up to ``closer``; ``after_item`` names the place of a missing comma in the error."""
         position = _skip_whitespace(self.text, position)
-        if self._char(position) == "]":
+        if self._char(position) == closer:
             return position + 1
         while True:
-            position = _skip_whitespace(self.text, self.value(position))
+            position = _skip_whitespace(self.text, item(position))
             char = self._char(position)
-            if char == "]":
+            if char == closer:
                 return position + 1
             if char != ",":
-                raise self._fail(position, "after array element")
+                raise self._fail(position, after_item)
             position = _skip_whitespace(self.text, position + 1)
+
+    def _member(self, position: int) -> int:
+        """One ``"key": value`` of an object."""
+        if self._char(position) != '"':
+            raise self._fail(position, "looking for beginning of object key string")
+        position = _skip_whitespace(self.text, self._string(position + 1))
+        if self._char(position) != ":":
+            raise self._fail(position, "after object key")
+        return self.value(_skip_whitespace(self.text, position + 1))
 
     def _string(self, position: int) -> int:
         while True:

@@ -106,22 +106,11 @@ async def read_json_body(
         return {}
     if not isinstance(document, dict):
         raise ApiError(
-            400, f"json: cannot unmarshal {_json_kind(document)} into Go value of type {package}.{struct}"
+            400,
+            f"json: cannot unmarshal {gojson.json_kind(document)} into Go value of type {package}.{struct}",
         )
     bound: dict[str, Any] = _bind_fields(document, fields, struct) if fields else document
     return bound
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def _bind_fields(document: dict[str, Any], fields: Mapping[str, str], struct: str) -> dict[str, Any]:
@@ -135,7 +124,7 @@ def _bind_fields(document: dict[str, Any], fields: Mapping[str, str], struct: st
         value = bound.get(name)
         if value is None:
             continue
-        kind = _json_kind(value)
+        kind = gojson.json_kind(value)
         if kind not in _accepted_kinds(go_type):
             raise ApiError(
                 400,

@@ -14,7 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_ollama.durations import DurationError, parse_go_duration
-from airflow_provider_ollama.testing.emulator.gojson import go_quote, shortest_float32
+from airflow_provider_ollama.testing.emulator.gojson import (
+    go_quote,
+    go_type_name,
+    json_kind,
+    shortest_float32,
+)
 from airflow_provider_ollama.testing.emulator.http import ApiError
 
 THINK_LEVELS = ("high", "medium", "low", "max")
@@ -54,21 +59,6 @@ OPTION_KINDS: dict[str, str] = {
     ),
     "stop": "array",
 }
-
-
-def go_type_name(value: Any) -> str:
-    """Go's ``%T`` of a JSON-decoded value."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "float64"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "[]interface {}"
-    if isinstance(value, dict):
-        return "map[string]interface {}"
-    return "<nil>"
 
 
 def keep_alive_seconds(value: Any) -> float | None:
@@ -178,10 +168,7 @@ def _typed_option(key: str, value: Any, kind: str) -> Any:
 
 def unmarshal_error(value: Any, field: str, go_type: str) -> str:
     """Go's ``json: cannot unmarshal <kind> into Go struct field <field> of type <type>``."""
-    kind = {"bool": "bool", "float64": "number", "string": "string", "[]interface {}": "array"}.get(
-        go_type_name(value), "object"
-    )
-    return f"json: cannot unmarshal {kind} into Go struct field {field} of type {go_type}"
+    return f"json: cannot unmarshal {json_kind(value)} into Go struct field {field} of type {go_type}"
 
 
 def _bad_base64_offset(text: str) -> int:

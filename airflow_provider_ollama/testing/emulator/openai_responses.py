@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from airflow_provider_ollama.testing.emulator import gojson
 from airflow_provider_ollama.testing.emulator.completion_routes import prepare_chat, reduce_chat
-from airflow_provider_ollama.testing.emulator.http import ApiError
 from airflow_provider_ollama.testing.emulator.inference_steps import state_of
 from airflow_provider_ollama.testing.emulator.openai_routes import (
     BindError,
@@ -36,6 +35,7 @@ from airflow_provider_ollama.testing.emulator.openai_routes import (
     to_tool_calls,
     writer_error,
 )
+from airflow_provider_ollama.testing.emulator.sse import sse_response
 
 _FIELDS = {
     "model": "string",
@@ -533,27 +533,20 @@ class ResponsesStream:
             out.append(
                 self._event("response.output_item.added", {"output_index": self.output_index, "item": item})
             )
-            part = {
-                "item_id": self.item_id,
-                "output_index": self.output_index,
-                "content_index": 0,
-                "part": _text_part(""),
-            }
+            part = {**self._text_position(), "part": _text_part("")}
             out.append(self._event("response.content_part.added", part))
         self.text += content
-        delta = {
-            "item_id": self.item_id,
-            "output_index": self.output_index,
-            "content_index": 0,
-            "delta": content,
-            "logprobs": [],
-        }
+        delta = {**self._text_position(), "delta": content, "logprobs": []}
         out.append(self._event("response.output_text.delta", delta))
         return out
 
+    def _text_position(self) -> dict[str, Any]:
+        """Where the message's text goes, as its text events name it: item, output index, content part."""
+        return {"item_id": self.item_id, "output_index": self.output_index, "content_index": 0}
+
     def _complete(self, event: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         out = self._finish_reasoning()
-        where = {"item_id": self.item_id, "output_index": self.output_index, "content_index": 0}
+        where = self._text_position()
         if not self.calls_sent and self.content_started:
             out.append(self._event("response.output_text.done", {**where, "text": self.text, "logprobs": []}))
             out.append(self._event("response.content_part.done", {**where, "part": _text_part(self.text)}))
@@ -568,10 +561,6 @@ class ResponsesStream:
         response["completed_at"] = int(time.time())
         out.append(self._event("response.completed", {"response": response}))
         return out
-
-
-def _sse(kind: str, data: Mapping[str, Any]) -> bytes:
-    return b"event: " + kind.encode() + b"\ndata: " + gojson.dumps(data) + b"\n\n"
 
 
 async def _answer(native: dict[str, Any], request: Request) -> Response:
@@ -590,22 +579,7 @@ async def _answer(native: dict[str, Any], request: Request) -> Response:
         return writer_error(error)
     converter = ResponsesStream(body, response_id, item_id)
 
-    async def lines() -> AsyncIterator[bytes]:
-        try:
-            for event in [first] if first is not None else []:
-                for kind, data in converter.process(event):
-                    yield _sse(kind, data)
-            try:
-                async for event in events:
-                    for kind, data in converter.process(event):
-                        yield _sse(kind, data)
-            except ApiError:
-                return  # the writer decodes the native {"error"} line as an empty chunk
-        finally:
-            await events.aclose()  # type: ignore[attr-defined]
-
-    headers = {"content-type": "text/event-stream", "cache-control": "no-cache", "connection": "keep-alive"}
-    return StreamingResponse(lines(), headers=headers)
+    return sse_response(first, events, converter)
 
 
 async def responses(request: Request) -> Response:

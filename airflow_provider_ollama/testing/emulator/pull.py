@@ -22,11 +22,12 @@ from airflow_provider_ollama.store import (
     atomic_write,
     file_digest,
 )
-from airflow_provider_ollama.testing.emulator.download import download_blob, progress_event
+from airflow_provider_ollama.testing.emulator.download import download_blob
 from airflow_provider_ollama.testing.emulator.http import ApiError, ndjson_response, read_json_body
 from airflow_provider_ollama.testing.emulator.registry_client import RegistryClient, RegistryError
 from airflow_provider_ollama.testing.emulator.state import EmulatorState, parse_model_name
 from airflow_provider_ollama.testing.emulator.storage import remove_unreferenced_blobs
+from airflow_provider_ollama.testing.emulator.transfer import progress_event
 
 _PULL_FIELDS = {"model": "string", "name": "string", "insecure": "bool", "stream": "bool"}
 
@@ -66,7 +67,7 @@ async def pull_model(
             path = state.store.blob_path(blob.digest)
             if path.is_file():
                 size = path.stat().st_size
-                yield progress_event(blob.digest, size, size)
+                yield progress_event("pulling", blob.digest, size, size)
                 continue
             try:
                 async for event in download_blob(state, registry, client, blob.digest):

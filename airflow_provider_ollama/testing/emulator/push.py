@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from airflow_provider_ollama.names import InvalidModelNameError, ModelName
 from airflow_provider_ollama.store import MANIFEST_MEDIA_TYPE, InvalidManifestError
-from airflow_provider_ollama.testing.emulator.download import MAX_RETRIES, PROGRESS_INTERVAL_S
+from airflow_provider_ollama.testing.emulator import transfer
 from airflow_provider_ollama.testing.emulator.http import ApiError, ndjson_response, read_json_body
 from airflow_provider_ollama.testing.emulator.manifests import reencode
 from airflow_provider_ollama.testing.emulator.registry_auth import TokenError, fetch_token, parse_challenge
@@ -37,9 +37,6 @@ if TYPE_CHECKING:
     import httpx
 
 _log = logging.getLogger("airflow_provider_ollama.testing.emulator")
-NUM_PARTS = 16
-MIN_PART_SIZE = 100 * 1000 * 1000
-MAX_PART_SIZE = 1000 * 1000 * 1000
 _CHUNK = 1 << 20
 _PUSH_FIELDS = {"model": "string", "name": "string", "insecure": "bool", "stream": "bool"}
 
@@ -58,12 +55,7 @@ class _Upload:
         self.scale = state.settings.pull_time_scale
 
     def event(self) -> dict[str, Any]:
-        event: dict[str, Any] = {"status": f"pushing {self.digest[7:19]}", "digest": self.digest}
-        if self.total:
-            event["total"] = self.total
-        if self.completed:
-            event["completed"] = self.completed
-        return event
+        return transfer.progress_event("pushing", self.digest, self.total, self.completed)
 
     async def run(self, client: httpx.AsyncClient) -> None:
         url = self.registry.url("blobs", "uploads") + "/"
@@ -78,7 +70,7 @@ class _Upload:
             self.completed = self.total
             return
         location = _upload_location(response, url)
-        size = min(max(self.total // NUM_PARTS, MIN_PART_SIZE), MAX_PART_SIZE)
+        size = transfer.part_size(self.total)
         part_digests = []
         offset = 0
         while offset < self.total:
@@ -89,7 +81,7 @@ class _Upload:
         etag = hashlib.md5(b"".join(part_digests), usedforsecurity=False).hexdigest()
         commit = _with_query(location, {"digest": self.digest, "etag": f"{etag}-{len(part_digests)}"})
         headers = {"Content-Type": "application/octet-stream", "Content-Length": "0"}
-        for attempt in range(MAX_RETRIES):
+        for attempt in range(transfer.MAX_RETRIES):
             # The commit is tried up to six times, waiting 2^try seconds after each failure.
             try:
                 await self.registry.request(client, "PUT", commit, headers=headers, content=b"")
@@ -97,7 +89,7 @@ class _Upload:
             except RegistryError as error:
                 _log.info("%s complete upload attempt %d failed: %s", self.digest[7:19], attempt, error)
                 await asyncio.sleep(2**attempt * self.scale)
-                if attempt == MAX_RETRIES - 1:
+                if attempt == transfer.MAX_RETRIES - 1:
                     raise
 
     async def _part_with_retries(
@@ -112,12 +104,21 @@ class _Upload:
                 _log.info("%s part attempt %d failed: %s, retrying", self.digest[7:19], failures, error)
                 await asyncio.sleep(2**failures * self.scale)
                 failures += 1
-                if failures >= MAX_RETRIES:
+                if failures >= transfer.MAX_RETRIES:
                     raise RegistryError(f"max retries exceeded: {error}") from None
 
     async def _part(self, client: httpx.AsyncClient, url: str, offset: int, length: int) -> tuple[str, bytes]:
-        import httpx
+        """One try at sending a part; a failed try takes back the bytes it reported."""
+        start = self.completed
+        try:
+            return await self._send_part(client, url, offset, length)
+        except RegistryError:
+            self.completed = start
+            raise
 
+    async def _send_part(
+        self, client: httpx.AsyncClient, url: str, offset: int, length: int
+    ) -> tuple[str, bytes]:
         headers = {
             "Content-Type": "application/octet-stream",
             "Content-Length": str(length),
@@ -129,13 +130,7 @@ class _Upload:
             headers["Authorization"] = f"Bearer {self.registry.token}"
         md5 = hashlib.md5(usedforsecurity=False)
         start = self.completed
-        try:
-            response = await client.request(
-                "PATCH", url, headers=headers, content=self._read(offset, length, md5)
-            )
-        except httpx.HTTPError as error:
-            self.completed = start
-            raise transport_error("PATCH", url, error) from None
+        response = await _send(client, "PATCH", url, headers, self._read(offset, length, md5))
         next_url = _upload_location(response, url)
         if response.status_code == 307:
             # The registry hands the bytes to a presigned storage URL: send the part there instead.
@@ -143,16 +138,9 @@ class _Upload:
             md5 = hashlib.md5(usedforsecurity=False)
             target = urllib.parse.urljoin(url, response.headers["location"])
             put_headers = {"Content-Type": "application/octet-stream", "Content-Length": str(length)}
-            try:
-                stored = await client.request(
-                    "PUT", target, headers=put_headers, content=self._read(offset, length, md5)
-                )
-            except httpx.HTTPError as error:
-                self.completed = start
-                raise transport_error("PUT", target, error) from None
-            if stored.status_code >= 400:
-                self.completed = start
-                raise RegistryError(f"http status {_status_line(stored)}: {stored.text}")
+            _raise_for_status(
+                await _send(client, "PUT", target, put_headers, self._read(offset, length, md5))
+            )
             return next_url, md5.digest()
         if response.status_code == 401:
             # uploadPart: take a token for the next try, then fail this one like any 4xx.
@@ -163,11 +151,8 @@ class _Upload:
                     client, challenge, host, self.registry.key_path, self.registry.user_agent
                 )
             except TokenError as error:
-                self.completed = start
                 raise RegistryError(str(error)) from None
-        if response.status_code >= 400:
-            self.completed = start
-            raise RegistryError(f"http status {_status_line(response)}: {response.text}")
+        _raise_for_status(response)
         return next_url, md5.digest()
 
     async def _read(self, offset: int, length: int, md5: Any) -> AsyncIterator[bytes]:
@@ -185,8 +170,22 @@ class _Upload:
                 yield chunk
 
 
-def _status_line(response: httpx.Response) -> str:
-    return f"{response.status_code} {response.reason_phrase}"
+async def _send(
+    client: httpx.AsyncClient, method: str, url: str, headers: dict[str, str], content: AsyncIterator[bytes]
+) -> httpx.Response:
+    """Send a part's bytes; a request that gets no answer fails with Go's transport error text."""
+    import httpx
+
+    try:
+        return await client.request(method, url, headers=headers, content=content)
+    except httpx.HTTPError as error:
+        raise transport_error(method, url, error) from None
+
+
+def _raise_for_status(response: httpx.Response) -> None:
+    """Fail a part whose answer is an HTTP error, quoting the status line and body as Ollama does."""
+    if response.status_code >= 400:
+        raise RegistryError(f"http status {response.status_code} {response.reason_phrase}: {response.text}")
 
 
 def _upload_location(response: httpx.Response, base: str) -> str:
@@ -215,7 +214,7 @@ async def _push_blob(upload: _Upload, client: httpx.AsyncClient) -> AsyncIterato
     task = asyncio.create_task(upload.run(client))
     try:
         while not task.done():
-            await asyncio.wait({task}, timeout=PROGRESS_INTERVAL_S)
+            await asyncio.wait({task}, timeout=transfer.PROGRESS_INTERVAL_S)
             yield upload.event()
         task.result()
     finally:

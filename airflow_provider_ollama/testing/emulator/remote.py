@@ -11,6 +11,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from airflow_provider_ollama.testing.emulator.fault_switches import FaultSwitches
+
 _TIMEOUT_S = 10.0
 # Loopback control traffic must never go through a proxy configured in the environment.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -36,45 +38,14 @@ def control_request(base_url: str, method: str, path: str, body: Any = None) -> 
         raise EmulatorControlError(f"{method} {path} failed: {error}") from None
 
 
-class RemoteFaults:
+class RemoteFaults(FaultSwitches):
     """:class:`~airflow_provider_ollama.testing.emulator.faults.Faults` of an emulator process."""
 
     def __init__(self, base_url: str) -> None:
         self._url = base_url
 
-    def _post(self, spec: dict[str, Any]) -> None:
+    def configure(self, spec: dict[str, Any]) -> None:
         control_request(self._url, "POST", "/_emulator/faults", spec)
-
-    def fail_next(
-        self, count: int = 1, *, status: int = 500, message: str | None = None, path: str | None = None
-    ) -> None:
-        self._post({"fail": {"count": count, "status": status, "message": message, "path": path}})
-
-    def stall_next(
-        self,
-        count: int = 1,
-        *,
-        path: str | None = None,
-        after_lines: int | None = None,
-        seconds: float | None = None,
-    ) -> None:
-        self._post({"stall": {"count": count, "path": path, "after_lines": after_lines, "seconds": seconds}})
-
-    def release(self) -> None:
-        self._post({"release": True})
-
-    def exit_after_requests(self, count: int, *, path: str | None = None, exit_code: int = 1) -> None:
-        self._post({"exit": {"after_requests": count, "path": path, "exit_code": exit_code}})
-
-    def exit_after_lines(self, lines: int, *, path: str | None = None, exit_code: int = 1) -> None:
-        self._post({"exit": {"after_lines": lines, "path": path, "exit_code": exit_code}})
-
-    def clear(self) -> None:
-        self._post({"clear": True})
-
-    @property
-    def stalled(self) -> int:
-        return int(self.describe()["stalled"])
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = control_request(self._url, "GET", "/_emulator/faults")

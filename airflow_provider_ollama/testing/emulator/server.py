@@ -25,10 +25,10 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_ollama.store import ModelStore
+from airflow_provider_ollama.testing._lifecycle import StartStopContext
 from airflow_provider_ollama.testing._serving import BackgroundServer
 from airflow_provider_ollama.testing.emulator.app import create_app
 from airflow_provider_ollama.testing.emulator.faults import Faults
@@ -71,15 +71,46 @@ def _resolve_settings(
     return replace(settings, **overrides)
 
 
-class OllamaEmulator:
+class _EmulatorHandle(StartStopContext):
+    """Where an emulator listens and keeps its models, read from its current settings.
+
+    Shared by the in-thread and the process handle so that both answer these the same way (the port
+    is known only once the server has started, so every value is derived, never stored).
+    """
+
+    is_emulator = True
+    _settings: EmulatorSettings
+
+    @property
+    def settings(self) -> EmulatorSettings:
+        return self._settings
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``, for ``ollama.Client(host=...)``."""
+        return f"http://{self._settings.ollama_host}"
+
+    @property
+    def host(self) -> str:
+        """The value for ``OLLAMA_HOST`` (``127.0.0.1:<port>``)."""
+        return self._settings.ollama_host
+
+    @property
+    def port(self) -> int:
+        return self._settings.port
+
+    @property
+    def store(self) -> ModelStore:
+        return ModelStore(self._settings.models_dir)
+
+
+class OllamaEmulator(_EmulatorHandle):
     """The emulator served from a daemon thread of this process; a context manager.
 
     Without ``settings`` it listens on a free 127.0.0.1 port with a models directory of its own
     (deleted on :meth:`stop`). Keyword overrides replace single settings, e.g.
     ``OllamaEmulator(registry_url=registry.url, tokens_per_second=50)``.
     """
-
-    is_emulator = True
 
     def __init__(self, settings: EmulatorSettings | None = None, **overrides: Any) -> None:
         self._scratch = tempfile.TemporaryDirectory(prefix="ollama-emulator-")
@@ -125,41 +156,11 @@ class OllamaEmulator:
             self._server = None
         self._scratch.cleanup()
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
     @property
     def state(self) -> EmulatorState:
         if self._state is None:
             raise RuntimeError("the emulator is not started; call start() or use it as a context manager")
         return self._state
-
-    @property
-    def settings(self) -> EmulatorSettings:
-        return self._settings
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>``, for ``ollama.Client(host=...)``."""
-        return f"http://{self._settings.ollama_host}"
-
-    @property
-    def host(self) -> str:
-        """The value for ``OLLAMA_HOST`` (``127.0.0.1:<port>``)."""
-        return self._settings.ollama_host
-
-    @property
-    def port(self) -> int:
-        return self._settings.port
-
-    @property
-    def store(self) -> ModelStore:
-        return ModelStore(self._settings.models_dir)
 
     @property
     def faults(self) -> Faults:
@@ -175,15 +176,13 @@ def _clean_environment(base: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in base.items() if not k.startswith("OLLAMA_")}
 
 
-class OllamaEmulatorProcess:
+class OllamaEmulatorProcess(_EmulatorHandle):
     """``ollama-emulator serve`` in a child process with its own process group; same API as
     :class:`OllamaEmulator` (faults and stats go over ``/_emulator/``).
 
     ``HOME`` defaults to a scratch directory (the server writes ``~/.ollama/id_ed25519`` there);
     stdout and stderr go to :attr:`log_path`.
     """
-
-    is_emulator = True
 
     def __init__(
         self,
@@ -312,14 +311,6 @@ class OllamaEmulatorProcess:
         self.stop()
         self._scratch.cleanup()
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
     @property
     def logs(self) -> str:
         """Everything the process wrote to stdout and stderr so far."""
@@ -331,26 +322,6 @@ class OllamaEmulatorProcess:
     @property
     def returncode(self) -> int | None:
         return None if self.process is None else self.process.poll()
-
-    @property
-    def settings(self) -> EmulatorSettings:
-        return self._settings
-
-    @property
-    def url(self) -> str:
-        return f"http://{self._settings.ollama_host}"
-
-    @property
-    def host(self) -> str:
-        return self._settings.ollama_host
-
-    @property
-    def port(self) -> int:
-        return self._settings.port
-
-    @property
-    def store(self) -> ModelStore:
-        return ModelStore(self._settings.models_dir)
 
     @property
     def faults(self) -> RemoteFaults:

@@ -115,6 +115,18 @@ def _challenge(request: Request, repository: str | None) -> JSONResponse:
     )
 
 
+def _upload_accepted(request: Request, repository: str, upload_id: str, received: str) -> Response:
+    """202 for an open upload session: where to send the next part, and the byte range received."""
+    location = f"{_base_url(request)}/v2/{repository}/blobs/uploads/{upload_id}"
+    headers = {
+        "location": location,
+        "docker-upload-location": location,
+        "docker-upload-uuid": upload_id,
+        "range": received,
+    }
+    return Response(status_code=202, headers=headers)
+
+
 class _Routes:
     """Route handlers bound to one emulator's state."""
 
@@ -150,9 +162,18 @@ class _Routes:
         code = "UNAVAILABLE" if fault.status == 503 else "UNKNOWN"
         return registry_error(fault.status, code, f"injected fault {fault.id}: HTTP {fault.status}")
 
-    @staticmethod
-    def _bad_repository() -> JSONResponse:
-        return registry_error(404, "NAME_UNKNOWN", "repository name not known to registry")
+    def _admit(
+        self, kind: str, request: Request, digest: str | None = None
+    ) -> tuple[str, Fault | None] | Response:
+        """Count a repository request and either answer it (a status fault, a bad repository name)
+        or return the repository and the body fault, if any, that the handler goes on with."""
+        repository = _repository(request)
+        fault = self._fault(kind, request, digest)
+        if (answer := self._fault_answer(fault, request, kind, repository)) is not None:
+            return answer
+        if repository is None:
+            return registry_error(404, "NAME_UNKNOWN", "repository name not known to registry")
+        return repository, fault
 
     @staticmethod
     def _bad_digest(digest: str) -> JSONResponse:
@@ -164,12 +185,10 @@ class _Routes:
         return JSONResponse({})
 
     async def manifest(self, request: Request) -> Response | StreamedBody:
-        repository = _repository(request)
-        fault = self._fault("manifest", request)
-        if (answer := self._fault_answer(fault, request, "manifest", repository)) is not None:
-            return answer
-        if repository is None:
-            return self._bad_repository()
+        admitted = self._admit("manifest", request)
+        if isinstance(admitted, Response):
+            return admitted
+        repository, fault = admitted
         tag = str(request.path_params["reference"])
         manifest = self.state.catalogue.manifest(repository, tag)
         if manifest is None:
@@ -186,17 +205,14 @@ class _Routes:
 
     async def blob(self, request: Request) -> Response:
         """HEAD answers the size; GET redirects to the CDN path, as Ollama's client requires."""
-        repository = _repository(request)
         raw_digest = str(request.path_params["digest"])
         if not is_valid_digest(raw_digest):
             return self._bad_digest(raw_digest)
         digest = normalize_digest(raw_digest)
         kind = "blob_head" if request.method == "HEAD" else "blob_get"
-        fault = self._fault(kind, request, digest)
-        if (answer := self._fault_answer(fault, request, kind, repository)) is not None:
-            return answer
-        if repository is None:
-            return self._bad_repository()
+        admitted = self._admit(kind, request, digest)
+        if isinstance(admitted, Response):
+            return admitted
         blob = self.state.catalogue.blob(digest)
         if blob is None:
             return registry_error(404, "BLOB_UNKNOWN", "blob unknown to registry", {"digest": digest})
@@ -253,12 +269,10 @@ class _Routes:
     # ------------------------------------------------------------------------------------- push
 
     async def start_upload(self, request: Request) -> Response:
-        repository = _repository(request)
-        fault = self._fault("upload", request)
-        if (answer := self._fault_answer(fault, request, "upload", repository)) is not None:
-            return answer
-        if repository is None:
-            return self._bad_repository()
+        admitted = self._admit("upload", request)
+        if isinstance(admitted, Response):
+            return admitted
+        repository, _ = admitted
         base = _base_url(request)
         mount = request.query_params.get("mount")
         if mount and is_valid_digest(mount) and self.state.catalogue.blob(mount) is not None:
@@ -266,23 +280,14 @@ class _Routes:
             location = f"{base}/v2/{repository}/blobs/{digest}"
             return Response(status_code=201, headers={"location": location, "docker-content-digest": digest})
         session = self.state.uploads.start()
-        location = f"{base}/v2/{repository}/blobs/uploads/{session.id}"
-        headers = {
-            "location": location,
-            "docker-upload-location": location,
-            "docker-upload-uuid": session.id,
-            "range": "0-0",
-        }
-        return Response(status_code=202, headers=headers)
+        return _upload_accepted(request, repository, session.id, "0-0")
 
     async def upload_part(self, request: Request) -> Response:
         """PATCH appends a part; PUT appends an optional last part and commits with ``?digest=``."""
-        repository = _repository(request)
-        fault = self._fault("upload", request)
-        if (answer := self._fault_answer(fault, request, "upload", repository)) is not None:
-            return answer
-        if repository is None:
-            return self._bad_repository()
+        admitted = self._admit("upload", request)
+        if isinstance(admitted, Response):
+            return admitted
+        repository, _ = admitted
         upload_id = str(request.path_params["upload_id"])
         try:
             session = self.state.uploads.get(upload_id)
@@ -292,14 +297,7 @@ class _Routes:
                 session.write(data)
                 self.state.stats.count_received(len(data))
             if request.method == "PATCH":
-                location = f"{_base_url(request)}/v2/{repository}/blobs/uploads/{upload_id}"
-                headers = {
-                    "location": location,
-                    "docker-upload-location": location,
-                    "docker-upload-uuid": upload_id,
-                    "range": f"0-{max(session.size - 1, 0)}",
-                }
-                return Response(status_code=202, headers=headers)
+                return _upload_accepted(request, repository, upload_id, f"0-{max(session.size - 1, 0)}")
             return self._commit(request, repository, upload_id)
         except UploadError as error:
             return registry_error(error.status, error.code, str(error))
@@ -320,12 +318,10 @@ class _Routes:
         return Response(status_code=201, headers={"location": location, "docker-content-digest": digest})
 
     async def put_manifest(self, request: Request) -> Response:
-        repository = _repository(request)
-        fault = self._fault("manifest_put", request)
-        if (answer := self._fault_answer(fault, request, "manifest_put", repository)) is not None:
-            return answer
-        if repository is None:
-            return self._bad_repository()
+        admitted = self._admit("manifest_put", request)
+        if isinstance(admitted, Response):
+            return admitted
+        repository, _ = admitted
         try:
             manifest = Manifest.parse(await request.body())
         except (InvalidManifestError, ValueError) as error:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
 from airflow_provider_ollama.names import ModelName
+from airflow_provider_ollama.testing._lifecycle import StartStopContext
 from airflow_provider_ollama.testing._serving import BackgroundServer
 from airflow_provider_ollama.testing.registry.app import build_app
 from airflow_provider_ollama.testing.registry.auth import RegistryAuth
@@ -31,7 +31,7 @@ from airflow_provider_ollama.testing.registry.stats import RegistryStats, StatsS
 from airflow_provider_ollama.testing.registry.uploads import Uploads
 
 
-class RegistryEmulator:
+class RegistryEmulator(StartStopContext):
     """An Ollama registry on ``127.0.0.1`` serving a :class:`Catalogue` of synthetic models.
 
     :param catalogue: the models to serve; the default catalogue (``tiny``, ``tiny:q8``,
@@ -88,14 +88,6 @@ class RegistryEmulator:
         self._state.uploads.discard_all()
         if self._own_storage:
             shutil.rmtree(self._storage, ignore_errors=True)
-
-    def __enter__(self) -> RegistryEmulator:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # ---------------------------------------------------------------------------------- address
 

@@ -17,10 +17,13 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from airflow_provider_ollama.store import normalize_digest
 from airflow_provider_ollama.testing.registry.stats import REQUEST_KINDS
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 class FaultType(str, enum.Enum):
@@ -37,6 +40,8 @@ class FaultType(str, enum.Enum):
 
 
 BODY_KINDS = frozenset({"manifest", "cdn_get"})
+#: What a body fault damages unless told otherwise: the blob bytes from the CDN.
+BODY_FAULT_KINDS = frozenset({"cdn_get"})
 ALL_KINDS = frozenset(REQUEST_KINDS)
 _ids = itertools.count(1)
 
@@ -167,7 +172,7 @@ class Fault:
         if "kinds" in options:
             options["kinds"] = _kinds(options["kinds"])
         elif fault_type.damages_body:
-            options["kinds"] = frozenset({"cdn_get"})
+            options["kinds"] = BODY_FAULT_KINDS
         return cls(type=fault_type, **options)
 
 
@@ -177,6 +182,21 @@ _NUMBER_FIELDS: dict[str, type[int] | type[float]] = {
     "after_bytes": int,
     "seconds": float,
 }
+
+
+class FaultScope(TypedDict, total=False):
+    """Which requests a fault switch applies to; every key is optional and they all must match.
+
+    ``kinds``: request kinds (one name or several, see ``REQUEST_KINDS``); by default every kind for
+    a status fault, ``cdn_get`` for a fault that damages a body. ``digest``: only requests for this
+    blob. ``path``: a regular expression searched in the request path. ``times``: switch off after
+    this many matching requests (``None``: stay on until cleared or released).
+    """
+
+    kinds: str | Iterable[str]
+    digest: str | None
+    path: str | None
+    times: int | None
 
 
 def _kinds(kinds: str | Iterable[str]) -> frozenset[str]:
@@ -195,96 +215,50 @@ class Faults:
             self._faults.append(fault)
         return fault
 
-    def error(
-        self,
-        status: int = 500,
-        *,
-        kinds: str | Iterable[str] = ALL_KINDS,
-        digest: str | None = None,
-        path: str | None = None,
-        times: int | None = None,
-    ) -> Fault:
-        """Answer matching requests with ``status`` and a registry error body."""
-        return self.add(
-            Fault(FaultType.ERROR, _kinds(kinds), digest=digest, path=path, times=times, status=status)
-        )
-
-    def not_found(
-        self,
-        *,
-        kinds: str | Iterable[str] = ALL_KINDS,
-        digest: str | None = None,
-        path: str | None = None,
-        times: int | None = None,
-    ) -> Fault:
-        """Answer 404 as if the manifest or blob did not exist."""
-        return self.add(Fault(FaultType.NOT_FOUND, _kinds(kinds), digest=digest, path=path, times=times))
-
-    def unauthorized(
-        self,
-        *,
-        kinds: str | Iterable[str] = ALL_KINDS,
-        digest: str | None = None,
-        path: str | None = None,
-        times: int | None = None,
-    ) -> Fault:
-        """Answer 401 with a ``WWW-Authenticate: Bearer realm=…`` challenge."""
-        return self.add(Fault(FaultType.UNAUTHORIZED, _kinds(kinds), digest=digest, path=path, times=times))
-
-    def corrupt(
-        self,
-        *,
-        kinds: str | Iterable[str] = "cdn_get",
-        digest: str | None = None,
-        path: str | None = None,
-        times: int | None = None,
-    ) -> Fault:
-        """Serve wrong bytes (the first byte of the body flipped); the length stays right."""
-        return self.add(Fault(FaultType.CORRUPT, _kinds(kinds), digest=digest, path=path, times=times))
-
-    def truncate(
-        self,
-        *,
-        after_bytes: int | None = None,
-        kinds: str | Iterable[str] = "cdn_get",
-        digest: str | None = None,
-        path: str | None = None,
-        times: int | None = None,
-    ) -> Fault:
-        """Close the connection after ``after_bytes`` of the body (default: half of it)."""
-        return self.add(
-            Fault(
-                FaultType.TRUNCATE,
-                _kinds(kinds),
-                digest=digest,
-                path=path,
-                times=times,
-                after_bytes=after_bytes,
+    def _switch_on(self, fault_type: FaultType, scope: Mapping[str, Any], **details: Any) -> Fault:
+        """Add a fault of ``fault_type`` limited to ``scope`` (see :class:`FaultScope`); ``details`` are
+        the options of that fault type."""
+        unknown = set(scope) - set(FaultScope.__annotations__)
+        if unknown:
+            raise TypeError(
+                f"unknown fault scope {sorted(unknown)}; use some of {sorted(FaultScope.__annotations__)}"
             )
+        kinds = scope.get("kinds", BODY_FAULT_KINDS if fault_type.damages_body else ALL_KINDS)
+        fault = Fault(
+            fault_type,
+            _kinds(kinds),
+            digest=scope.get("digest"),
+            path=scope.get("path"),
+            times=scope.get("times"),
+            **details,
         )
+        return self.add(fault)
+
+    def error(self, status: int = 500, **scope: Unpack[FaultScope]) -> Fault:
+        """Answer matching requests with ``status`` and a registry error body."""
+        return self._switch_on(FaultType.ERROR, scope, status=status)
+
+    def not_found(self, **scope: Unpack[FaultScope]) -> Fault:
+        """Answer 404 as if the manifest or blob did not exist."""
+        return self._switch_on(FaultType.NOT_FOUND, scope)
+
+    def unauthorized(self, **scope: Unpack[FaultScope]) -> Fault:
+        """Answer 401 with a ``WWW-Authenticate: Bearer realm=…`` challenge."""
+        return self._switch_on(FaultType.UNAUTHORIZED, scope)
+
+    def corrupt(self, **scope: Unpack[FaultScope]) -> Fault:
+        """Serve wrong bytes (the first byte of the body flipped); the length stays right."""
+        return self._switch_on(FaultType.CORRUPT, scope)
+
+    def truncate(self, *, after_bytes: int | None = None, **scope: Unpack[FaultScope]) -> Fault:
+        """Close the connection after ``after_bytes`` of the body (default: half of it)."""
+        return self._switch_on(FaultType.TRUNCATE, scope, after_bytes=after_bytes)
 
     def stall(
-        self,
-        *,
-        after_bytes: int | None = None,
-        seconds: float | None = None,
-        kinds: str | Iterable[str] = "cdn_get",
-        digest: str | None = None,
-        path: str | None = None,
-        times: int | None = None,
+        self, *, after_bytes: int | None = None, seconds: float | None = None, **scope: Unpack[FaultScope]
     ) -> Fault:
         """Send ``after_bytes`` (default half), then hang for ``seconds`` or until :meth:`Fault.release`."""
-        return self.add(
-            Fault(
-                FaultType.STALL,
-                _kinds(kinds),
-                digest=digest,
-                path=path,
-                times=times,
-                after_bytes=after_bytes,
-                seconds=seconds,
-            )
-        )
+        return self._switch_on(FaultType.STALL, scope, after_bytes=after_bytes, seconds=seconds)
 
     def take(self, kind: str, path: str, digest: str | None = None, *, has_body: bool) -> Fault | None:
         """The fault that applies to this request, counted as used; ``None`` if none does."""

@@ -1,4 +1,7 @@
-"""Registry emulator fixtures for these tests: in-process ones, and the CLI in its own process."""
+"""Registry emulator fixtures for these tests: the CLI in its own process.
+
+The in-process ``ollama_registry`` fixtures come from the package's pytest plugin.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,6 @@ import sys
 from collections.abc import Callable, Iterator
 
 import pytest
-
-from airflow_provider_ollama.testing.registry.fixtures import (  # noqa: F401 - fixtures by name
-    ollama_registry,
-    ollama_registry_session,
-)
 
 START_TIMEOUT_S = 20.0
 LISTENING_PREFIX = "Registry listening on "
