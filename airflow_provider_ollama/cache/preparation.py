@@ -27,8 +27,9 @@ from airflow_provider_ollama.pulling.retry import pull_models_blocking
 from airflow_provider_ollama.store import ModelStore, blob_filename
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from airflow_provider_ollama.hooks.ollama import OllamaHook
-    from airflow_provider_ollama.server.local import LocalOllamaServer
 
 log = logging.getLogger(__name__)
 
@@ -267,20 +268,15 @@ class S3CachePreparer:
             f"S3CachePreparer({self.cache!r}, host_cache={self.host_cache!r}, force_pull={self.force_pull})"
         )
 
-    def prepare(self, server: LocalOllamaServer, models: Sequence[str]) -> None:
-        if server.models_dir is None:
-            raise RuntimeError("the server has no models directory yet: prepare() runs after it started")
+    def prepare(self, hook: OllamaHook, models: Sequence[str], *, models_dir: Path) -> None:
         source = LocalStoreCache(
             self.cache,
-            ModelStore(server.models_dir),
+            ModelStore(models_dir),
             host_cache=self.host_cache,
             force_pull=self.force_pull,
             insecure=self.insecure,
         )
-        self.report = prepare_models(source, server.hook, models)
-
-    def finish(self, server: LocalOllamaServer, *, succeeded: bool) -> None:
-        """Nothing left: each pulled model was saved right after its pull."""
+        self.report = prepare_models(source, hook, models)
 
 
 def prepare_models(source: ServerCache, hook: OllamaHook, models: Sequence[str]) -> CacheRunReport:

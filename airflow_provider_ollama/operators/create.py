@@ -22,6 +22,7 @@ from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.modelfile import (
     ModelfileError,
     ModelfileSpec,
+    build_spec,
     parse_modelfile,
     to_create_request,
 )
@@ -302,7 +303,7 @@ class OllamaCreateOperator(BaseOllamaOperator):
                     self.modelfile, base_dir=base_dir, source=self._source_name(), confine_to_base_dir=confine
                 )
             base_dir, confine = self._base_dir()
-            return ModelfileSpec.build(
+            return build_spec(
                 from_model=self.from_model,
                 adapters=self.adapters or (),
                 template=self.template,

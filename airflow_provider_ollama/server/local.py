@@ -204,7 +204,8 @@ class LocalOllamaServer:
             if self._stop_requested:
                 raise OllamaServerStartError("stop() was called while the server was being launched")
             self._wait_until_ready(process, time.monotonic() + self.startup_timeout)
-            self.preparer.prepare(self, self.models)
+            assert self.models_dir is not None  # set by _launch
+            self.preparer.prepare(self.hook, self.models, models_dir=self.models_dir)
             self._check_models_present()
             if self.require_gpu:
                 self._check_gpu()
@@ -379,25 +380,12 @@ class LocalOllamaServer:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        try:
-            if not self._stop_requested and self.is_running:
-                self._finish(succeeded=exc is None)
-        finally:
-            self.stop()
-            # Only here, on the thread that did the work: stop() may run in a signal handler that
-            # interrupted a request, and closing the client's pool under it could deadlock.
-            hook = self.__dict__.pop("hook", None)
-            if hook is not None:
-                hook.close()
-
-    def _finish(self, *, succeeded: bool) -> None:
-        try:
-            self.preparer.finish(self, succeeded=succeeded)
-        except Exception:
-            if succeeded:
-                raise
-            # The work already failed; its error is the one the user needs to see.
-            log.exception("%r.finish failed after the task's work had failed", self.preparer)
+        self.stop()
+        # Only here, on the thread that did the work: stop() may run in a signal handler that
+        # interrupted a request, and closing the client's pool under it could deadlock.
+        hook = self.__dict__.pop("hook", None)
+        if hook is not None:
+            hook.close()
 
 
 def _describe_gpus(environment: Mapping[str, str]) -> str:

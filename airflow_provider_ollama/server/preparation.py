@@ -13,25 +13,23 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from airflow_provider_ollama.pulling.retry import PullRetryPolicy, pull_models_blocking
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from airflow_provider_ollama.hooks.ollama import OllamaHook
-    from airflow_provider_ollama.server.local import LocalOllamaServer
 
 log = logging.getLogger(__name__)
 
 
 @runtime_checkable
 class ModelPreparer(Protocol):
-    """Makes models available on a running per-task server, and tidies up after the task's work.
+    """Makes models available on a running per-task server.
 
-    ``prepare`` runs once the server answers HTTP, before the task's work; afterwards every named model
-    must be on the server (the server checks). ``finish`` runs after the work, while the server still
-    runs (not when the task is killed): the place to save what the task added. ``succeeded`` says whether
-    the work raised.
+    ``prepare`` runs once the server answers HTTP, before the task's work, with a hook on the server and
+    its model store (``OLLAMA_MODELS``); afterwards every named model must be on the server (the server
+    checks).
     """
 
-    def prepare(self, server: LocalOllamaServer, models: Sequence[str]) -> None: ...
-
-    def finish(self, server: LocalOllamaServer, *, succeeded: bool) -> None: ...
+    def prepare(self, hook: OllamaHook, models: Sequence[str], *, models_dir: Path) -> None: ...
 
 
 class PullModels:
@@ -43,11 +41,8 @@ class PullModels:
     def __init__(self, *, insecure: bool = False) -> None:
         self.insecure = insecure
 
-    def prepare(self, server: LocalOllamaServer, models: Sequence[str]) -> None:
-        pull_missing_models(server.hook, models, insecure=self.insecure)
-
-    def finish(self, server: LocalOllamaServer, *, succeeded: bool) -> None:
-        """Nothing to tidy: pulled models die with the server's store unless it is shared."""
+    def prepare(self, hook: OllamaHook, models: Sequence[str], *, models_dir: Path) -> None:
+        pull_missing_models(hook, models, insecure=self.insecure)
 
     def __repr__(self) -> str:
         return f"PullModels(insecure={self.insecure})"

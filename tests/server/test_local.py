@@ -20,6 +20,7 @@ from airflow_provider_ollama.exceptions import (
     OllamaModelNotFoundError,
     OllamaServerStartError,
 )
+from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.server.local import LocalOllamaServer
 from airflow_provider_ollama.server.settings import ServerSettings
 from tests.server.processes import (
@@ -59,13 +60,10 @@ class RecordingPreparer:
     def __init__(self) -> None:
         self.calls: list[tuple[str, object]] = []
 
-    def prepare(self, server: LocalOllamaServer, models: Sequence[str]) -> None:
-        assert server.hook.is_ready(), "prepare must run once the server answers HTTP"
+    def prepare(self, hook: OllamaHook, models: Sequence[str], *, models_dir: Path) -> None:
+        assert hook.is_ready(), "prepare must run once the server answers HTTP"
+        assert models_dir.is_dir(), "prepare gets the server's model store"
         self.calls.append(("prepare", list(models)))
-
-    def finish(self, server: LocalOllamaServer, *, succeeded: bool) -> None:
-        assert server.is_running, "finish must run while the server still runs"
-        self.calls.append(("finish", succeeded))
 
 
 @pytest.mark.smoke
@@ -315,21 +313,16 @@ def test_a_stopped_server_cannot_be_restarted(ollama_binary):
         server.start()
 
 
-def test_preparer_runs_after_readiness_and_finishes_before_stop(ollama_binary):
+def test_preparer_runs_once_after_readiness_and_the_server_checks_its_work(ollama_binary):
     preparer = RecordingPreparer()
     with pytest.raises(OllamaModelNotFoundError, match="RecordingPreparer did not make tiny"):
         LocalOllamaServer(binary=ollama_binary, models=["tiny"], preparer=preparer).start()
     assert preparer.calls == [("prepare", ["tiny"])]
 
     preparer = RecordingPreparer()
-    with LocalOllamaServer(binary=ollama_binary, preparer=preparer):
-        pass
-    assert preparer.calls == [("prepare", []), ("finish", True)]
-
-    preparer = RecordingPreparer()
     with pytest.raises(KeyError), LocalOllamaServer(binary=ollama_binary, preparer=preparer):
         raise KeyError("work failed")
-    assert preparer.calls == [("prepare", []), ("finish", False)]
+    assert preparer.calls == [("prepare", [])]
 
 
 def test_a_server_can_be_built_from_settings_validated_earlier():

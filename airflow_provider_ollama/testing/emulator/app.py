@@ -6,8 +6,6 @@ Store and transfer routes live here; inference routes (generate, chat, embed, ps
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from collections.abc import Callable
 
@@ -18,9 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from airflow_provider_ollama.testing.emulator import blobs, create, pull, push, store_routes
 from airflow_provider_ollama.testing.emulator.control_routes import control_routes
 from airflow_provider_ollama.testing.emulator.faults import FaultMiddleware
 from airflow_provider_ollama.testing.emulator.http import ApiError, error_response, json_response
+from airflow_provider_ollama.testing.emulator.inference_routes import inference_routes
 from airflow_provider_ollama.testing.emulator.middleware import (
     AccessLogMiddleware,
     AllowedHostsMiddleware,
@@ -31,14 +31,6 @@ from airflow_provider_ollama.testing.emulator.middleware import (
 from airflow_provider_ollama.testing.emulator.state import EmulatorState
 
 _log = logging.getLogger("airflow_provider_ollama.testing.emulator")
-_INFERENCE_MODULE = "airflow_provider_ollama.testing.emulator.inference_routes"
-_ROUTE_MODULES = (
-    "airflow_provider_ollama.testing.emulator.store_routes",
-    "airflow_provider_ollama.testing.emulator.blobs",
-    "airflow_provider_ollama.testing.emulator.pull",
-    "airflow_provider_ollama.testing.emulator.push",
-    "airflow_provider_ollama.testing.emulator.create",
-)
 
 
 async def root(request: Request) -> Response:
@@ -70,26 +62,15 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return error_response(500, str(exc))
 
 
-def _optional_routes(module_name: str, factory: str) -> list[BaseRoute]:
-    # A half of the emulator that is not written yet contributes nothing; one that exists but fails
-    # to import must fail loudly.
-    if importlib.util.find_spec(module_name) is None:
-        return []
-    module = importlib.import_module(module_name)
-    routes: list[BaseRoute] = getattr(module, factory)()
-    return routes
-
-
 def ollama_routes() -> list[BaseRoute]:
     """Every Ollama route the emulator serves."""
     routes: list[BaseRoute] = [
         Route("/", root, methods=["GET", "HEAD"]),
         Route("/api/version", version, methods=["GET", "HEAD"]),
     ]
-    for module_name in _ROUTE_MODULES:
-        routes += _optional_routes(module_name, "routes")
-    routes += _optional_routes(_INFERENCE_MODULE, "inference_routes")
-    return routes
+    for module in (store_routes, blobs, pull, push, create):
+        routes += module.routes()
+    return routes + inference_routes()
 
 
 def _default_log(line: str) -> None:

@@ -57,10 +57,6 @@ class SchedulerStats:
     def snapshot(self) -> dict[str, int]:
         return asdict(self)
 
-    def reset_peaks(self) -> None:
-        self.peak_active = self.active
-        self.peak_pending = self.pending
-
 
 class _Runner:
     """A loaded (or loading) model with its parallel slots."""
