@@ -303,10 +303,12 @@ def s3_object_count(paths: DemoPaths) -> int:
 # --- Airflow -------------------------------------------------------------------------------------
 
 
-def airflow_environment(choice: OllamaChoice, s3_endpoint: str) -> dict[str, str]:
-    """Environment of every Airflow command: this process's (the demo's home and DAGs), plus connections."""
+def airflow_environment(choice: OllamaChoice, s3_endpoint: str, registry: RegistryEmulator) -> dict[str, str]:
+    """Environment of every Airflow command: this process's (the demo's home and DAGs), plus connections,
+    and the registry emulator (plain HTTP) among the insecure registries, as a deployment would list its own."""
     environment = {
         **os.environ,
+        "AIRFLOW__OLLAMA__INSECURE_REGISTRIES": registry.host,
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
             {
                 "conn_type": "aws",
@@ -530,7 +532,7 @@ def _parse_arguments(argv: list[str]) -> argparse.Namespace:
 def flagship_conf(choice: OllamaChoice, registry: RegistryEmulator) -> dict[str, Any]:
     """The flagship's params: the registry emulator's model for the emulator, the DAG's defaults otherwise."""
     if choice.kind == "emulator":
-        return {"base_model": registry.model_name(DEMO_MODEL), "insecure_registry": True}
+        return {"base_model": registry.model_name(DEMO_MODEL)}
     # A real Ollama runs real weights: the DAG's own defaults (llama3.2:1b from Ollama's registry).
     return {}
 
@@ -538,7 +540,7 @@ def flagship_conf(choice: OllamaChoice, registry: RegistryEmulator) -> dict[str,
 def cache_conf(choice: OllamaChoice, registry: RegistryEmulator) -> dict[str, Any]:
     """The cache example's params: the same model as the flagship, cached in the demo's moto bucket."""
     if choice.kind == "emulator":
-        return {"model": registry.model_name(DEMO_MODEL), "cache": CACHE_LOCATION, "insecure_registry": True}
+        return {"model": registry.model_name(DEMO_MODEL), "cache": CACHE_LOCATION}
     return {"cache": CACHE_LOCATION}
 
 
@@ -569,7 +571,7 @@ def run_demo(arguments: argparse.Namespace) -> Report:
             f"  S3:       moto at {s3_endpoint}, bucket {CACHE_BUCKET} "
             f"({s3_object_count(paths)} objects restored from {paths.s3})"
         )
-        environment = airflow_environment(choice, s3_endpoint)
+        environment = airflow_environment(choice, s3_endpoint, registry)
         started = time.monotonic()
         migrated = migrate_once(paths, environment)
         report.line(

@@ -28,7 +28,6 @@ from airflow_provider_ollama.operators.generate import OllamaGenerateOperator
         "chunks": Param(3, type="integer", minimum=1, description="Mapped tasks (and servers) to use."),
         # Any ObjectStoragePath location: s3://bucket/prefix (with an aws connection), gs://..., file:///...
         "output_base_uri": Param("file:///tmp/ollama-batches", type="string"),
-        "insecure_registry": Param(False, type="boolean"),
     },
 )
 def example_ollama_mapped_batch() -> None:
@@ -53,7 +52,6 @@ def example_ollama_mapped_batch() -> None:
         options={"temperature": 0, "num_predict": 32},
         # One location per chunk: a retry of chunk 2 resumes there, and chunks never collide.
         output_uri="{{ params.output_base_uri }}/{{ run_id }}/chunk-{{ ti.map_index }}",
-        insecure="{{ params.insecure_registry }}",
     ).expand(prompts=chunks)
 
     @task

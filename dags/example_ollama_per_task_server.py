@@ -74,8 +74,6 @@ def summarise_all(hook: OllamaHook, model: str, texts: list[str]) -> list[str]:
             ],
             type="array",
         ),
-        # Only for registries served over plain http, such as a test registry.
-        "insecure_registry": Param(False, type="boolean"),
     },
 )
 def example_ollama_per_task_server() -> None:
@@ -83,7 +81,6 @@ def example_ollama_per_task_server() -> None:
         task_id="summarise_on_gpu",
         server="local",
         models=["{{ params.model }}"],
-        insecure="{{ params.insecure_registry }}",
         # GPU settings of the per-task server: every visible GPU (on Kubernetes: the pod's), and fail fast
         # with a clear message if the model does not land in GPU memory (no driver, no device, no request).
         gpus="all",

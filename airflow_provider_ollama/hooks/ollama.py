@@ -43,6 +43,7 @@ from airflow_provider_ollama.hooks._connection import (
 from airflow_provider_ollama.hooks._errors import RequestContext, translated_errors
 from airflow_provider_ollama.modelfile.parameters import ParameterValueError, check_option
 from airflow_provider_ollama.names import InvalidModelNameError, ModelName
+from airflow_provider_ollama.registries import insecure_for
 from airflow_provider_ollama.store import file_digest, normalize_digest
 
 ProgressCallback = Callable[[ollama.ProgressResponse], None]
@@ -421,19 +422,24 @@ class OllamaHook(BaseHook):
         """Pull ``model`` from its registry; return its digest once the server has it.
 
         Progress streams (each line goes to ``progress``), so a long download never looks idle to
-        the request timeout. ``insecure`` allows a plain-http registry.
+        the request timeout. ``insecure`` allows a plain-http registry (those listed in
+        ``[ollama] insecure_registries`` are allowed anyway).
         """
         self.log.info("Pulling %s into Ollama at %s", model, self.base_url)
         with self._errors("pull", model):
-            updates = self.get_client().pull(model, insecure=insecure, stream=True)
+            updates = self.get_client().pull(
+                model, insecure=insecure_for(model, insecure=insecure), stream=True
+            )
             self._follow_progress("pull", model, updates, progress)
         return self.model_digest(model)
 
     def push(self, model: str, *, insecure: bool = False, progress: ProgressCallback | None = None) -> None:
-        """Push ``model`` to the registry its name points at."""
+        """Push ``model`` to the registry its name points at (plain HTTP as for :meth:`pull`)."""
         self.log.info("Pushing %s from Ollama at %s", model, self.base_url)
         with self._errors("push", model):
-            updates = self.get_client().push(model, insecure=insecure, stream=True)
+            updates = self.get_client().push(
+                model, insecure=insecure_for(model, insecure=insecure), stream=True
+            )
             self._follow_progress("push", model, updates, progress)
 
     def blob_exists(self, digest: str) -> bool:

@@ -90,7 +90,6 @@ class BaseOllamaOperator(BaseOperator):
         task's start, each check at most the connection's ``request_timeout``; then fail with
         :class:`~airflow_provider_ollama.exceptions.OllamaServerNotReadyError`) or the one just started.
     :param poll_interval: shared mode: seconds between checks while waiting.
-    :param insecure: allow pulls from plain-HTTP registries (templated: a DAG can take it from params).
     :param keep_alive: how long models stay loaded: the per-task server's default (``OLLAMA_KEEP_ALIVE``)
         and the ``keep_alive`` of loads; seconds, a Go duration (``"10m"``) or ``-1`` for ever.
     :param binary: local: the ``ollama`` executable (default ``$OLLAMA_BINARY``, then PATH).
@@ -117,7 +116,6 @@ class BaseOllamaOperator(BaseOperator):
     template_fields: Sequence[str] = (
         "ollama_conn_id",
         "models",
-        "insecure",
         "cache",
         "aws_conn_id",
         "cache_policy",
@@ -134,7 +132,6 @@ class BaseOllamaOperator(BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         startup_timeout: float = 300.0,
         poll_interval: float = 5.0,
-        insecure: bool = False,
         keep_alive: KeepAlive | None = None,
         binary: str | None = None,
         gpus: GpuSelection = "all",
@@ -169,7 +166,6 @@ class BaseOllamaOperator(BaseOperator):
         self.deferrable = deferrable
         self.startup_timeout = startup_timeout
         self.poll_interval = poll_interval
-        self.insecure = insecure
         self.keep_alive = keep_alive
         self.binary = binary
         self.require_gpu = require_gpu
@@ -216,10 +212,8 @@ class BaseOllamaOperator(BaseOperator):
         set, else pulled from the registry."""
         cache = self.model_cache()
         if cache is None:
-            return PullModels(insecure=self.insecure)
-        return S3CachePreparer(
-            cache, host_cache=self.host_blob_cache(), insecure=self.insecure, force_pull=self.force_pull
-        )
+            return PullModels()
+        return S3CachePreparer(cache, host_cache=self.host_blob_cache(), force_pull=self.force_pull)
 
     # --- the S3 model cache ----------------------------------------------------------------------
 
@@ -239,9 +233,10 @@ class BaseOllamaOperator(BaseOperator):
         configured = conf.get("ollama", "host_blob_cache_dir", fallback="")
         return HostBlobCache(self.host_cache_dir or configured or DEFAULT_HOST_CACHE_DIR)
 
-    def server_cache(self) -> ServerCache | None:
+    def server_cache(self, *, insecure: bool = False) -> ServerCache | None:
         """The cache bound to the server this task uses now (its store on a per-task server, its API on a
-        shared one), for operators that pull themselves; None without a cache."""
+        shared one), for operators that pull themselves; None without a cache. ``insecure``: the pull
+        operator's own flag for a plain-HTTP registry."""
         cache = self.model_cache()
         if cache is None:
             return None
@@ -252,9 +247,9 @@ class BaseOllamaOperator(BaseOperator):
                 ModelStore(server.models_dir),
                 host_cache=self.host_blob_cache(),
                 force_pull=self.force_pull,
-                insecure=self.insecure,
+                insecure=insecure,
             )
-        return SharedServerCache(cache, force_pull=self.force_pull, insecure=self.insecure)
+        return SharedServerCache(cache, force_pull=self.force_pull, insecure=insecure)
 
     def push_cache_report(self, context: Context, report: CacheRunReport | dict[str, Any] | None) -> None:
         """Push the cache's report under the XCom key ``ollama_cache`` (when it has models to tell of)."""
@@ -332,7 +327,7 @@ class BaseOllamaOperator(BaseOperator):
         models = self.models_to_prepare()
         source = self.server_cache()
         if source is None:
-            pull_missing_models(hook, models, insecure=self.insecure)
+            pull_missing_models(hook, models)
         else:
             self.push_cache_report(context, prepare_models(source, hook, models))
         return self.run(context, hook)
@@ -377,11 +372,6 @@ class BaseOllamaOperator(BaseOperator):
         if not isinstance(self.ollama_conn_id, str) or not self.ollama_conn_id.strip():
             raise ValueError(
                 f"{self.task_id}: ollama_conn_id rendered to {self.ollama_conn_id!r}; name a connection"
-            )
-        if not isinstance(self.insecure, bool):
-            raise TypeError(
-                f"{self.task_id}: insecure rendered to {self.insecure!r}, not a boolean; use "
-                "render_template_as_native_obj=True on the DAG for a templated flag"
             )
         self._rendered_models()
         if self.cache is not None and not isinstance(self.cache, str):

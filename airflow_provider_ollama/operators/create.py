@@ -68,7 +68,7 @@ class OllamaCreateOperator(BaseOllamaOperator):
     Local files (``FROM ./weights.gguf``, ``ADAPTER ./lora.gguf``) are relative to the Modelfile file's
     folder (or ``base_dir``), must stay inside it, and are uploaded as blobs unless the server has them.
     A base model named by FROM is pulled first if the server lacks it, in both server modes: that shows
-    its progress in the log, honours ``insecure`` and names a missing base clearly (the server's own
+    its progress in the log, honours ``[ollama] insecure_registries`` and names a missing base clearly (the server's own
     implicit pull would do neither). A base the server already has is used as it is.
 
     .. code-block:: python

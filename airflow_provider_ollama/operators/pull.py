@@ -66,7 +66,8 @@ class OllamaPullOperator(BaseOllamaOperator):
     :param pull_timeout: seconds for all pulls together; default no limit on a worker (``execution_timeout``
         applies) and 12 h, or ``execution_timeout``, for a deferred pull.
     :param progress_interval: seconds between progress lines of a layer that has no new tenth done.
-    :param insecure: allow plain-HTTP registries.
+    :param insecure: send this pull with Ollama's ``insecure`` flag (plain HTTP); registries listed in
+        Airflow's ``[ollama] insecure_registries`` get it without this.
 
     Other arguments: see :class:`~airflow_provider_ollama.operators.base.BaseOllamaOperator`.
     """
@@ -85,6 +86,7 @@ class OllamaPullOperator(BaseOllamaOperator):
         pull_retry_delay: float = 5.0,
         pull_timeout: float | None = None,
         progress_interval: float = 10.0,
+        insecure: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(models=models, **kwargs)
@@ -109,6 +111,7 @@ class OllamaPullOperator(BaseOllamaOperator):
         except ValueError as error:
             raise ValueError(f"{task}: {error}") from None
         self.model = model
+        self.insecure = insecure
         self.pull_timeout = pull_timeout
         self.progress_interval = progress_interval
 
@@ -127,7 +130,7 @@ class OllamaPullOperator(BaseOllamaOperator):
 
     def run(self, context: Context, hook: OllamaHook) -> dict[str, str]:
         models = self.models_to_pull()
-        source = self.server_cache()
+        source = self.server_cache(insecure=self.insecure)
         if source is not None:
             return self._run_with_cache(context, hook, models, source)
         if self.deferrable and self.server == "shared":

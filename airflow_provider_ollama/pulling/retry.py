@@ -28,6 +28,7 @@ from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.pulling.failures import permanent_pull_failure
 from airflow_provider_ollama.pulling.progress import LineLogger, PullProgressReporter
+from airflow_provider_ollama.registries import insecure_for
 
 #: Ollama hashes every downloaded blob after this status and says nothing until it is done, which
 #: takes minutes for large models: silence then is work, not a stall.
@@ -222,7 +223,9 @@ async def _follow_pull(
 
     async def consume() -> None:
         with translated_errors(context):
-            async for update in await client.pull(model, insecure=insecure, stream=True):
+            async for update in await client.pull(
+                model, insecure=insecure_for(model, insecure=insecure), stream=True
+            ):
                 reporter(update)
                 mark = (update.status, update.digest, update.completed)
                 if mark != watch.last_mark:

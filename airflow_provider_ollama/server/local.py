@@ -82,7 +82,6 @@ class LocalOllamaServer:
     :param log_path: a file that also gets the server's output, kept after stop (yours to rotate); default:
         none, the output goes only to the task log, line by line.
     :param preparer: how models get onto the server; default :class:`PullModels`.
-    :param insecure: for the default preparer: allow plain-HTTP registries.
     """
 
     def __init__(
@@ -106,7 +105,6 @@ class LocalOllamaServer:
         stop_timeout: float = 10.0,
         log_path: str | os.PathLike[str] | None = None,
         preparer: ModelPreparer | None = None,
-        insecure: bool = False,
     ) -> None:
         if isinstance(models, str):
             raise ValueError(f"models must be a list of model names, not the string {models!r}")
@@ -138,7 +136,7 @@ class LocalOllamaServer:
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self._log_path = Path(log_path).expanduser() if log_path is not None else None
-        self.preparer: ModelPreparer = preparer if preparer is not None else PullModels(insecure=insecure)
+        self.preparer: ModelPreparer = preparer if preparer is not None else PullModels()
 
         self._lock = threading.RLock()
         self._process: ServerProcess | None = None

@@ -28,7 +28,6 @@ VERDICT_SCHEMA = {
 PARAMS: dict[str, Any] = {
     "model": "",
     "embed_model": "",
-    "insecure": False,
     "output_uri": "",
     "name": "",
     "prompts": [],
@@ -47,7 +46,6 @@ def ollama_batch_shared() -> None:
         model="{{ params.model }}",
         prompt="Greet {{ params.name }}.",
         options=SEEDED,
-        insecure="{{ params.insecure }}",
     )
     OllamaGenerateOperator(
         task_id="generate_many",
@@ -56,14 +54,12 @@ def ollama_batch_shared() -> None:
         system="Answer briefly.",
         options=SEEDED,
         max_concurrency=3,
-        insecure="{{ params.insecure }}",
     )
     OllamaGenerateOperator(
         task_id="generate_templated_list",
         model="{{ params.model }}",
         prompts="{{ params.prompts }}",
         options=SEEDED,
-        insecure="{{ params.insecure }}",
     )
     OllamaGenerateOperator(
         task_id="generate_schema",
@@ -71,7 +67,6 @@ def ollama_batch_shared() -> None:
         prompts=["Rate apples.", "Rate pears.", "Rate plums."],
         format=VERDICT_SCHEMA,
         options=SEEDED_JSON,
-        insecure="{{ params.insecure }}",
     )
     OllamaGenerateOperator(
         task_id="generate_to_file",
@@ -79,14 +74,12 @@ def ollama_batch_shared() -> None:
         prompts=[f"Summarise chapter {index}." for index in range(7)],
         options=SEEDED,
         output_uri="{{ params.output_uri }}",
-        insecure="{{ params.insecure }}",
     )
     OllamaChatOperator(
         task_id="chat_one",
         model="{{ params.model }}",
         messages=[{"role": "user", "content": "Hello, {{ params.name }}!"}],
         options=SEEDED,
-        insecure="{{ params.insecure }}",
     )
     OllamaChatOperator(
         task_id="chat_many",
@@ -102,20 +95,17 @@ def ollama_batch_shared() -> None:
         ],
         format="json",
         options=SEEDED_JSON,
-        insecure="{{ params.insecure }}",
     )
     OllamaEmbedOperator(
         task_id="embed_one",
         model="{{ params.embed_model }}",
         input="A single sentence.",
-        insecure="{{ params.insecure }}",
     )
     OllamaEmbedOperator(
         task_id="embed_many",
         model="{{ params.embed_model }}",
         input=[f"Passage number {index}." for index in range(5)],
         batch_size=2,
-        insecure="{{ params.insecure }}",
     )
 
 
@@ -129,7 +119,6 @@ def ollama_batch_local() -> None:
         model="{{ params.model }}",
         prompts=["First question.", "Second question.", "Third question."],
         options=SEEDED,
-        insecure="{{ params.insecure }}",
     )
     OllamaChatOperator(
         task_id="chat_local",
@@ -137,14 +126,12 @@ def ollama_batch_local() -> None:
         model="{{ params.model }}",
         messages=[{"role": "user", "content": "Hello there."}],
         options=SEEDED,
-        insecure="{{ params.insecure }}",
     )
     OllamaEmbedOperator(
         task_id="embed_local",
         server="local",
         model="{{ params.embed_model }}",
         input=["one", "two", "three"],
-        insecure="{{ params.insecure }}",
     )
 
 
@@ -159,7 +146,6 @@ def ollama_batch_collect() -> None:
         on_error="collect",
         request_attempts=1,
         max_concurrency=1,
-        insecure="{{ params.insecure }}",
     )
 
 
@@ -178,7 +164,6 @@ def ollama_batch_resume() -> None:
         poll_interval=0.1,
         retries=1,
         retry_delay=timedelta(0),
-        insecure="{{ params.insecure }}",
     )
 
 

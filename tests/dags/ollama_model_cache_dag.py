@@ -21,7 +21,6 @@ SHARED_CONN_ID = "ollama_cache_shared"
 CACHED: dict[str, Any] = {
     "cache": "{{ params.cache }}",
     "aws_conn_id": AWS_CONN_ID,
-    "insecure": True,
 }
 
 

@@ -34,7 +34,6 @@ def ollama_server_local() -> None:
         task_id="complete_on_task_server",
         server="local",
         models=["{{ params.model }}"],
-        insecure=True,
         python_callable=complete,
         op_kwargs={"model": "{{ params.model }}", "prompt": "{{ params.prompt }}"},
     )
@@ -42,7 +41,6 @@ def ollama_server_local() -> None:
         task_id="task_server_facts",
         server="local",
         models=["{{ params.model }}"],
-        insecure=True,
         preload=True,
         keep_alive=-1,
         num_parallel=2,
@@ -77,7 +75,6 @@ def ollama_server_shared() -> None:
         poll_interval=0.25,
         startup_timeout=60,
         models=["{{ params.model }}"],
-        insecure=True,
         preload=True,
         keep_alive="10m",
     )

@@ -49,7 +49,7 @@ def test_flagship_runs_under_standalone_airflow_with_the_sensor_resumed_by_the_t
         try:
             airflow.wait_healthy(timeout=120)
             airflow.wait_for_dag(DAG_ID, timeout=60)
-            run_id = airflow.trigger(DAG_ID, {"base_model": base_model, "insecure_registry": True})
+            run_id = airflow.trigger(DAG_ID, {"base_model": base_model})
 
             sensor = airflow.wait_for_task_state(DAG_ID, run_id, SENSOR, "deferred", timeout=90)
             assert sensor["trigger"]["classpath"] == READY_TRIGGER

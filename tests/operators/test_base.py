@@ -102,7 +102,7 @@ def test_shared_mode_pulls_the_models_the_operator_names_before_the_work(
 ):
     use_ollama_connection(monkeypatch, CONN_ID, ollama_emulator.url)
     model = ollama_registry.model_name("tiny")
-    operator = ModelOperator(task_id="m", ollama_conn_id=CONN_ID, model=model, insecure=True)
+    operator = ModelOperator(task_id="m", ollama_conn_id=CONN_ID, model=model)
     assert operator.execute({})
     assert OllamaHook(base_url=ollama_emulator.url).has_model(model)
 
@@ -181,9 +181,7 @@ def test_resuming_with_an_error_event_raises_its_typed_error():
 
 def test_local_mode_runs_the_work_on_a_server_of_its_own_and_stops_it(ollama_binary, ollama_registry):
     model = ollama_registry.model_name("tiny")
-    operator = ModelOperator(
-        task_id="m", server="local", binary=str(ollama_binary), model=model, insecure=True
-    )
+    operator = ModelOperator(task_id="m", server="local", binary=str(ollama_binary), model=model)
     assert operator.execute({})
     assert operator.local_server is None
 

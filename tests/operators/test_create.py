@@ -231,7 +231,6 @@ def test_a_server_refusal_names_the_model_and_the_modelfile(
         model="broken:latest",
         # Parses as a Modelfile; only the server checks Go template syntax.
         modelfile=f'FROM {base}\nTEMPLATE """{{{{ if .System }}"""\n',
-        insecure=True,
     )
     with pytest.raises(OllamaCreateError, match=r"refused to create 'broken:latest' from the modelfile text"):
         operator.execute({})

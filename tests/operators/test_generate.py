@@ -277,7 +277,6 @@ def test_literal_bad_arguments_fail_when_the_dag_is_parsed(arguments: dict[str, 
         ({"prompts": "['a', 'b']"}, "prompts rendered to a string"),
         ({"model": ""}, "model is required"),
         ({"options": "{'seed': 1}"}, "render_template_as_native_obj=True"),
-        ({"insecure": "False"}, "insecure rendered to 'False', not a boolean"),
         ({"images": [["a.png"]]}, "images has 1 lists but there are 2 prompts"),
         ({"images": ["/nowhere/cat.png"]}, "image file(s) not found on the worker: ['/nowhere/cat.png']"),
     ],
@@ -339,7 +338,6 @@ def test_a_server_that_refuses_an_option_type_is_asked_once_not_retried(
         model=model,
         models=[model],
         prompt="hello",
-        insecure=True,
         options={"future_knob": "high"},  # unknown here, typed by a newer server
     )
     emulator.faults.fail_next(
@@ -355,7 +353,7 @@ def test_a_model_the_registry_lacks_fails_fast_naming_it(
 ):
     emulator = default_emulator
     missing = batch_reference.registry.model_name("no-such-model")
-    operator = OllamaGenerateOperator(task_id="generate", model=missing, prompt="hello", insecure=True)
+    operator = OllamaGenerateOperator(task_id="generate", model=missing, prompt="hello")
     started = time.monotonic()
     with pytest.raises(OllamaModelNotFoundError, match="no-such-model"):
         operator.execute({})

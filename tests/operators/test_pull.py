@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
@@ -19,6 +20,7 @@ from airflow_provider_ollama.exceptions import (
     OllamaTriggerEventError,
 )
 from airflow_provider_ollama.operators.pull import OllamaPullOperator
+from airflow_provider_ollama.registries import ENVIRONMENT_VARIABLE
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
 from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
 from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
@@ -242,8 +244,12 @@ def test_a_registry_host_that_does_not_resolve_fails_at_once_naming_it(
 
 
 def test_a_registry_whose_tls_certificate_is_not_trusted_fails_at_once_naming_it(
-    emulator: OllamaEmulator, logs: list[MutableMapping[str, Any]], tmp_path: Path
+    emulator: OllamaEmulator,
+    logs: list[MutableMapping[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, "")  # a TLS registry on 127.0.0.1, unlike the emulators
     with self_signed_tls_server(tmp_path) as port:
         model = f"127.0.0.1:{port}/library/tiny:latest"
         message = _fails_at_once(OllamaPullOperator(task_id="pull", model=model), emulator, logs)
@@ -265,13 +271,25 @@ def test_a_registry_answering_4xx_fails_at_once_naming_it(
     assert f"registry {ollama_registry.host} refused the pull with HTTP {status}" in message
 
 
-def test_a_plain_http_registry_without_insecure_fails_at_once_saying_so(
-    emulator: OllamaEmulator, ollama_registry: RegistryEmulator
+def test_a_plain_http_registry_that_is_not_configured_fails_at_once_naming_the_option(
+    emulator: OllamaEmulator, ollama_registry: RegistryEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, "registry.lab:5000")
     operator = OllamaPullOperator(task_id="pull", model=ollama_registry.model_name("tiny"), pull_retries=3)
-    with pytest.raises(OllamaPullError, match="Set insecure=True"):
+    with pytest.raises(OllamaPullError) as failure:
         operator.execute({})
+    assert f"Add {ollama_registry.host} to [ollama] insecure_registries" in str(failure.value)
     assert emulator.stats.counter("pulls") == 1
+
+
+def test_a_configured_registry_needs_no_flag_and_the_flag_alone_is_enough(
+    emulator: OllamaEmulator, ollama_registry: RegistryEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = ollama_registry.model_name("tiny")
+    assert OllamaPullOperator(task_id="pull", model=model).execute({}) == {model: ANY}
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, "")
+    embed = ollama_registry.model_name("tiny-embed")
+    assert OllamaPullOperator(task_id="pull", model=embed, insecure=True).execute({}) == {embed: ANY}
 
 
 def test_pull_timeout_bounds_the_whole_pull(

@@ -80,7 +80,7 @@ def test_server_starts_answers_http_and_stops(ollama_binary):
 
 def test_named_models_are_pulled_before_the_work_and_generate(ollama_binary, ollama_registry):
     model = ollama_registry.model_name("tiny")
-    with LocalOllamaServer(binary=ollama_binary, models=[model], insecure=True) as server:
+    with LocalOllamaServer(binary=ollama_binary, models=[model]) as server:
         assert server.hook.has_model(model)
         assert server.hook.generate(model, "Why is the sky blue?", options={"num_predict": 8}).response
         assert server.models_dir is not None
@@ -90,17 +90,17 @@ def test_named_models_are_pulled_before_the_work_and_generate(ollama_binary, oll
 def test_shared_store_reuses_models_a_previous_server_pulled(ollama_binary, ollama_registry, tmp_path):
     model = ollama_registry.model_name("tiny")
     store = tmp_path / "store"
-    with LocalOllamaServer(binary=ollama_binary, models=[model], insecure=True, models_dir=store):
+    with LocalOllamaServer(binary=ollama_binary, models=[model], models_dir=store):
         pass
     served = ollama_registry.stats.blob_bytes_served
-    with LocalOllamaServer(binary=ollama_binary, models=[model], insecure=True, models_dir=store) as server:
+    with LocalOllamaServer(binary=ollama_binary, models=[model], models_dir=store) as server:
         assert server.hook.has_model(model)
     assert ollama_registry.stats.blob_bytes_served == served, "the second server pulled again"
 
 
 def test_require_gpu_fails_clearly_when_the_model_loads_without_vram(ollama_binary, ollama_registry):
     model = ollama_registry.model_name("tiny")
-    server = LocalOllamaServer(binary=ollama_binary, models=[model], insecure=True, require_gpu=True)
+    server = LocalOllamaServer(binary=ollama_binary, models=[model], require_gpu=True)
     with pytest.raises(OllamaGPUUnavailableError) as raised:
         server.start()
     message = str(raised.value)
@@ -117,7 +117,6 @@ def test_require_gpu_passes_when_the_model_sits_in_vram(ollama_binary, ollama_re
     server = LocalOllamaServer(
         binary=ollama_binary,
         models=[model],
-        insecure=True,
         require_gpu=True,
         keep_alive=-1,
         env={"OLLAMA_EMULATOR_GPU": "1"},
@@ -132,7 +131,6 @@ def test_require_gpu_also_checks_an_embedding_model_first_in_the_list(ollama_bin
     server = LocalOllamaServer(
         binary=ollama_binary,
         models=[model],
-        insecure=True,
         require_gpu=True,
         env={"OLLAMA_EMULATOR_GPU": "1"},
     )
