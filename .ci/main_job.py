@@ -219,10 +219,11 @@ def _started_emulator(paths: DemoPaths) -> Iterator[str]:
 @contextlib.contextmanager
 def _started_ollama(paths: DemoPaths, binary: str) -> Iterator[str]:
     """A real ``ollama serve`` the same way, through the provider's own per-task server class."""
-    from airflow_provider_ollama.server.local import LocalOllamaServer  # imports Airflow: only here
+    from airflow_provider_ollama.server import LocalOllamaServer, LocalServer  # imports Airflow: only here
 
     server = LocalOllamaServer(
-        binary=binary, models_dir=paths.ollama_models, log_path=paths.log.with_name("ollama-serve.log")
+        LocalServer(binary=binary, models_dir=str(paths.ollama_models)),
+        log_path=paths.log.with_name("ollama-serve.log"),
     )
     with server:
         assert server.url is not None  # set once it answers

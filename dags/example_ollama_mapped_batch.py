@@ -14,6 +14,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from airflow_provider_ollama.operators.generate import OllamaGenerateOperator
+from airflow_provider_ollama.server import LocalServer
 
 
 @dag(
@@ -46,9 +47,10 @@ def example_ollama_mapped_batch() -> None:
 
     titles = OllamaGenerateOperator.partial(
         task_id="generate_chunk",
-        server="local",  # every mapped instance starts (and stops) its own ollama serve
+        # Every mapped instance starts (and stops) its own ollama serve, serving 4 requests at once
+        # (OLLAMA_NUM_PARALLEL); the requests in flight follow it.
+        server=LocalServer(num_parallel=4),
         model="{{ params.model }}",
-        num_parallel=4,  # OLLAMA_NUM_PARALLEL of each server; requests in flight follow it
         options={"temperature": 0, "num_predict": 32},
         # One location per chunk: a retry of chunk 2 resumes there, and chunks never collide.
         output_uri="{{ params.output_base_uri }}/{{ run_id }}/chunk-{{ ti.map_index }}",

@@ -14,6 +14,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from airflow_provider_ollama.hooks.ollama import OllamaHook
+from airflow_provider_ollama.server import LocalServer
 
 
 @dag(
@@ -28,9 +29,8 @@ from airflow_provider_ollama.hooks.ollama import OllamaHook
 )
 def example_ollama_task_decorator() -> None:
     @task.ollama(
-        server="local",
+        server=LocalServer(num_parallel=2),
         models=["{{ params.model }}"],
-        num_parallel=2,
     )
     def draft_questions(hook: OllamaHook, topic: str, params: dict[str, Any]) -> list[str]:
         """By the time this runs, the server answers and the model is on it; afterwards it is stopped."""

@@ -69,13 +69,13 @@ def ollama_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any
     The function's other arguments come from the call in the DAG, and Airflow context entries
     (``ti``, ``params``, ``ds``...) from its parameter names, as with ``@task``; its return value
     becomes the XCom. Decorator arguments are those of :class:`BaseOllamaOperator`: ``server``
-    (``"shared"`` or ``"local"``), ``models`` (pulled or restored before the function runs),
-    ``ollama_conn_id``, ``deferrable``, the per-task server's options (``gpus``, ``num_parallel``...)
-    and any ``BaseOperator`` argument.
+    (``"shared"``, ``"local"`` or a :class:`~airflow_provider_ollama.server.LocalServer` with the
+    per-task server's settings), ``models`` (pulled or restored before the function runs),
+    ``ollama_conn_id``, ``deferrable``, and any ``BaseOperator`` argument.
 
     .. code-block:: python
 
-        @task.ollama(server="local", models=["llama3.2:1b"], num_parallel=4)
+        @task.ollama(server=LocalServer(num_parallel=4), models=["llama3.2:1b"])
         def summarise(hook: OllamaHook, text: str) -> str:
             return hook.generate("llama3.2:1b", f"Summarise: {text}").response
 

@@ -6,12 +6,14 @@ against a ready hook and inherit the wait (deferrable), the per-task server, mod
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import Any, ClassVar, Literal, get_args
 
+import jinja2
 from airflow.providers.common.compat.sdk import conf
 from airflow.sdk import BaseOperator, Context
 
@@ -30,16 +32,12 @@ from airflow_provider_ollama.cache.s3 import S3ModelCache
 from airflow_provider_ollama.deadlines import check_timeout, task_start
 from airflow_provider_ollama.exceptions import OllamaCacheError, OllamaServerNotReadyError
 from airflow_provider_ollama.hooks.ollama import OllamaHook
-from airflow_provider_ollama.operators._checks import check_model_name
+from airflow_provider_ollama.operators._checks import argument_errors, model_list
 from airflow_provider_ollama.server.local import LocalOllamaServer
 from airflow_provider_ollama.server.preparation import ModelPreparer, PullModels, pull_missing_models
-from airflow_provider_ollama.server.settings import (
-    GpuSelection,
-    KeepAlive,
-    ServerSettings,
-    check_gpu_requirement,
-)
+from airflow_provider_ollama.server.settings import LocalServer
 from airflow_provider_ollama.store import ModelStore
+from airflow_provider_ollama.templating import require_rendered
 from airflow_provider_ollama.triggers.ollama import (
     OllamaServerReadyTrigger,
     not_ready_message,
@@ -48,6 +46,8 @@ from airflow_provider_ollama.triggers.ollama import (
 
 ServerMode = Literal["shared", "local"]
 SERVER_MODES: tuple[str, ...] = get_args(ServerMode)
+#: What ``server=`` takes: the shortcuts, or the settings of a per-task server.
+ServerChoice = ServerMode | LocalServer
 #: The XCom key of the S3 model cache's report (``CacheRunReport.to_dict()``), next to the return value.
 CACHE_XCOM_KEY = "ollama_cache"
 
@@ -63,9 +63,10 @@ class BaseOllamaOperator(BaseOperator):
     in :meth:`execute_complete` (otherwise it polls on the worker). Missing ``models`` are then pulled
     and :meth:`run` gets the connection's hook.
 
-    ``server="local"`` starts ``ollama serve`` inside the task (:class:`LocalOllamaServer`) with the
-    local-server options below, prepares ``models`` on it, calls :meth:`run` with a hook on it, and stops
-    it afterwards: on success, failure, ``on_kill``, ``execution_timeout``, or a killed task process.
+    ``server=LocalServer(...)`` starts ``ollama serve`` inside the task (:class:`LocalOllamaServer`) as
+    its settings say (GPUs, ``num_parallel``, ``keep_alive``, a kept ``models_dir``...; ``server="local"``
+    is ``LocalServer()``), prepares ``models`` on it, calls :meth:`run` with a hook on it, and stops it
+    afterwards: on success, failure, ``on_kill``, ``execution_timeout``, or a killed task process.
 
     Writing an operator on top::
 
@@ -82,7 +83,9 @@ class BaseOllamaOperator(BaseOperator):
     Override :meth:`models_to_prepare` to add models the operator's own arguments name (e.g. ``model=``),
     and :meth:`model_preparer` to change how a per-task server gets them.
 
-    :param server: ``"shared"`` or ``"local"`` (per-task server).
+    :param server: ``"shared"`` (the server of ``ollama_conn_id``), ``"local"`` (a per-task server with
+        Ollama's defaults) or a :class:`~airflow_provider_ollama.server.LocalServer` (a per-task server
+        as it says) (templated, also the settings' own fields).
     :param ollama_conn_id: connection of the shared server (templated).
     :param models: models the work needs; pulled when missing (templated).
     :param deferrable: shared mode: wait for the server in the triggerer.
@@ -90,18 +93,6 @@ class BaseOllamaOperator(BaseOperator):
         task's start, each check at most the connection's ``request_timeout``; then fail with
         :class:`~airflow_provider_ollama.exceptions.OllamaServerNotReadyError`) or the one just started.
     :param poll_interval: shared mode: seconds between checks while waiting.
-    :param keep_alive: how long models stay loaded: the per-task server's default (``OLLAMA_KEEP_ALIVE``)
-        and the ``keep_alive`` of loads; seconds, a Go duration (``"10m"``) or ``-1`` for ever.
-    :param binary: local: the ``ollama`` executable (default ``$OLLAMA_BINARY``, then PATH).
-    :param gpus: local: ``"all"``, ``None``/``"none"`` for CPU only, or device indexes/UUIDs.
-    :param require_gpu: local: fail unless the first model loads into GPU memory.
-    :param num_parallel: local: ``OLLAMA_NUM_PARALLEL``.
-    :param max_loaded_models: local: ``OLLAMA_MAX_LOADED_MODELS``.
-    :param context_length: local: ``OLLAMA_CONTEXT_LENGTH``.
-    :param flash_attention: local: ``OLLAMA_FLASH_ATTENTION``.
-    :param kv_cache_type: local: ``OLLAMA_KV_CACHE_TYPE`` (``f16``, ``q8_0``, ``q4_0``).
-    :param server_env: local: more environment variables for ``ollama serve``.
-    :param models_dir: local: a model store kept across tasks (default: a temporary one).
     :param cache: ``s3://bucket/prefix`` of the S3 model cache (templated); None or ``""``: no cache.
         Needs the Amazon provider: ``pip install 'airflow-provider-ollama[amazon]'``.
     :param aws_conn_id: the Airflow aws connection to S3 (credentials, region, ``endpoint_url`` for
@@ -109,11 +100,12 @@ class BaseOllamaOperator(BaseOperator):
     :param cache_policy: ``read-write`` (default), ``read-only``, ``write-only`` or ``off`` (templated).
     :param force_pull: with ``cache``: pull from the registry instead of restoring (and refresh the
         cache entry), also for models the server has already.
-    :param host_cache_dir: local: the worker's verified blob cache that task stores hard-link from;
+    :param host_cache_dir: per-task server: the worker's verified blob cache that task stores hard-link from;
         default ``[ollama] host_blob_cache_dir`` in Airflow's config, else ``/var/tmp/ollama-blob-cache``.
     """
 
     template_fields: Sequence[str] = (
+        "server",
         "ollama_conn_id",
         "models",
         "cache",
@@ -126,23 +118,12 @@ class BaseOllamaOperator(BaseOperator):
     def __init__(
         self,
         *,
-        server: ServerMode = "shared",
+        server: ServerChoice = "shared",
         ollama_conn_id: str = OllamaHook.default_conn_name,
         models: Sequence[str] | str = (),
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         startup_timeout: float = 300.0,
         poll_interval: float = 5.0,
-        keep_alive: KeepAlive | None = None,
-        binary: str | None = None,
-        gpus: GpuSelection = "all",
-        require_gpu: bool = False,
-        num_parallel: int | None = None,
-        max_loaded_models: int | None = None,
-        context_length: int | None = None,
-        flash_attention: bool | None = None,
-        kv_cache_type: str | None = None,
-        server_env: dict[str, str] | None = None,
-        models_dir: str | None = None,
         cache: str | None = None,
         aws_conn_id: str | None = "aws_default",
         cache_policy: str = CachePolicy.READ_WRITE.value,
@@ -151,50 +132,20 @@ class BaseOllamaOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if server not in SERVER_MODES:
-            raise ValueError(
-                f"{self.task_id}: server={server!r} is not a server mode; use 'shared' (the server of "
-                "ollama_conn_id) or 'local' (an `ollama serve` started for this task)"
-            )
-        if isinstance(models, str) and "{{" not in models:
-            raise ValueError(f"{self.task_id}: models must be a list of model names, e.g. [{models!r}]")
-        if startup_timeout <= 0 or poll_interval <= 0:
-            raise ValueError(f"{self.task_id}: startup_timeout and poll_interval must be positive")
         self.server = server
         self.ollama_conn_id = ollama_conn_id
         self.models = models
+        self.cache = cache
+        self.aws_conn_id = aws_conn_id
+        self.cache_policy = cache_policy
         self.deferrable = deferrable
         self.startup_timeout = startup_timeout
         self.poll_interval = poll_interval
-        self.keep_alive = keep_alive
-        self.binary = binary
-        self.require_gpu = require_gpu
-        self.models_dir = models_dir
-        self.cache = cache
-        self.aws_conn_id = aws_conn_id
-        self.cache_policy = str(cache_policy)
         self.force_pull = force_pull
         self.host_cache_dir = host_cache_dir
-        # Literal values are checked now, so a typo fails when the DAG is parsed; templated ones after rendering.
-        try:
-            # Handed to the per-task server as they are (LocalOllamaServer.from_settings).
-            self.server_settings = ServerSettings(
-                keep_alive=keep_alive,
-                num_parallel=num_parallel,
-                max_loaded_models=max_loaded_models,
-                context_length=context_length,
-                flash_attention=flash_attention,
-                kv_cache_type=kv_cache_type,
-                gpus=gpus,
-                env=dict(server_env or {}),
-            )
-            check_gpu_requirement(require_gpu, gpus)
-            if isinstance(cache, str) and cache and "{{" not in cache:
-                CacheLocation.parse(cache)
-            if "{{" not in self.cache_policy:
-                CachePolicy.parse(self.cache_policy)
-        except (ValueError, OllamaCacheError) as error:
-            raise ValueError(f"{self.task_id}: {error}") from None
+        # Template fields are checked once rendered (check_arguments); the others now, when the DAG is parsed.
+        if startup_timeout <= 0 or poll_interval <= 0:
+            raise ValueError(f"{self.task_id}: startup_timeout and poll_interval must be positive")
         self._local_server: LocalOllamaServer | None = None
 
     # --- what subclasses implement or extend -----------------------------------------------------
@@ -265,9 +216,55 @@ class BaseOllamaOperator(BaseOperator):
         """Hook on the shared server of ``ollama_conn_id`` (in :meth:`run`, use the hook it is given)."""
         return OllamaHook(self.ollama_conn_id)
 
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        # Airflow renders a settings value's fields in place: a copy keeps the DAG's own value a template
+        # for the next task that shares it (mapped instances, dag.test() runs in one process).
+        if isinstance(self.server, LocalServer):
+            self.server = copy.copy(self.server)
+        super().render_template_fields(context, jinja_env)
+
+    def check_arguments(self) -> None:
+        """Check the rendered template fields, and what depends on them, before any server is touched.
+
+        Runs at the start of :meth:`execute` (and again when a deferred task resumes as a fresh
+        operator). Subclasses extend it and call ``super()``; a ``ValueError`` or ``TypeError`` raised
+        here gets the task's id.
+        """
+        require_rendered("ollama_conn_id", self.ollama_conn_id)
+        if not isinstance(self.ollama_conn_id, str) or not self.ollama_conn_id.strip():
+            raise ValueError(f"ollama_conn_id rendered to {self.ollama_conn_id!r}; name a connection")
+        settings = self.local_server_settings()
+        if settings is not None:
+            settings.validate()
+        self.models_to_prepare()
+        require_rendered("cache", self.cache)
+        if self.cache is not None and not isinstance(self.cache, str):
+            raise TypeError(f"cache rendered to {self.cache!r}; use an 's3://bucket/prefix' URL")
+        try:
+            if self.cache:
+                CacheLocation.parse(self.cache)
+            CachePolicy.parse(self.cache_policy)
+        except OllamaCacheError as error:
+            raise ValueError(str(error)) from None
+
+    def local_server_settings(self) -> LocalServer | None:
+        """The per-task server the rendered ``server`` describes; None for the shared one."""
+        server = self.server
+        if isinstance(server, LocalServer):
+            return server
+        if server == "local":
+            return LocalServer()
+        if server == "shared":
+            return None
+        raise ValueError(
+            f"server={server!r} is not a server: use 'shared' (the server of ollama_conn_id), 'local' (an "
+            "`ollama serve` started for this task) or LocalServer(...) (one started with your settings)"
+        )
+
     def execute(self, context: Context) -> Any:
-        self._check_rendered_fields()
-        if self.server == "local":
+        with argument_errors(self.task_id):
+            self.check_arguments()
+        if self.local_server_settings() is not None:
             return self._execute_on_local_server(context)
         hook = self.hook
         # Counted from the task's start, so the time before this line is part of the wait too.
@@ -284,7 +281,8 @@ class BaseOllamaOperator(BaseOperator):
         """Resume after the shared server became ready (or the wait failed: then raise its typed error)."""
         ready = raise_for_server_ready_event(event)
         self.log.info("%s", ready["message"])
-        self._check_rendered_fields()
+        with argument_errors(self.task_id):
+            self.check_arguments()
         return self._execute_on_shared_server(context, self.hook)
 
     def on_kill(self) -> None:
@@ -301,12 +299,9 @@ class BaseOllamaOperator(BaseOperator):
 
     def build_local_server(self) -> LocalOllamaServer:
         """The (not yet started) per-task server this operator's arguments describe."""
-        return LocalOllamaServer.from_settings(
-            self.server_settings,
+        return LocalOllamaServer(
+            self.local_server_settings(),
             models=self.models_to_prepare(),
-            binary=self.binary,
-            require_gpu=self.require_gpu,
-            models_dir=self.models_dir,
             startup_timeout=self.startup_timeout,
             preparer=self.model_preparer(),
         )
@@ -368,27 +363,5 @@ class BaseOllamaOperator(BaseOperator):
             timeout=timedelta(seconds=self.startup_timeout + _DEFERRAL_BACKSTOP_S),
         )
 
-    def _check_rendered_fields(self) -> None:
-        if not isinstance(self.ollama_conn_id, str) or not self.ollama_conn_id.strip():
-            raise ValueError(
-                f"{self.task_id}: ollama_conn_id rendered to {self.ollama_conn_id!r}; name a connection"
-            )
-        self._rendered_models()
-        if self.cache is not None and not isinstance(self.cache, str):
-            raise TypeError(
-                f"{self.task_id}: cache rendered to {self.cache!r}; use an 's3://bucket/prefix' URL"
-            )
-        if self.cache:
-            CacheLocation.parse(self.cache)
-        CachePolicy.parse(self.cache_policy)
-
     def _rendered_models(self) -> list[str]:
-        models = self.models
-        if isinstance(models, str) or not all(isinstance(model, str) for model in models):
-            raise ValueError(
-                f"{self.task_id}: models rendered to {models!r}; it must be a list of model names "
-                "(use render_template_as_native_obj=True on the DAG for a templated list)"
-            )
-        for model in models:
-            check_model_name(self.task_id, model)
-        return list(models)
+        return model_list("models", self.models)

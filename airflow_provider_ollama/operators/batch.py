@@ -176,9 +176,9 @@ class BaseOllamaBatchOperator(BaseOllamaOperator):
         """Requests in flight: ``max_concurrency``, or what fits the server (see the class docstring)."""
         if self.max_concurrency is not None:
             return self.max_concurrency
-        slots = self.server_settings.num_parallel
-        if self.server == "local" and slots:
-            return slots + 2
+        settings = self.local_server_settings()
+        if settings is not None and settings.num_parallel:
+            return settings.num_parallel + 2
         return DEFAULT_MAX_CONCURRENCY
 
     async def _run_batch(self, hook: OllamaHook, batch: Batch, sink: JsonlResultSink | None) -> BatchOutcome:

@@ -24,7 +24,6 @@ from airflow_provider_ollama.operators.batch import (
     resolved_at_runtime,
 )
 from airflow_provider_ollama.operators.generate import check_options
-from airflow_provider_ollama.server.settings import keep_alive_for_request
 
 Message = Mapping[str, Any]
 
@@ -130,7 +129,6 @@ class OllamaChatOperator(BaseOllamaBatchOperator):
             system=self.system,
             options=self.options,
             format=self.format,
-            keep_alive=keep_alive_for_request(self.keep_alive),
             think=self.think,
         )
         return ChatBatch(self.model, validate_conversations(conversations), options=options, tools=self.tools)

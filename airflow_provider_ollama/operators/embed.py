@@ -18,7 +18,6 @@ from airflow_provider_ollama.operators.batch import (
     resolved_at_runtime,
 )
 from airflow_provider_ollama.operators.generate import check_options
-from airflow_provider_ollama.server.settings import keep_alive_for_request
 
 
 class OllamaEmbedOperator(BaseOllamaBatchOperator):
@@ -90,5 +89,4 @@ class OllamaEmbedOperator(BaseOllamaBatchOperator):
             truncate=self.truncate,
             dimensions=self.dimensions,
             options=self.options,
-            keep_alive=keep_alive_for_request(self.keep_alive),
         )

@@ -21,7 +21,6 @@ from airflow_provider_ollama.operators.batch import (
     rendered_list,
     resolved_at_runtime,
 )
-from airflow_provider_ollama.server.settings import keep_alive_for_request
 
 #: File endings the ollama client reads as image paths (anything else is taken for base64 data).
 _IMAGE_FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -62,7 +61,7 @@ class OllamaGenerateOperator(BaseOllamaBatchOperator):
 
     Shared arguments (``model``, ``max_concurrency``, ``on_error``, ``output_uri``...): see
     :class:`~airflow_provider_ollama.operators.batch.BaseOllamaBatchOperator`; server arguments
-    (``server``, ``ollama_conn_id``, ``keep_alive``...): see
+    (``server``, ``ollama_conn_id``, ``cache``...): see
     :class:`~airflow_provider_ollama.operators.base.BaseOllamaOperator`.
     """
 
@@ -128,7 +127,6 @@ class OllamaGenerateOperator(BaseOllamaBatchOperator):
             template=self.template,
             options=self.options,
             format=self.format,
-            keep_alive=keep_alive_for_request(self.keep_alive),
             think=self.think,
             images=shared_images,
         )

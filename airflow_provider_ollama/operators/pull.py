@@ -119,6 +119,10 @@ class OllamaPullOperator(BaseOllamaOperator):
         """Nothing to prepare: :meth:`run` pulls every model itself (with retries and progress)."""
         return []
 
+    def check_arguments(self) -> None:
+        super().check_arguments()
+        self.models_to_pull()
+
     def models_to_pull(self) -> list[str]:
         """The rendered ``model`` or ``models``, checked against Ollama's naming rules."""
         names = [self.model] if self.model is not None else self._rendered_models()
@@ -133,7 +137,7 @@ class OllamaPullOperator(BaseOllamaOperator):
         source = self.server_cache(insecure=self.insecure)
         if source is not None:
             return self._run_with_cache(context, hook, models, source)
-        if self.deferrable and self.server == "shared":
+        if self.deferrable and self.local_server_settings() is None:
             self._defer_pull(models)
         return {result.model: result.digest for result in self._pull_now(hook, models)}
 
@@ -143,7 +147,7 @@ class OllamaPullOperator(BaseOllamaOperator):
         # From the cache first: what it supplies needs no pull (on a shared server, with a policy that
         # writes, a miss is copied from the registry into S3 by the worker and supplied the same way).
         to_pull = [model for model in models if not source.supply(hook, model)]
-        if to_pull and self.deferrable and self.server == "shared":
+        if to_pull and self.deferrable and self.local_server_settings() is None:
             # Pushed now: XCom survives the deferral, and the resumed task adds the pulled digests.
             self.push_cache_report(context, source.report)
             self._defer_pull(to_pull)

@@ -14,7 +14,6 @@ from airflow.sdk import Context
 
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.operators.base import BaseOllamaOperator
-from airflow_provider_ollama.server.settings import keep_alive_for_request
 
 
 class ServerFacts(TypedDict):
@@ -30,10 +29,11 @@ class ServerFacts(TypedDict):
 class OllamaServerOperator(BaseOllamaOperator):
     """Get a server ready with ``models``, then call ``python_callable(hook, **op_kwargs)`` or report facts.
 
-    With ``server="local"`` the server lives for this task only: start, prepare models, call, stop.
-    With ``server="shared"`` it waits for the connection's server (deferrable), pulls missing models and
-    returns :class:`ServerFacts`. In both modes ``preload=True`` loads every model first (with
-    ``keep_alive``), and the callable's return value, if there is a callable, becomes the XCom.
+    With ``server="local"`` (or a :class:`~airflow_provider_ollama.server.LocalServer`) the server lives
+    for this task only: start, prepare models, call, stop. With ``server="shared"`` it waits for the
+    connection's server (deferrable), pulls missing models and returns :class:`ServerFacts`. In both
+    modes ``preload=True`` loads every model first (for the per-task server's ``keep_alive``, or the
+    connection's), and the callable's return value, if there is a callable, becomes the XCom.
 
     The callable receives a ready :class:`OllamaHook` first, then ``op_kwargs``, then any context
     entries it names (``ti``, ``params``, ``ds``...), like ``PythonOperator``::
@@ -77,8 +77,9 @@ class OllamaServerOperator(BaseOllamaOperator):
         models = self.models_to_prepare()
         if self.preload:
             for model in models:
-                self.log.info("Loading %s into memory (keep_alive=%s)", model, self.keep_alive)
-                hook.load(model, keep_alive=keep_alive_for_request(self.keep_alive))
+                # For the server's keep_alive: a per-task server's own, or the connection's default.
+                self.log.info("Loading %s into memory", model)
+                hook.load(model)
         if self.python_callable is None:
             return self.server_facts(hook, models)
         call_kwargs = determine_kwargs(self.python_callable, [hook], {**context, **self.op_kwargs})

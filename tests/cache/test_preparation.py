@@ -22,6 +22,7 @@ from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.server.local import LocalOllamaServer
 from airflow_provider_ollama.server.preparation import ModelPreparer
+from airflow_provider_ollama.server.settings import LocalServer
 from airflow_provider_ollama.store import Manifest, ModelStore, blob_filename
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
 from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
@@ -71,7 +72,7 @@ def run_task(
         )
         store = tmp_path / f"task-{next(counter)}-models"
         with LocalOllamaServer(
-            binary=ollama_binary, models=[model], models_dir=store, preparer=preparer
+            LocalServer(binary=ollama_binary, models_dir=store), models=[model], preparer=preparer
         ) as server:
             answer = server.hook.generate(model, "Hello", options={"num_predict": 3})
             assert answer.response

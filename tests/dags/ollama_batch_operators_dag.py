@@ -15,6 +15,7 @@ from airflow.sdk import dag, task
 from airflow_provider_ollama.operators.chat import OllamaChatOperator
 from airflow_provider_ollama.operators.embed import OllamaEmbedOperator
 from airflow_provider_ollama.operators.generate import OllamaGenerateOperator
+from airflow_provider_ollama.server.settings import LocalServer
 
 START = pendulum.datetime(2025, 1, 1, tz="UTC")
 SEEDED = {"seed": 7, "num_predict": 12}
@@ -114,8 +115,7 @@ def ollama_batch_local() -> None:
     """Each task starts its own server (the binary comes from $OLLAMA_BINARY) and pulls its model."""
     OllamaGenerateOperator(
         task_id="generate_local",
-        server="local",
-        num_parallel=2,
+        server=LocalServer(num_parallel=2),
         model="{{ params.model }}",
         prompts=["First question.", "Second question.", "Third question."],
         options=SEEDED,

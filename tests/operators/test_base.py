@@ -14,6 +14,7 @@ from airflow_provider_ollama.exceptions import OllamaAuthError, OllamaServerNotR
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.operators.base import BaseOllamaOperator
 from airflow_provider_ollama.server.preparation import PullModels
+from airflow_provider_ollama.server.settings import LocalServer
 from airflow_provider_ollama.triggers.ollama import OllamaServerReadyTrigger
 from tests.server.connections import use_ollama_connection
 from tests.support.ports import unused_port
@@ -42,34 +43,36 @@ class ModelOperator(BaseOllamaOperator):
         return hook.generate(self.model, "hi", options={"num_predict": 4}).response
 
 
-# --- checked when the DAG is parsed -----------------------------------------------------------------
+# --- checked once rendered, before any server is touched ------------------------------------------------
 
 
-def test_unknown_server_mode_fails_at_dag_parse_time_naming_the_modes():
-    with pytest.raises(ValueError, match=r"server='gpu'.*'shared'.*'local'"):
-        VersionOperator(task_id="v", server="gpu")  # type: ignore[arg-type]
+def test_a_timeout_that_is_not_a_template_field_fails_at_dag_parse_time():
+    with pytest.raises(ValueError, match="v: startup_timeout"):
+        VersionOperator(task_id="v", startup_timeout=0)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"models": "llama3"}, "list of model names"),
-        ({"gpus": [-1]}, "gpus"),
-        ({"keep_alive": "forever"}, "keep_alive"),
-        ({"num_parallel": 0}, "num_parallel"),
-        ({"server_env": {"OLLAMA_HOST": "0.0.0.0"}}, "port="),
-        ({"require_gpu": True, "gpus": None}, "contradicts"),
-        ({"startup_timeout": 0}, "startup_timeout"),
+        ({"server": "gpu"}, r"v: server='gpu' is not a server.*'shared'.*'local'.*LocalServer"),
+        ({"models": "llama3"}, "v: models rendered to 'llama3'; it must be a list of model names"),
+        ({"server": LocalServer(gpus=[-1])}, "v: gpus"),
+        ({"server": LocalServer(keep_alive="forever")}, "v: .*keep_alive"),
+        ({"server": LocalServer(num_parallel=0)}, "v: num_parallel"),
+        ({"server": LocalServer(env={"OLLAMA_HOST": "0.0.0.0"})}, r"v: env: OLLAMA_HOST .*port="),
+        ({"server": LocalServer(require_gpu=True, gpus=None)}, "v: require_gpu=True contradicts"),
+        ({"server": LocalServer(num_parallel="{{ n }}")}, "v: num_parallel is still a template"),  # type: ignore[arg-type]
     ],
 )
-def test_bad_arguments_fail_at_dag_parse_time(kwargs, message):
+def test_bad_rendered_arguments_fail_at_execute_start_naming_the_task(kwargs, message):
+    operator = VersionOperator(task_id="v", **kwargs)  # stored as given: nothing is checked yet
     with pytest.raises(ValueError, match=message):
-        VersionOperator(task_id="v", **kwargs)
+        operator.execute({})
 
 
 def test_templated_models_string_is_accepted_until_rendered():
     operator = VersionOperator(task_id="v", models="{{ params.models }}")
-    with pytest.raises(ValueError, match="rendered to"):
+    with pytest.raises(ValueError, match="v: models is still a template"):
         operator.execute({})
 
 
@@ -181,7 +184,7 @@ def test_resuming_with_an_error_event_raises_its_typed_error():
 
 def test_local_mode_runs_the_work_on_a_server_of_its_own_and_stops_it(ollama_binary, ollama_registry):
     model = ollama_registry.model_name("tiny")
-    operator = ModelOperator(task_id="m", server="local", binary=str(ollama_binary), model=model)
+    operator = ModelOperator(task_id="m", server=LocalServer(binary=str(ollama_binary)), model=model)
     assert operator.execute({})
     assert operator.local_server is None
 
@@ -189,15 +192,16 @@ def test_local_mode_runs_the_work_on_a_server_of_its_own_and_stops_it(ollama_bin
 def test_local_server_is_built_from_the_operators_arguments():
     operator = ModelOperator(
         task_id="m",
-        server="local",
+        server=LocalServer(
+            gpus=[1],
+            keep_alive="15m",
+            num_parallel=3,
+            context_length=2048,
+            env={"OLLAMA_DEBUG": "1"},
+            models_dir="/srv/ollama-models",
+        ),
         model="tiny",
         models=["tiny-embed"],
-        gpus=[1],
-        keep_alive="15m",
-        num_parallel=3,
-        context_length=2048,
-        server_env={"OLLAMA_DEBUG": "1"},
-        models_dir="/srv/ollama-models",
         startup_timeout=90,
     )
     server = operator.build_local_server()

@@ -37,14 +37,16 @@ on_cache_run = pytest.mark.xdist_group("ollama_model_cache_run")
 # --- arguments -----------------------------------------------------------------------------------
 
 
-def test_a_malformed_cache_location_fails_when_the_dag_is_parsed() -> None:
+def test_a_malformed_cache_location_fails_once_rendered_before_any_request() -> None:
+    operator = OllamaPullOperator(task_id="pull", model="tiny", cache="s3://No_Such/models")
     with pytest.raises(ValueError, match=r"^pull: invalid bucket name 'No_Such'"):
-        OllamaPullOperator(task_id="pull", model="tiny", cache="s3://No_Such/models")
+        operator.execute({})
 
 
-def test_an_unknown_cache_policy_fails_when_the_dag_is_parsed() -> None:
-    with pytest.raises(ValueError, match=r"unknown model cache policy 'sometimes'.*'read-write'"):
-        OllamaServerOperator(task_id="serve", cache="s3://bucket/models", cache_policy="sometimes")
+def test_an_unknown_cache_policy_fails_once_rendered_before_any_request() -> None:
+    operator = OllamaServerOperator(task_id="serve", cache="s3://bucket/models", cache_policy="sometimes")
+    with pytest.raises(ValueError, match=r"serve: unknown model cache policy 'sometimes'.*'read-write'"):
+        operator.execute({})
 
 
 def test_templated_cache_arguments_wait_for_rendering() -> None:

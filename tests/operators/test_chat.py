@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_ollama.operators.chat import OllamaChatOperator
+from airflow_provider_ollama.server.settings import LocalServer
 from tests.dags.ollama_batch_operators_dag import SEEDED_JSON
 from tests.operators.batch_reference import Reference
 from tests.operators.batch_runs import BatchRun, records_without_timings
@@ -87,8 +88,7 @@ def test_a_templated_conversation_list_is_checked_at_execute_start_before_any_se
         task_id="chat",
         model="tiny",
         conversations="{{ params.chats }}",
-        server="local",
-        binary="/nowhere/ollama",
+        server=LocalServer(binary="/nowhere/ollama"),
     )
     operator.conversations = "[[{'role': 'user'}]]"  # rendered without render_template_as_native_obj
     started = time.monotonic()

@@ -15,6 +15,7 @@ import pytest
 
 from airflow_provider_ollama.exceptions import OllamaGenerationError, OllamaModelNotFoundError
 from airflow_provider_ollama.operators.generate import OllamaGenerateOperator
+from airflow_provider_ollama.server.settings import LocalServer
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator, OllamaEmulatorProcess
 from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
 from tests.dags.ollama_batch_operators_dag import SEEDED_JSON, VERDICT_SCHEMA
@@ -129,7 +130,12 @@ def test_a_per_task_server_answers_the_batch_and_is_gone_afterwards(
 
 
 def test_max_concurrency_follows_the_per_task_servers_slots():
-    local = OllamaGenerateOperator(task_id="g", model="tiny", prompt="x", server="local", num_parallel=3)
+    local = OllamaGenerateOperator(
+        task_id="g",
+        model="tiny",
+        prompt="x",
+        server=LocalServer(num_parallel=3),
+    )
     shared = OllamaGenerateOperator(task_id="g", model="tiny", prompt="x")
     chosen = OllamaGenerateOperator(task_id="g", model="tiny", prompt="x", server="local", max_concurrency=2)
     assert (local.effective_max_concurrency(), shared.effective_max_concurrency()) == (5, 8)
@@ -288,8 +294,8 @@ def test_templated_bad_arguments_fail_at_execute_start_before_any_server_starts(
         task_id="generate",
         model="{{ params.model }}",
         prompts="{{ params.prompts }}",
-        server="local",
-        binary="/nowhere/ollama",  # a server start would fail with OllamaBinaryNotFoundError instead
+        server=LocalServer(binary="/nowhere/ollama"),
+        # a server start would fail with OllamaBinaryNotFoundError instead
     )
     operator.model, operator.prompts = "tiny", ["a", "b"]  # what rendering would produce...
     for name, value in rendered.items():  # ...but with one bad value

@@ -392,7 +392,6 @@ def test_resuming_with_a_failure_or_malformed_event_raises_a_typed_error(
         ({"model": "a", "models": ["b"]}, "not both"),
         ({"model": "no good"}, "invalid model name 'no good'"),
         ({"models": ["ok", "bad name"]}, "invalid model name 'bad name'"),
-        ({"models": "tiny"}, "models must be a list"),
         ({"model": "tiny", "stall_timeout": 0}, "stall_timeout must be positive"),
         ({"model": "tiny", "pull_retries": -1}, "must not be negative"),
         ({"model": "tiny", "pull_timeout": 0}, "pull_timeout must be positive"),
@@ -405,6 +404,11 @@ def test_bad_arguments_fail_when_the_dag_is_parsed(arguments: dict[str, Any], ex
         OllamaPullOperator(task_id="pull", **arguments)
     assert expected in str(raised.value)
     assert time.monotonic() - started < 1
+
+
+def test_a_models_string_fails_once_rendered_naming_the_task() -> None:
+    with pytest.raises(ValueError, match="pull: models rendered to 'tiny'; it must be a list"):
+        OllamaPullOperator(task_id="pull", models="tiny").execute({})
 
 
 def test_templated_names_are_checked_once_rendered(emulator: OllamaEmulator) -> None:
