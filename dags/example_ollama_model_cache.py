@@ -40,14 +40,12 @@ def example_ollama_model_cache() -> None:
         model="{{ params.model }}",
         # Restored from here when cached (every byte checked against its sha256), saved here when pulled.
         cache="{{ params.cache }}",
-        aws_conn_id="aws_default",
     )
 
     @task.ollama(
         server="local",
         models=["{{ params.model }}"],
         cache="{{ params.cache }}",
-        aws_conn_id="aws_default",
     )
     def summarise(hook: OllamaHook, params: dict[str, Any]) -> str:
         """The model is on this task's server before the function runs: restored, not pulled."""

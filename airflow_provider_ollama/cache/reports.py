@@ -123,8 +123,8 @@ class ModelCacheOutcome:
     ``status``: ``hit`` (restored from the cache, no registry involved), ``miss`` (not cached: pulled
     from the registry), ``repaired`` (the cached entry was corrupt or incomplete: pulled from the
     registry and the entry saved again), ``corrupt`` (the same, but the entry could not be repaired:
-    the policy does not write, or the save failed) or ``skipped`` (the cache was not read: ``force_pull``,
-    a policy that does not read, or the model was on the server already; ``reason`` says which).
+    the policy does not write, or the save failed) or ``skipped`` (the cache was not read: a policy
+    that does not read, or the model was on the server already; ``reason`` says which).
     """
 
     model: str

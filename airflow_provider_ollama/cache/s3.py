@@ -49,7 +49,7 @@ class S3ModelCache:
 
     :param location: ``s3://bucket/prefix`` (or a parsed :class:`CacheLocation`).
     :param aws_conn_id: the Airflow connection S3Hook uses (credentials, region, ``endpoint_url``).
-    :param policy: ``read-write`` (default), ``read-only``, ``write-only`` or ``off``.
+    :param policy: ``read-write`` (default), ``read-only``, ``refresh`` or ``off``.
     :param transfer_config_args: s3transfer ``TransferConfig`` settings over the cache's defaults
         (64 MiB parts, 8 in parallel); the connection's ``service_config.s3.transfer_config_args``
         wins over both.
@@ -149,7 +149,7 @@ class S3ModelCache:
         ``rebuild.py``). Errors as for :meth:`restore`.
 
         :param after_mirror: the entry was just copied from the registry by :meth:`mirror`: restore it
-            even under a policy that does not read (``write-only``), since it is not an old entry.
+            even under a policy that does not read (``refresh``), since it is not an old entry.
         """
         model = _as_model_name(name)
         report = RestoreReport(model=model.display_shortest(), location=self.location.url)
@@ -242,7 +242,7 @@ class S3ModelCache:
         entry visible only once it is complete. Blobs this cache found corrupt are overwritten.
 
         :param raise_errors: raise cache errors (True) or return a ``failed`` report after a warning
-            (False). By default the policy decides: only ``write-only`` raises, so with ``read-write``
+            (False). By default the policy decides: only ``refresh`` raises, so with ``read-write``
             a task whose work succeeded is not failed by a cache it could not write.
         """
         model = _as_model_name(name)

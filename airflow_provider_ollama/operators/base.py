@@ -17,26 +17,15 @@ import jinja2
 from airflow.providers.common.compat.sdk import conf
 from airflow.sdk import BaseOperator, Context
 
-from airflow_provider_ollama.cache.host_cache import DEFAULT_HOST_CACHE_DIR, HostBlobCache
-from airflow_provider_ollama.cache.location import CacheLocation
-from airflow_provider_ollama.cache.policy import CachePolicy
-from airflow_provider_ollama.cache.preparation import (
-    LocalStoreCache,
-    S3CachePreparer,
-    ServerCache,
-    SharedServerCache,
-    prepare_models,
-)
 from airflow_provider_ollama.cache.reports import CacheRunReport
-from airflow_provider_ollama.cache.s3 import S3ModelCache
+from airflow_provider_ollama.cache.settings import ModelCache
+from airflow_provider_ollama.cache.supply import ModelSupply
 from airflow_provider_ollama.deadlines import check_timeout, task_start
-from airflow_provider_ollama.exceptions import OllamaCacheError, OllamaServerNotReadyError
+from airflow_provider_ollama.exceptions import OllamaServerNotReadyError
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.operators._checks import argument_errors, model_list
 from airflow_provider_ollama.server.local import LocalOllamaServer
-from airflow_provider_ollama.server.preparation import ModelPreparer, PullModels, pull_missing_models
 from airflow_provider_ollama.server.settings import LocalServer
-from airflow_provider_ollama.store import ModelStore
 from airflow_provider_ollama.templating import require_rendered
 from airflow_provider_ollama.triggers.ollama import (
     OllamaServerReadyTrigger,
@@ -74,14 +63,14 @@ class BaseOllamaOperator(BaseOperator):
             def run(self, context: Context, hook: OllamaHook) -> Any:
                 return hook.version()
 
-    With ``cache="s3://bucket/prefix"`` models come from the S3 model cache where it has them, and what
-    is pulled from the registry is saved there (see docs/cache.md): on a per-task server straight into its
-    store, through the worker's verified host blob cache; on a shared server through its blobs API, with
-    the worker copying misses from the registry into S3 first. The outcome per model goes to the log and
-    to the XCom key ``ollama_cache``.
+    With ``cache="s3://bucket/prefix"`` (or a :class:`~airflow_provider_ollama.cache.ModelCache` with
+    its connection, policy and host cache) models come from the S3 model cache where it has them, and
+    what is pulled from the registry is saved there (see docs/cache.md): on a per-task server straight
+    into its store, through the worker's verified host blob cache; on a shared server through its blobs
+    API, with the worker copying misses from the registry into S3 first. The outcome per model goes to
+    the log and to the XCom key ``ollama_cache``.
 
-    Override :meth:`models_to_prepare` to add models the operator's own arguments name (e.g. ``model=``),
-    and :meth:`model_preparer` to change how a per-task server gets them.
+    Override :meth:`models_to_prepare` to add models the operator's own arguments name (e.g. ``model=``).
 
     :param server: ``"shared"`` (the server of ``ollama_conn_id``), ``"local"`` (a per-task server with
         Ollama's defaults) or a :class:`~airflow_provider_ollama.server.LocalServer` (a per-task server
@@ -93,15 +82,9 @@ class BaseOllamaOperator(BaseOperator):
         task's start, each check at most the connection's ``request_timeout``; then fail with
         :class:`~airflow_provider_ollama.exceptions.OllamaServerNotReadyError`) or the one just started.
     :param poll_interval: shared mode: seconds between checks while waiting.
-    :param cache: ``s3://bucket/prefix`` of the S3 model cache (templated); None or ``""``: no cache.
-        Needs the Amazon provider: ``pip install 'airflow-provider-ollama[amazon]'``.
-    :param aws_conn_id: the Airflow aws connection to S3 (credentials, region, ``endpoint_url`` for
-        MinIO and other S3-compatible stores) (templated).
-    :param cache_policy: ``read-write`` (default), ``read-only``, ``write-only`` or ``off`` (templated).
-    :param force_pull: with ``cache``: pull from the registry instead of restoring (and refresh the
-        cache entry), also for models the server has already.
-    :param host_cache_dir: per-task server: the worker's verified blob cache that task stores hard-link from;
-        default ``[ollama] host_blob_cache_dir`` in Airflow's config, else ``/var/tmp/ollama-blob-cache``.
+    :param cache: the S3 model cache: ``"s3://bucket/prefix"`` (read and written through ``aws_default``)
+        or a :class:`~airflow_provider_ollama.cache.ModelCache` (templated, also its own fields); None:
+        models come from the registry only. Needs ``pip install 'airflow-provider-ollama[amazon]'``.
     """
 
     template_fields: Sequence[str] = (
@@ -109,8 +92,6 @@ class BaseOllamaOperator(BaseOperator):
         "ollama_conn_id",
         "models",
         "cache",
-        "aws_conn_id",
-        "cache_policy",
     )
     #: The method :meth:`execute` defers to; subclasses that defer for their own reasons use other names.
     resume_method: ClassVar[str] = "execute_complete"
@@ -124,11 +105,7 @@ class BaseOllamaOperator(BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         startup_timeout: float = 300.0,
         poll_interval: float = 5.0,
-        cache: str | None = None,
-        aws_conn_id: str | None = "aws_default",
-        cache_policy: str = CachePolicy.READ_WRITE.value,
-        force_pull: bool = False,
-        host_cache_dir: str | None = None,
+        cache: ModelCache | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -136,13 +113,9 @@ class BaseOllamaOperator(BaseOperator):
         self.ollama_conn_id = ollama_conn_id
         self.models = models
         self.cache = cache
-        self.aws_conn_id = aws_conn_id
-        self.cache_policy = cache_policy
         self.deferrable = deferrable
         self.startup_timeout = startup_timeout
         self.poll_interval = poll_interval
-        self.force_pull = force_pull
-        self.host_cache_dir = host_cache_dir
         # Template fields are checked once rendered (check_arguments); the others now, when the DAG is parsed.
         if startup_timeout <= 0 or poll_interval <= 0:
             raise ValueError(f"{self.task_id}: startup_timeout and poll_interval must be positive")
@@ -158,49 +131,11 @@ class BaseOllamaOperator(BaseOperator):
         """Models that must be on the server before :meth:`run` (after templates are rendered)."""
         return self._rendered_models()
 
-    def model_preparer(self) -> ModelPreparer:
-        """How a per-task server gets :meth:`models_to_prepare`: through the S3 cache when ``cache`` is
-        set, else pulled from the registry."""
-        cache = self.model_cache()
-        if cache is None:
-            return PullModels()
-        return S3CachePreparer(cache, host_cache=self.host_blob_cache(), force_pull=self.force_pull)
+    def model_supply(self) -> ModelSupply:
+        """Where the models come from: the S3 cache the rendered ``cache`` names, else the registry."""
+        return ModelSupply.from_settings(ModelCache.of(self.cache))
 
     # --- the S3 model cache ----------------------------------------------------------------------
-
-    def model_cache(self) -> S3ModelCache | None:
-        """The S3 model cache the rendered arguments name; None without ``cache`` or with policy ``off``."""
-        if not self.cache:
-            if self.force_pull:
-                self.log.warning("force_pull=True has no effect without cache=")
-            return None
-        policy = CachePolicy.parse(self.cache_policy)
-        if policy is CachePolicy.OFF:
-            return None
-        return S3ModelCache(self.cache, aws_conn_id=self.aws_conn_id, policy=policy)
-
-    def host_blob_cache(self) -> HostBlobCache:
-        """The worker's verified blob cache (``host_cache_dir``, Airflow's ``[ollama] host_blob_cache_dir``)."""
-        configured = conf.get("ollama", "host_blob_cache_dir", fallback="")
-        return HostBlobCache(self.host_cache_dir or configured or DEFAULT_HOST_CACHE_DIR)
-
-    def server_cache(self, *, insecure: bool = False) -> ServerCache | None:
-        """The cache bound to the server this task uses now (its store on a per-task server, its API on a
-        shared one), for operators that pull themselves; None without a cache. ``insecure``: the pull
-        operator's own flag for a plain-HTTP registry."""
-        cache = self.model_cache()
-        if cache is None:
-            return None
-        server = self._local_server
-        if server is not None and server.models_dir is not None:
-            return LocalStoreCache(
-                cache,
-                ModelStore(server.models_dir),
-                host_cache=self.host_blob_cache(),
-                force_pull=self.force_pull,
-                insecure=insecure,
-            )
-        return SharedServerCache(cache, force_pull=self.force_pull, insecure=insecure)
 
     def push_cache_report(self, context: Context, report: CacheRunReport | dict[str, Any] | None) -> None:
         """Push the cache's report under the XCom key ``ollama_cache`` (when it has models to tell of)."""
@@ -221,6 +156,8 @@ class BaseOllamaOperator(BaseOperator):
         # for the next task that shares it (mapped instances, dag.test() runs in one process).
         if isinstance(self.server, LocalServer):
             self.server = copy.copy(self.server)
+        if isinstance(self.cache, ModelCache):
+            self.cache = copy.copy(self.cache)
         super().render_template_fields(context, jinja_env)
 
     def check_arguments(self) -> None:
@@ -237,15 +174,9 @@ class BaseOllamaOperator(BaseOperator):
         if settings is not None:
             settings.validate()
         self.models_to_prepare()
-        require_rendered("cache", self.cache)
-        if self.cache is not None and not isinstance(self.cache, str):
-            raise TypeError(f"cache rendered to {self.cache!r}; use an 's3://bucket/prefix' URL")
-        try:
-            if self.cache:
-                CacheLocation.parse(self.cache)
-            CachePolicy.parse(self.cache_policy)
-        except OllamaCacheError as error:
-            raise ValueError(str(error)) from None
+        cache = ModelCache.of(self.cache)
+        if cache is not None:
+            cache.validate()
 
     def local_server_settings(self) -> LocalServer | None:
         """The per-task server the rendered ``server`` describes; None for the shared one."""
@@ -303,7 +234,7 @@ class BaseOllamaOperator(BaseOperator):
             self.local_server_settings(),
             models=self.models_to_prepare(),
             startup_timeout=self.startup_timeout,
-            preparer=self.model_preparer(),
+            preparer=self.model_supply(),
         )
 
     def _execute_on_local_server(self, context: Context) -> Any:
@@ -311,7 +242,7 @@ class BaseOllamaOperator(BaseOperator):
         self._local_server = server
         try:
             with server:
-                if isinstance(server.preparer, S3CachePreparer):
+                if isinstance(server.preparer, ModelSupply):
                     # Before the work, so that a task that fails still tells what its models cost.
                     self.push_cache_report(context, server.preparer.report)
                 return self.run(context, server.hook)
@@ -319,12 +250,9 @@ class BaseOllamaOperator(BaseOperator):
             self._local_server = None
 
     def _execute_on_shared_server(self, context: Context, hook: OllamaHook) -> Any:
-        models = self.models_to_prepare()
-        source = self.server_cache()
-        if source is None:
-            pull_missing_models(hook, models)
-        else:
-            self.push_cache_report(context, prepare_models(source, hook, models))
+        supply = self.model_supply()
+        supply.prepare(hook, self.models_to_prepare())
+        self.push_cache_report(context, supply.report)
         return self.run(context, hook)
 
     def _wait_on_the_worker(self, hook: OllamaHook, deadline: float) -> None:

@@ -15,10 +15,11 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from airflow_provider_ollama.cache.preparation import ServerCache
+from airflow_provider_ollama.cache.settings import ModelCache
+from airflow_provider_ollama.cache.supply import ModelSupply
 from airflow_provider_ollama.exceptions import OllamaPullError
 from airflow_provider_ollama.hooks.ollama import OllamaHook
-from airflow_provider_ollama.operators._checks import check_model_name
+from airflow_provider_ollama.operators._checks import argument_errors, check_model_name
 from airflow_provider_ollama.operators.base import CACHE_XCOM_KEY, BaseOllamaOperator
 from airflow_provider_ollama.pulling.retry import PulledModel, PullRetryPolicy, pull_models_blocking
 from airflow_provider_ollama.triggers.pull import OllamaPullTrigger, raise_for_pull_event
@@ -44,10 +45,10 @@ class OllamaPullOperator(BaseOllamaOperator):
     with :class:`~airflow_provider_ollama.exceptions.OllamaModelNotFoundError`.
 
     With ``cache="s3://bucket/prefix"`` a model the S3 model cache holds is restored from it instead of
-    pulled (``force_pull=True`` pulls anyway and refreshes the entry), and what is pulled is saved there;
-    the return value stays ``{model: digest}`` and the cache's report goes to the XCom key
-    ``ollama_cache``. On a shared server a restored model is rebuilt through the API, so its digest is the
-    server's own, not the registry's (see docs/cache.md).
+    pulled (``ModelCache(..., policy="refresh")`` pulls anyway and overwrites the entry), and what is
+    pulled is saved there; the return value stays ``{model: digest}`` and the cache's report goes to the
+    XCom key ``ollama_cache``. On a shared server a restored model is rebuilt through the API, so its
+    digest is the server's own, not the registry's (see docs/cache.md).
 
     ``deferrable=True`` with ``server="shared"``: the task hands the pull to
     :class:`~airflow_provider_ollama.triggers.pull.OllamaPullTrigger` and frees its worker slot until the
@@ -133,30 +134,22 @@ class OllamaPullOperator(BaseOllamaOperator):
         return names
 
     def run(self, context: Context, hook: OllamaHook) -> dict[str, str]:
-        models = self.models_to_pull()
-        source = self.server_cache(insecure=self.insecure)
-        if source is not None:
-            return self._run_with_cache(context, hook, models, source)
-        if self.deferrable and self.local_server_settings() is None:
-            self._defer_pull(models)
-        return {result.model: result.digest for result in self._pull_now(hook, models)}
+        supply = ModelSupply.from_settings(ModelCache.of(self.cache), insecure=self.insecure)
+        server = self.local_server
+        models_dir = server.models_dir if server is not None else None
 
-    def _run_with_cache(
-        self, context: Context, hook: OllamaHook, models: list[str], source: ServerCache
-    ) -> dict[str, str]:
-        # From the cache first: what it supplies needs no pull (on a shared server, with a policy that
-        # writes, a miss is copied from the registry into S3 by the worker and supplied the same way).
-        to_pull = [model for model in models if not source.supply(hook, model)]
-        if to_pull and self.deferrable and self.local_server_settings() is None:
-            # Pushed now: XCom survives the deferral, and the resumed task adds the pulled digests.
-            self.push_cache_report(context, source.report)
-            self._defer_pull(to_pull)
-        for model in to_pull:
-            source.before_pull(model)
-        for result in self._pull_now(hook, to_pull) if to_pull else []:
-            source.pulled(hook, result.model, downloaded_bytes=result.downloaded_bytes)
-        self.push_cache_report(context, source.report)
-        return {model: source.report.outcome(model).digest or hook.model_digest(model) for model in models}
+        def pull(models: list[str]) -> list[PulledModel]:
+            if self.deferrable and server is None:
+                # Pushed now: XCom survives the deferral, and the resumed task adds the pulled digests.
+                self.push_cache_report(context, supply.report)
+                self._defer_pull(models)
+            return self._pull_now(hook, models)
+
+        # The cache supplies what it has (on a shared server, with a policy that writes, the worker first
+        # copies a miss from the registry into S3); the rest is pulled here and saved right after.
+        digests = supply.pull(hook, self.models_to_pull(), pull, models_dir=models_dir)
+        self.push_cache_report(context, supply.report)
+        return digests
 
     def execute_pull_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, str]:
         """Resume after the trigger followed the pulls: log their summaries, return the digests or raise.
@@ -167,8 +160,10 @@ class OllamaPullOperator(BaseOllamaOperator):
         finished = raise_for_pull_event(event)
         for line in finished["summaries"]:
             self.log.info("%s", line)
+        with argument_errors(self.task_id):
+            self.check_arguments()
         digests = finished["digests"]
-        if self.model_cache() is None:
+        if ModelSupply.from_settings(ModelCache.of(self.cache)).cache is None:
             return digests
         self._add_digests_to_cache_report(context, digests)
         return {model: digests.get(model) or self.hook.model_digest(model) for model in self.models_to_pull()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from airflow_provider_ollama.server.binary import find_ollama_binary
 from airflow_provider_ollama.server.local import LocalOllamaServer
-from airflow_provider_ollama.server.preparation import ModelPreparer, PullModels, pull_missing_models
+from airflow_provider_ollama.server.preparation import ModelPreparer, PullModels
 from airflow_provider_ollama.server.settings import LocalServer, gpu_environment
 
 __all__ = [
@@ -19,5 +19,4 @@ __all__ = [
     "PullModels",
     "find_ollama_binary",
     "gpu_environment",
-    "pull_missing_models",
 ]

@@ -6,18 +6,15 @@ pulling and saves new ones afterwards, without the server class knowing about S3
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from airflow_provider_ollama.pulling.retry import PullRetryPolicy, pull_models_blocking
+from airflow_provider_ollama.pulling.missing import pull_missing_models
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from airflow_provider_ollama.hooks.ollama import OllamaHook
-
-log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -46,23 +43,3 @@ class PullModels:
 
     def __repr__(self) -> str:
         return f"PullModels(insecure={self.insecure})"
-
-
-def pull_missing_models(
-    hook: OllamaHook, models: Sequence[str], *, insecure: bool = False, policy: PullRetryPolicy | None = None
-) -> dict[str, str]:
-    """Pull every model in ``models`` that ``hook``'s server lacks; return ``{name: digest}`` of those pulled.
-
-    The pulls go through :mod:`airflow_provider_ollama.pulling` like the pull operator's: stalls are
-    cancelled and retried per ``policy`` (default :class:`PullRetryPolicy`), and the log gets a few progress lines per layer.
-    """
-    missing = []
-    for model in models:
-        if hook.has_model(model):
-            log.info("Model %s is already on %s", model, hook.base_url)
-        else:
-            missing.append(model)
-    if not missing:
-        return {}
-    pulled = pull_models_blocking(hook, missing, insecure=insecure, policy=policy, logger=log)
-    return {result.model: result.digest for result in pulled}

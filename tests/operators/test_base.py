@@ -10,10 +10,10 @@ import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 from airflow.sdk import Context
 
+from airflow_provider_ollama.cache import ModelSupply
 from airflow_provider_ollama.exceptions import OllamaAuthError, OllamaServerNotReadyError
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.operators.base import BaseOllamaOperator
-from airflow_provider_ollama.server.preparation import PullModels
 from airflow_provider_ollama.server.settings import LocalServer
 from airflow_provider_ollama.triggers.ollama import OllamaServerReadyTrigger
 from tests.server.connections import use_ollama_connection
@@ -212,4 +212,5 @@ def test_local_server_is_built_from_the_operators_arguments():
     assert server.settings.context_length == 2048
     assert dict(server.settings.env) == {"OLLAMA_DEBUG": "1"}
     assert server.startup_timeout == 90
-    assert isinstance(server.preparer, PullModels)
+    assert isinstance(server.preparer, ModelSupply)
+    assert server.preparer.cache is None  # no cache=: models come from the registry
