@@ -71,7 +71,7 @@ def get_provider_info() -> dict[str, Any]:
                         "description": (
                             "Where a worker keeps its verified model blobs from the S3 model cache, "
                             "hard-linked into the stores of per-task servers (an operator's "
-                            "host_cache_dir= takes precedence). See docs/cache.md."
+                            "ModelCache(host_blob_cache_dir=) takes precedence). See docs/cache.md."
                         ),
                         "version_added": "0.1.0",
                         "type": "string",

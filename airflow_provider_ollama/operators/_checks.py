@@ -26,12 +26,13 @@ def argument_errors(task_id: str) -> Iterator[None]:
         raise kind(f"{task_id}: {error}") from None
 
 
-def check_model_name(task_id: str, name: str) -> None:
-    """Raise ``ValueError`` naming the task unless ``name`` follows Ollama's model-name rules."""
-    try:
-        ModelName.parse(name)
-    except ValueError as error:
-        raise ValueError(f"{task_id}: {error}") from None
+def model_name(argument: str, value: object) -> str:
+    """A rendered model name, checked against Ollama's naming rules; ``ValueError`` naming ``argument``."""
+    require_rendered(argument, value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{argument} must name a model such as 'llama3.2:1b' (got {value!r})")
+    ModelName.parse(value)
+    return value
 
 
 def model_list(argument: str, value: object) -> list[str]:
@@ -42,8 +43,4 @@ def model_list(argument: str, value: object) -> list[str]:
             f"{argument} rendered to {value!r}; it must be a list of model names such as ['llama3.2:1b'] "
             "(a template that renders a whole list needs render_template_as_native_obj=True on the DAG)"
         )
-    for model in value:
-        if not isinstance(model, str):
-            raise ValueError(f"{argument}: {model!r} is not a model name")
-        ModelName.parse(model)
-    return list(value)
+    return [model_name(argument, model) for model in value]

@@ -23,7 +23,7 @@ from airflow_provider_ollama.cache.supply import ModelSupply
 from airflow_provider_ollama.deadlines import check_timeout, task_start
 from airflow_provider_ollama.exceptions import OllamaServerNotReadyError
 from airflow_provider_ollama.hooks.ollama import OllamaHook
-from airflow_provider_ollama.operators._checks import argument_errors, model_list
+from airflow_provider_ollama.operators._checks import argument_errors
 from airflow_provider_ollama.server.local import LocalOllamaServer
 from airflow_provider_ollama.server.settings import LocalServer
 from airflow_provider_ollama.templating import require_rendered
@@ -42,6 +42,8 @@ CACHE_XCOM_KEY = "ollama_cache"
 
 # The trigger reports its own timeout clearly; Airflow's deferral timeout only backs it up.
 _DEFERRAL_BACKSTOP_S = 60.0
+# A check is one cheap GET; a shared server that comes up is noticed within this.
+_POKE_INTERVAL_S = 5.0
 
 
 class BaseOllamaOperator(BaseOperator):
@@ -49,12 +51,13 @@ class BaseOllamaOperator(BaseOperator):
 
     ``server="shared"`` (default) uses the server of ``ollama_conn_id``. The operator checks it once;
     if it does not answer and ``deferrable=True``, the wait moves to the triggerer and the task resumes
-    in :meth:`execute_complete` (otherwise it polls on the worker). Missing ``models`` are then pulled
-    and :meth:`run` gets the connection's hook.
+    in :meth:`execute_complete` (otherwise it checks again on the worker, every 5 s or a tenth of
+    ``timeout``). The models the operator needs (:meth:`models_to_prepare`) are then pulled when
+    missing and :meth:`run` gets the connection's hook.
 
     ``server=LocalServer(...)`` starts ``ollama serve`` inside the task (:class:`LocalOllamaServer`) as
     its settings say (GPUs, ``num_parallel``, ``keep_alive``, a kept ``models_dir``...; ``server="local"``
-    is ``LocalServer()``), prepares ``models`` on it, calls :meth:`run` with a hook on it, and stops it
+    is ``LocalServer()``), prepares the models on it, calls :meth:`run` with a hook on it, and stops it
     afterwards: on success, failure, ``on_kill``, ``execution_timeout``, or a killed task process.
 
     Writing an operator on top::
@@ -76,23 +79,17 @@ class BaseOllamaOperator(BaseOperator):
         Ollama's defaults) or a :class:`~airflow_provider_ollama.server.LocalServer` (a per-task server
         as it says) (templated, also the settings' own fields).
     :param ollama_conn_id: connection of the shared server (templated).
-    :param models: models the work needs; pulled when missing (templated).
-    :param deferrable: shared mode: wait for the server in the triggerer.
-    :param startup_timeout: seconds to wait for the server to answer: the shared one (counted from the
-        task's start, each check at most the connection's ``request_timeout``; then fail with
-        :class:`~airflow_provider_ollama.exceptions.OllamaServerNotReadyError`) or the one just started.
-    :param poll_interval: shared mode: seconds between checks while waiting.
+    :param deferrable: shared server: wait for it in the triggerer, not in a worker slot.
+    :param timeout: seconds to wait for the server to answer: the shared one (counted from the task's
+        start, each check at most the connection's ``request_timeout``; then fail with
+        :class:`~airflow_provider_ollama.exceptions.OllamaServerNotReadyError`), or the per-task one
+        just started.
     :param cache: the S3 model cache: ``"s3://bucket/prefix"`` (read and written through ``aws_default``)
         or a :class:`~airflow_provider_ollama.cache.ModelCache` (templated, also its own fields); None:
         models come from the registry only. Needs ``pip install 'airflow-provider-ollama[amazon]'``.
     """
 
-    template_fields: Sequence[str] = (
-        "server",
-        "ollama_conn_id",
-        "models",
-        "cache",
-    )
+    template_fields: Sequence[str] = ("server", "ollama_conn_id", "cache")
     #: The method :meth:`execute` defers to; subclasses that defer for their own reasons use other names.
     resume_method: ClassVar[str] = "execute_complete"
 
@@ -101,24 +98,20 @@ class BaseOllamaOperator(BaseOperator):
         *,
         server: ServerChoice = "shared",
         ollama_conn_id: str = OllamaHook.default_conn_name,
-        models: Sequence[str] | str = (),
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        startup_timeout: float = 300.0,
-        poll_interval: float = 5.0,
+        timeout: float = 300.0,
         cache: ModelCache | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.server = server
         self.ollama_conn_id = ollama_conn_id
-        self.models = models
         self.cache = cache
         self.deferrable = deferrable
-        self.startup_timeout = startup_timeout
-        self.poll_interval = poll_interval
+        self.timeout = timeout
         # Template fields are checked once rendered (check_arguments); the others now, when the DAG is parsed.
-        if startup_timeout <= 0 or poll_interval <= 0:
-            raise ValueError(f"{self.task_id}: startup_timeout and poll_interval must be positive")
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ValueError(f"{self.task_id}: timeout must be a positive number of seconds, got {timeout!r}")
         self._local_server: LocalOllamaServer | None = None
 
     # --- what subclasses implement or extend -----------------------------------------------------
@@ -128,8 +121,9 @@ class BaseOllamaOperator(BaseOperator):
         raise NotImplementedError(f"{type(self).__name__} must implement run(context, hook)")
 
     def models_to_prepare(self) -> list[str]:
-        """Models that must be on the server before :meth:`run` (after templates are rendered)."""
-        return self._rendered_models()
+        """Models that must be on the server before :meth:`run` (after templates are rendered); none here,
+        subclasses name theirs (the operator's ``model``, a Modelfile's base...)."""
+        return []
 
     def model_supply(self) -> ModelSupply:
         """Where the models come from: the S3 cache the rendered ``cache`` names, else the registry."""
@@ -145,6 +139,12 @@ class BaseOllamaOperator(BaseOperator):
         context["ti"].xcom_push(key=CACHE_XCOM_KEY, value=document)
 
     # --- the switch -----------------------------------------------------------------------------
+
+    @property
+    def poke_interval(self) -> float:
+        """Seconds between checks of a shared server that does not answer yet: 5, or a tenth of
+        ``timeout`` when that is shorter."""
+        return min(_POKE_INTERVAL_S, self.timeout / 10)
 
     @cached_property
     def hook(self) -> OllamaHook:
@@ -199,7 +199,7 @@ class BaseOllamaOperator(BaseOperator):
             return self._execute_on_local_server(context)
         hook = self.hook
         # Counted from the task's start, so the time before this line is part of the wait too.
-        deadline = task_start(context) + self.startup_timeout
+        deadline = task_start(context) + self.timeout
         if self.deferrable:
             problem = hook.not_ready_reason(timeout=check_timeout(hook.settings.check_timeout, deadline))
             if problem is not None:
@@ -233,7 +233,7 @@ class BaseOllamaOperator(BaseOperator):
         return LocalOllamaServer(
             self.local_server_settings(),
             models=self.models_to_prepare(),
-            startup_timeout=self.startup_timeout,
+            timeout=self.timeout,
             preparer=self.model_supply(),
         )
 
@@ -257,7 +257,7 @@ class BaseOllamaOperator(BaseOperator):
 
     def _wait_on_the_worker(self, hook: OllamaHook, deadline: float) -> None:
         try:
-            hook.wait_until_ready(timeout=max(deadline - time.time(), 0), poll_interval=self.poll_interval)
+            hook.wait_until_ready(timeout=max(deadline - time.time(), 0), poke_interval=self.poke_interval)
         except OllamaServerNotReadyError as failure:
             last = failure.__cause__ or failure
             raise self._not_ready(hook, deadline, str(last)) from last
@@ -285,11 +285,8 @@ class BaseOllamaOperator(BaseOperator):
             trigger=OllamaServerReadyTrigger(
                 self.ollama_conn_id,
                 end_time=deadline,
-                poll_interval=self.poll_interval,
+                poke_interval=self.poke_interval,
             ),
             method_name=self.resume_method,
-            timeout=timedelta(seconds=self.startup_timeout + _DEFERRAL_BACKSTOP_S),
+            timeout=timedelta(seconds=self.timeout + _DEFERRAL_BACKSTOP_S),
         )
-
-    def _rendered_models(self) -> list[str]:
-        return model_list("models", self.models)

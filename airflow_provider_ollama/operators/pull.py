@@ -19,7 +19,7 @@ from airflow_provider_ollama.cache.settings import ModelCache
 from airflow_provider_ollama.cache.supply import ModelSupply
 from airflow_provider_ollama.exceptions import OllamaPullError
 from airflow_provider_ollama.hooks.ollama import OllamaHook
-from airflow_provider_ollama.operators._checks import argument_errors, check_model_name
+from airflow_provider_ollama.operators._checks import argument_errors, model_list
 from airflow_provider_ollama.operators.base import CACHE_XCOM_KEY, BaseOllamaOperator
 from airflow_provider_ollama.pulling.retry import PulledModel, PullRetryPolicy, pull_models_blocking
 from airflow_provider_ollama.triggers.pull import OllamaPullTrigger, raise_for_pull_event
@@ -57,10 +57,9 @@ class OllamaPullOperator(BaseOllamaOperator):
 
     .. code-block:: python
 
-        OllamaPullOperator(task_id="pull", models=["llama3.2:1b", "nomic-embed-text"], deferrable=True)
+        OllamaPullOperator(task_id="pull", model=["llama3.2:1b", "nomic-embed-text"], deferrable=True)
 
-    :param model: the model to pull (templated).
-    :param models: several models to pull, in order (templated); give ``model`` or ``models``.
+    :param model: the model to pull, or a list of models pulled in order (templated).
     :param stall_timeout: seconds without progress before a pull is cancelled and retried.
     :param pull_retries: retries per model after the first attempt.
     :param pull_retry_delay: seconds before the first retry; doubled for each further one.
@@ -80,8 +79,7 @@ class OllamaPullOperator(BaseOllamaOperator):
     def __init__(
         self,
         *,
-        model: str | None = None,
-        models: Sequence[str] | str = (),
+        model: str | Sequence[str],
         stall_timeout: float = 120.0,
         pull_retries: int = 3,
         pull_retry_delay: float = 5.0,
@@ -90,17 +88,9 @@ class OllamaPullOperator(BaseOllamaOperator):
         insecure: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(models=models, **kwargs)
+        super().__init__(**kwargs)
+        self.model = model
         task = self.task_id
-        if model is None and not models:
-            raise ValueError(f"{task}: name the model to pull, e.g. model='llama3.2:1b' or models=[...]")
-        if model is not None and models:
-            raise ValueError(f"{task}: give model= or models=, not both")
-        if model is not None and (not isinstance(model, str) or not model.strip()):
-            raise ValueError(f"{task}: model must be a model name such as 'llama3.2:1b', not {model!r}")
-        for name in [model] if model is not None else [] if isinstance(models, str) else list(models):
-            if "{{" not in name:
-                check_model_name(task, name)
         if pull_timeout is not None and pull_timeout <= 0:
             raise ValueError(f"{task}: pull_timeout must be positive (seconds), got {pull_timeout}")
         if progress_interval <= 0:
@@ -111,7 +101,6 @@ class OllamaPullOperator(BaseOllamaOperator):
             )
         except ValueError as error:
             raise ValueError(f"{task}: {error}") from None
-        self.model = model
         self.insecure = insecure
         self.pull_timeout = pull_timeout
         self.progress_interval = progress_interval
@@ -125,13 +114,12 @@ class OllamaPullOperator(BaseOllamaOperator):
         self.models_to_pull()
 
     def models_to_pull(self) -> list[str]:
-        """The rendered ``model`` or ``models``, checked against Ollama's naming rules."""
-        names = [self.model] if self.model is not None else self._rendered_models()
-        for name in names:
-            if not isinstance(name, str):
-                raise ValueError(f"{self.task_id}: model rendered to {name!r}; it must be a model name")
-            check_model_name(self.task_id, name)
-        return names
+        """The rendered ``model``: one name or a list of them, checked against Ollama's naming rules."""
+        with argument_errors(self.task_id):
+            names = model_list("model", [self.model] if isinstance(self.model, str) else self.model)
+            if not names:
+                raise ValueError("model rendered to an empty list: name the model(s) to pull")
+            return names
 
     def run(self, context: Context, hook: OllamaHook) -> dict[str, str]:
         supply = ModelSupply.from_settings(ModelCache.of(self.cache), insecure=self.insecure)

@@ -61,7 +61,7 @@ class LocalOllamaServer:
     :param settings: what the server is (:class:`LocalServer`: binary, GPUs, Ollama settings, model
         store); default ``LocalServer()``. Checked here, so it must be rendered already.
     :param models: models to have on the server before the work starts (pulled, or restored by ``preparer``).
-    :param startup_timeout: seconds for the server to answer HTTP.
+    :param timeout: seconds for the server to answer HTTP once started.
     :param stop_timeout: seconds between SIGTERM and SIGKILL at stop.
     :param port: a fixed port; default 0 lets the system choose a free one and reads it from the log.
     :param home: HOME of the server (holds its registry key pair); default: a temporary directory.
@@ -75,7 +75,7 @@ class LocalOllamaServer:
         settings: LocalServer | None = None,
         *,
         models: Sequence[str] = (),
-        startup_timeout: float = 60.0,
+        timeout: float = 60.0,
         stop_timeout: float = 10.0,
         port: int = 0,
         home: str | os.PathLike[str] | None = None,
@@ -92,14 +92,14 @@ class LocalOllamaServer:
             raise ValueError("require_gpu=True needs models=[...]: the GPU check loads the first one")
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be 0 (any free port) or 1-65535, got {port}")
-        if startup_timeout <= 0 or stop_timeout < 0:
-            raise ValueError("startup_timeout must be positive and stop_timeout not negative")
+        if timeout <= 0 or stop_timeout < 0:
+            raise ValueError("timeout must be positive and stop_timeout not negative")
         self.settings = settings
         self.models = list(models)
         self._shared_models_dir = Path(settings.models_dir).expanduser() if settings.models_dir else None
         self._home = Path(home).expanduser() if home is not None else None
         self._port = port
-        self.startup_timeout = startup_timeout
+        self.timeout = timeout
         self.stop_timeout = stop_timeout
         self._log_path = Path(log_path).expanduser() if log_path is not None else None
         self.preparer: ModelPreparer = preparer if preparer is not None else PullModels()
@@ -159,7 +159,7 @@ class LocalOllamaServer:
                 process = self._launch(binary)
             if self._stop_requested:
                 raise OllamaServerStartError("stop() was called while the server was being launched")
-            self._wait_until_ready(process, time.monotonic() + self.startup_timeout)
+            self._wait_until_ready(process, time.monotonic() + self.timeout)
             assert self.models_dir is not None  # set by _launch
             self.preparer.prepare(self.hook, self.models, models_dir=self.models_dir)
             self._check_models_present()
@@ -227,8 +227,7 @@ class LocalOllamaServer:
             if time.monotonic() >= deadline:
                 raise OllamaServerStartError(
                     f"`ollama serve` listened on {self.url} but did not answer HTTP within "
-                    f"{self.startup_timeout:.0f} s (raise startup_timeout if GPU discovery is slow here)."
-                    + self._tail_text()
+                    f"{self.timeout:.0f} s (raise timeout if GPU discovery is slow here)." + self._tail_text()
                 )
             # Waiting on the process, not sleeping, notices a crash at once.
             process.wait_exit(_POLL_INTERVAL_S)
@@ -242,7 +241,7 @@ class LocalOllamaServer:
             self._raise_if_exited(process)
             if time.monotonic() >= deadline:
                 raise OllamaServerStartError(
-                    f"`ollama serve` printed no 'Listening on' line within {self.startup_timeout:.0f} s, so "
+                    f"`ollama serve` printed no 'Listening on' line within {self.timeout:.0f} s, so "
                     "its port is unknown; pass port= to choose one." + self._tail_text()
                 )
 

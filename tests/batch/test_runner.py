@@ -206,17 +206,20 @@ async def test_generate_items_carry_metrics_and_shared_options() -> None:
     }
 
 
-async def test_item_images_are_sent_after_the_shared_ones() -> None:
+async def test_an_items_images_and_template_go_with_that_item_alone() -> None:
     client = StubClient()
     batch = GenerateBatch(
         "tiny",
-        ["plain", {"prompt": "describe", "images": ["aW1n"]}],
-        options=GenerationOptions(images=["c2hhcmVk"]),
+        ["plain", {"prompt": "describe", "images": ["aW1n"], "template": "{{ .Prompt }}!"}],
+        options=GenerationOptions(system="be brief"),
     )
 
     await run_batch(client, batch, max_concurrency=1)
 
-    assert [kwargs["images"] for kwargs in client.kwargs] == [["c2hhcmVk"], ["c2hhcmVk", "aW1n"]]
+    assert client.kwargs == [
+        {"system": "be brief"},
+        {"system": "be brief", "images": ["aW1n"], "template": "{{ .Prompt }}!"},
+    ]
 
 
 async def test_chat_items_get_the_shared_system_prompt_and_report_tool_calls() -> None:

@@ -85,9 +85,11 @@ def ollama_batch_shared() -> None:
     OllamaChatOperator(
         task_id="chat_many",
         model="{{ params.model }}",
-        system="You are terse.",
         conversations=[
-            [{"role": "user", "content": "Why is the sky blue?"}],
+            [
+                {"role": "system", "content": "You are terse."},
+                {"role": "user", "content": "Why is the sky blue?"},
+            ],
             [
                 {"role": "system", "content": "You are a poet."},
                 {"role": "user", "content": "Why is the sea salty?"},
@@ -144,7 +146,7 @@ def ollama_batch_collect() -> None:
         prompts=[f"Item {index}." for index in range(6)],
         options=SEEDED,
         on_error="collect",
-        request_attempts=1,
+        request_retries=0,
         max_concurrency=1,
     )
 
@@ -159,9 +161,8 @@ def ollama_batch_resume() -> None:
         options=SEEDED,
         output_uri="{{ params.output_uri }}",
         max_concurrency=4,
-        request_attempts=2,
-        startup_timeout=60,
-        poll_interval=0.1,
+        request_retries=1,
+        timeout=60,
         retries=1,
         retry_delay=timedelta(0),
     )

@@ -24,9 +24,7 @@ TEXT_MODELFILE = "FROM {{ params.model }}\nSYSTEM You answer in one word.\nPARAM
 @dag(schedule=None, start_date=START, catchup=False, params=PARAMS, template_searchpath=[MODELFILE_DIR])
 def ollama_pull_create_shared() -> None:
     pull = OllamaPullOperator(task_id="pull", model="{{ params.model }}")
-    pull_deferred = OllamaPullOperator(
-        task_id="pull_deferred", models=["{{ params.model }}"], deferrable=True
-    )
+    pull_deferred = OllamaPullOperator(task_id="pull_deferred", model=["{{ params.model }}"], deferrable=True)
     create_text = OllamaCreateOperator(task_id="create_text", model="terse:latest", modelfile=TEXT_MODELFILE)
     create_text_again = OllamaCreateOperator(
         task_id="create_text_again", model="terse:latest", modelfile=TEXT_MODELFILE

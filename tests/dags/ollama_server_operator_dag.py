@@ -82,8 +82,7 @@ def ollama_server_shared() -> None:
         server="shared",
         ollama_conn_id=SHARED_CONN_ID,
         deferrable=True,
-        poll_interval=0.25,
-        startup_timeout=60,
+        timeout=60,
         models=["{{ params.model }}"],
         preload=True,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -30,14 +31,15 @@ class VersionOperator(BaseOllamaOperator):
 
 
 class ModelOperator(BaseOllamaOperator):
-    """An operator whose own argument names a model the switch must prepare."""
+    """An operator whose own arguments name models the switch must prepare."""
 
-    def __init__(self, *, model: str, **kwargs: Any) -> None:
+    def __init__(self, *, model: str, also: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.model = model
+        self.also = also
 
     def models_to_prepare(self) -> list[str]:
-        return [self.model, *super().models_to_prepare()]
+        return [self.model, *self.also]
 
     def run(self, context: Context, hook: OllamaHook) -> Any:
         return hook.generate(self.model, "hi", options={"num_predict": 4}).response
@@ -47,15 +49,14 @@ class ModelOperator(BaseOllamaOperator):
 
 
 def test_a_timeout_that_is_not_a_template_field_fails_at_dag_parse_time():
-    with pytest.raises(ValueError, match="v: startup_timeout"):
-        VersionOperator(task_id="v", startup_timeout=0)
+    with pytest.raises(ValueError, match="v: timeout must be a positive number of seconds"):
+        VersionOperator(task_id="v", timeout=0)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"server": "gpu"}, r"v: server='gpu' is not a server.*'shared'.*'local'.*LocalServer"),
-        ({"models": "llama3"}, "v: models rendered to 'llama3'; it must be a list of model names"),
         ({"server": LocalServer(gpus=[-1])}, "v: gpus"),
         ({"server": LocalServer(keep_alive="forever")}, "v: .*keep_alive"),
         ({"server": LocalServer(num_parallel=0)}, "v: num_parallel"),
@@ -70,9 +71,9 @@ def test_bad_rendered_arguments_fail_at_execute_start_naming_the_task(kwargs, me
         operator.execute({})
 
 
-def test_templated_models_string_is_accepted_until_rendered():
-    operator = VersionOperator(task_id="v", models="{{ params.models }}")
-    with pytest.raises(ValueError, match="v: models is still a template"):
+def test_a_connection_id_still_a_template_fails_at_execute():
+    operator = VersionOperator(task_id="v", ollama_conn_id="{{ params.conn }}")
+    with pytest.raises(ValueError, match="v: ollama_conn_id is still a template"):
         operator.execute({})
 
 
@@ -81,8 +82,8 @@ def test_connection_id_rendered_empty_fails_at_execute():
         VersionOperator(task_id="v", ollama_conn_id="  ").execute({})
 
 
-def test_template_fields_include_the_connection_and_the_models():
-    assert {"ollama_conn_id", "models"} <= set(BaseOllamaOperator.template_fields)
+def test_template_fields_are_the_server_the_connection_and_the_cache():
+    assert set(BaseOllamaOperator.template_fields) == {"server", "ollama_conn_id", "cache"}
 
 
 def test_an_operator_without_run_says_what_to_implement(ollama_emulator, monkeypatch):
@@ -113,9 +114,7 @@ def test_shared_mode_pulls_the_models_the_operator_names_before_the_work(
 def test_shared_mode_without_deferral_waits_on_the_worker_then_fails_typed(monkeypatch):
     port = unused_port()
     use_ollama_connection(monkeypatch, CONN_ID, port)
-    operator = VersionOperator(
-        task_id="v", ollama_conn_id=CONN_ID, deferrable=False, startup_timeout=1, poll_interval=0.1
-    )
+    operator = VersionOperator(task_id="v", ollama_conn_id=CONN_ID, deferrable=False, timeout=1)
     started = time.monotonic()
     with pytest.raises(OllamaServerNotReadyError, match=f"127.0.0.1:{port}"):
         operator.execute({})
@@ -128,9 +127,7 @@ def test_shared_mode_defers_to_the_readiness_trigger_when_the_server_is_down(mon
         task_id="v",
         ollama_conn_id=CONN_ID,
         deferrable=True,
-        models=["tiny"],
-        startup_timeout=120,
-        poll_interval=2,
+        timeout=120,
     )
     before = time.time()
     with pytest.raises(TaskDeferred) as deferred:
@@ -139,9 +136,9 @@ def test_shared_mode_defers_to_the_readiness_trigger_when_the_server_is_down(mon
     assert isinstance(trigger, OllamaServerReadyTrigger)
     assert trigger.ollama_conn_id == CONN_ID
     # Models are pulled on the worker after resuming, never waited for or pulled in the triggerer.
-    assert trigger.models == []
+    assert trigger.wait_for_models == []
     assert before + 120 <= trigger.end_time <= time.time() + 120
-    assert trigger.poll_interval == 2
+    assert trigger.poke_interval == 5  # a tenth of the timeout, at most 5 s
     assert deferred.value.method_name == "execute_complete"
     assert deferred.value.timeout is not None
     assert deferred.value.timeout > timedelta(seconds=120)
@@ -201,8 +198,8 @@ def test_local_server_is_built_from_the_operators_arguments():
             models_dir="/srv/ollama-models",
         ),
         model="tiny",
-        models=["tiny-embed"],
-        startup_timeout=90,
+        also=["tiny-embed"],
+        timeout=90,
     )
     server = operator.build_local_server()
     assert server.models == ["tiny", "tiny-embed"]
@@ -211,6 +208,6 @@ def test_local_server_is_built_from_the_operators_arguments():
     assert server.settings.num_parallel == 3
     assert server.settings.context_length == 2048
     assert dict(server.settings.env) == {"OLLAMA_DEBUG": "1"}
-    assert server.startup_timeout == 90
+    assert server.timeout == 90
     assert isinstance(server.preparer, ModelSupply)
     assert server.preparer.cache is None  # no cache=: models come from the registry

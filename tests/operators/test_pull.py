@@ -388,17 +388,15 @@ def test_resuming_with_a_failure_or_malformed_event_raises_a_typed_error(
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
-        ({}, "name the model to pull"),
-        ({"model": "a", "models": ["b"]}, "not both"),
-        ({"model": "no good"}, "invalid model name 'no good'"),
-        ({"models": ["ok", "bad name"]}, "invalid model name 'bad name'"),
         ({"model": "tiny", "stall_timeout": 0}, "stall_timeout must be positive"),
         ({"model": "tiny", "pull_retries": -1}, "must not be negative"),
         ({"model": "tiny", "pull_timeout": 0}, "pull_timeout must be positive"),
         ({"model": "tiny", "progress_interval": 0}, "progress_interval must be positive"),
     ],
 )
-def test_bad_arguments_fail_when_the_dag_is_parsed(arguments: dict[str, Any], expected: str) -> None:
+def test_bad_arguments_that_are_not_templates_fail_when_the_dag_is_parsed(
+    arguments: dict[str, Any], expected: str
+) -> None:
     started = time.monotonic()
     with pytest.raises(ValueError, match="pull") as raised:
         OllamaPullOperator(task_id="pull", **arguments)
@@ -406,9 +404,19 @@ def test_bad_arguments_fail_when_the_dag_is_parsed(arguments: dict[str, Any], ex
     assert time.monotonic() - started < 1
 
 
-def test_a_models_string_fails_once_rendered_naming_the_task() -> None:
-    with pytest.raises(ValueError, match="pull: models rendered to 'tiny'; it must be a list"):
-        OllamaPullOperator(task_id="pull", models="tiny").execute({})
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ([], "pull: model rendered to an empty list"),
+        (["ok", "bad name"], "pull: invalid model name 'bad name'"),
+        ("no good", "pull: invalid model name 'no good'"),
+        ("{{ params.model }}", "pull: model is still a template"),
+        (3, "pull: model rendered to 3"),
+    ],
+)
+def test_model_is_checked_once_rendered_naming_the_task(model: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        OllamaPullOperator(task_id="pull", model=model).execute({})
 
 
 def test_templated_names_are_checked_once_rendered(emulator: OllamaEmulator) -> None:

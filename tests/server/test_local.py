@@ -334,10 +334,10 @@ def test_preparer_runs_once_after_readiness_and_the_server_checks_its_work(ollam
 
 def test_the_server_is_what_its_settings_say():
     settings = LocalServer(keep_alive="15m", num_parallel=2, gpus=None, env={"OLLAMA_DEBUG": "1"})
-    server = LocalOllamaServer(settings, models=["tiny"], startup_timeout=5)
+    server = LocalOllamaServer(settings, models=["tiny"], timeout=5)
     assert server.settings is settings
     assert server.models == ["tiny"]
-    assert server.startup_timeout == 5
+    assert server.timeout == 5
     assert LocalOllamaServer().settings == LocalServer()
 
 
