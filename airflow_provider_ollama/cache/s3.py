@@ -12,7 +12,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -245,14 +245,7 @@ class S3ModelCache:
             (False). By default the policy decides: only ``refresh`` raises, so with ``read-write``
             a task whose work succeeded is not failed by a cache it could not write.
         """
-        model = _as_model_name(name)
-        report = SaveReport(model=model.display_shortest(), location=self.location.url)
-        if not self.policy.writes:
-            return _skipped(report, self.policy)
-        fatal = self.policy.save_errors_are_fatal if raise_errors is None else raise_errors
-        with _reported(report, fatal=fatal):
-            self._save(store, model, report)
-        return report
+        return self._write(name, raise_errors, lambda model, report: self._save(store, model, report))
 
     def mirror(
         self, name: ModelName | str, *, insecure: bool = False, raise_errors: bool | None = None
@@ -265,13 +258,26 @@ class S3ModelCache:
         ``bytes_uploaded`` is what came from the registry. Errors as for :meth:`save`; registry
         failures raise :class:`~airflow_provider_ollama.cache.registry.RegistryReadError`.
         """
+
+        def copy(model: ModelName, report: SaveReport) -> None:
+            report.manifest_digest = copy_from_registry(self.objects, model, report, insecure=insecure).digest
+
+        return self._write(name, raise_errors, copy)
+
+    def _write(
+        self,
+        name: ModelName | str,
+        raise_errors: bool | None,
+        write: Callable[[ModelName, SaveReport], None],
+    ) -> SaveReport:
+        """Run ``write`` unless the policy does not write, with its errors raised or reported as it says."""
         model = _as_model_name(name)
         report = SaveReport(model=model.display_shortest(), location=self.location.url)
         if not self.policy.writes:
             return _skipped(report, self.policy)
         fatal = self.policy.save_errors_are_fatal if raise_errors is None else raise_errors
         with _reported(report, fatal=fatal):
-            report.manifest_digest = copy_from_registry(self.objects, model, report, insecure=insecure).digest
+            write(model, report)
         return report
 
     def _save(self, store: ModelStore, model: ModelName, report: SaveReport) -> None:

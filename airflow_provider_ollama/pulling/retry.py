@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
 import ollama
 
@@ -123,15 +124,21 @@ async def pull_models(
         await hook.aclose()
 
 
+class PullOptions(TypedDict, total=False):
+    """The optional arguments of :func:`pull_models`, which :func:`pull_models_blocking` passes on."""
+
+    insecure: bool
+    policy: PullRetryPolicy | None
+    progress_interval: float
+
+
 def pull_models_blocking(
     hook: OllamaHook,
     models: Sequence[str],
     *,
-    insecure: bool = False,
-    policy: PullRetryPolicy | None = None,
     logger: LineLogger,
-    progress_interval: float = 10.0,
     timeout: float | None = None,
+    **options: Unpack[PullOptions],
 ) -> list[PulledModel]:
     """:func:`pull_models` for synchronous code (a task on a worker), with the same retries and progress.
 
@@ -139,10 +146,7 @@ def pull_models_blocking(
     """
     # Read the connection now, synchronously: inside the event loop the hook would fetch it again.
     _ = hook.settings
-    work = pull_models(
-        hook, models, insecure=insecure, policy=policy, logger=logger, progress_interval=progress_interval
-    )
-    return asyncio.run(asyncio.wait_for(work, timeout))
+    return asyncio.run(asyncio.wait_for(pull_models(hook, models, logger=logger, **options), timeout))
 
 
 def registry_of(model: str) -> str:
