@@ -500,8 +500,9 @@ class OllamaHook(BaseHook):
     ) -> str:
         """Create ``model`` on the server (``/api/create``); return its digest.
 
-        ``from_model`` is the base model (Ollama's ``from``, the client's ``from_``). ``files`` and ``adapters`` map file names to a local :class:`~pathlib.Path` (uploaded first,
-        skipped when the server has it) or to a ``sha256:<hex>`` digest already on the server.
+        ``from_model`` is the base model (Ollama's ``from``, the client's ``from_``). ``files`` and
+        ``adapters`` map file names to a local :class:`~pathlib.Path` (uploaded first, skipped when the
+        server has it) or to a ``sha256:<hex>`` digest already on the server.
         ``raw_fields`` are /api/create fields the client has no argument for (``renderer``,
         ``parser``, ``requires``...); when given, the request is sent with httpx.
         """
