@@ -168,7 +168,7 @@ class BaseOllamaBatchOperator(BaseOllamaOperator):
                 batch,
                 max_concurrency=self.effective_max_concurrency(),
                 on_error=self.on_error,
-                retry=RetryPolicy(max_attempts=self.request_retries + 1),
+                retry=RetryPolicy(retries=self.request_retries),
                 sink=sink,
             )
         finally:

@@ -100,7 +100,11 @@ class OllamaPullOperator(BaseOllamaOperator):
                 retries=pull_retries, retry_delay=pull_retry_delay, stall_timeout=stall_timeout
             )
         except ValueError as error:
-            raise ValueError(f"{task}: {error}") from None
+            given = (
+                f"pull_retries={pull_retries!r}, pull_retry_delay={pull_retry_delay!r}, "
+                f"stall_timeout={stall_timeout!r}"
+            )
+            raise ValueError(f"{task}: {error} ({given})") from None
         self.insecure = insecure
         self.pull_timeout = pull_timeout
         self.progress_interval = progress_interval

@@ -16,6 +16,7 @@ from typing import TypedDict, Unpack
 
 import ollama
 
+from airflow_provider_ollama.backoff import Backoff
 from airflow_provider_ollama.exceptions import (
     OllamaError,
     OllamaModelNotFoundError,
@@ -37,8 +38,8 @@ _VERIFYING = "verifying sha256 digest"
 
 
 @dataclass(frozen=True)
-class PullRetryPolicy:
-    """How hard to try: attempts, backoff, and what counts as a stall.
+class PullRetryPolicy(Backoff):
+    """How hard to try: retries, backoff, and what counts as a stall.
 
     :param retries: attempts after the first one (0 disables retries).
     :param retry_delay: seconds before the first retry; doubled for each further one.
@@ -47,22 +48,12 @@ class PullRetryPolicy:
         stream is cancelled and the pull retried. Not applied while the server verifies digests.
     """
 
-    retries: int = 3
-    retry_delay: float = 5.0
-    max_retry_delay: float = 120.0
     stall_timeout: float = 120.0
 
     def __post_init__(self) -> None:
-        if self.retries < 0:
-            raise ValueError(f"pull retries must not be negative, got {self.retries}")
-        if self.retry_delay < 0 or self.max_retry_delay < 0:
-            raise ValueError("pull retry delays must not be negative")
+        super().__post_init__()
         if self.stall_timeout <= 0:
             raise ValueError(f"stall_timeout must be positive, got {self.stall_timeout}")
-
-    def delay(self, failed_attempts: int) -> float:
-        """Seconds to wait after ``failed_attempts`` attempts have failed (1 for the first failure)."""
-        return float(min(self.max_retry_delay, self.retry_delay * 2.0 ** (failed_attempts - 1)))
 
 
 @dataclass(frozen=True)

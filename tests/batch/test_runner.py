@@ -31,7 +31,7 @@ from tests.batch.stub_client import StubClient
 
 pytestmark = pytest.mark.asyncio
 
-FAST_RETRY = RetryPolicy(max_attempts=4, initial_backoff=0.001, max_backoff=0.005)
+FAST_RETRY = RetryPolicy(retries=3, retry_delay=0.001, max_retry_delay=0.005)
 
 
 def records_of(outcome: BatchOutcome) -> list[dict[str, Any]]:
@@ -153,7 +153,7 @@ async def test_client_errors_are_never_retried() -> None:
     assert outcome.errors[0]["attempts"] == 1
 
 
-async def test_retries_stop_after_max_attempts() -> None:
+async def test_retries_stop_after_the_last_retry() -> None:
     client = StubClient(failures={"prompt 0": [OllamaServerBusyError("server busy")] * 10})
 
     outcome = await run_batch(client, GenerateBatch("tiny", prompts(1)), on_error="collect", retry=FAST_RETRY)
@@ -316,7 +316,7 @@ async def test_busy_answers_from_a_full_server_queue_are_retried_until_done(
     emulated_ollama: Callable[..., EmulatedOllama],
 ) -> None:
     server = emulated_ollama(num_parallel=1, max_queue=1, request_latency_seconds=0.02)
-    retry = RetryPolicy(max_attempts=30, initial_backoff=0.01, max_backoff=0.05)
+    retry = RetryPolicy(retries=29, retry_delay=0.01, max_retry_delay=0.05)
 
     outcome = await run_batch(
         server.hook, GenerateBatch(server.model, prompts(10)), max_concurrency=4, retry=retry
