@@ -219,10 +219,11 @@ def _started_emulator(paths: DemoPaths) -> Iterator[str]:
 @contextlib.contextmanager
 def _started_ollama(paths: DemoPaths, binary: str) -> Iterator[str]:
     """A real ``ollama serve`` the same way, through the provider's own per-task server class."""
-    from airflow_provider_ollama.server.local import LocalOllamaServer  # imports Airflow: only here
+    from airflow_provider_ollama.server import LocalOllamaServer, LocalServer  # imports Airflow: only here
 
     server = LocalOllamaServer(
-        binary=binary, models_dir=paths.ollama_models, log_path=paths.log.with_name("ollama-serve.log")
+        LocalServer(binary=binary, models_dir=str(paths.ollama_models)),
+        log_path=paths.log.with_name("ollama-serve.log"),
     )
     with server:
         assert server.url is not None  # set once it answers
@@ -303,10 +304,12 @@ def s3_object_count(paths: DemoPaths) -> int:
 # --- Airflow -------------------------------------------------------------------------------------
 
 
-def airflow_environment(choice: OllamaChoice, s3_endpoint: str) -> dict[str, str]:
-    """Environment of every Airflow command: this process's (the demo's home and DAGs), plus connections."""
+def airflow_environment(choice: OllamaChoice, s3_endpoint: str, registry: RegistryEmulator) -> dict[str, str]:
+    """Environment of every Airflow command: this process's (the demo's home and DAGs), plus connections,
+    and the registry emulator (plain HTTP) among the insecure registries, as a deployment would list its own."""
     environment = {
         **os.environ,
+        "AIRFLOW__OLLAMA__INSECURE_REGISTRIES": registry.host,
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
             {
                 "conn_type": "aws",
@@ -530,7 +533,7 @@ def _parse_arguments(argv: list[str]) -> argparse.Namespace:
 def flagship_conf(choice: OllamaChoice, registry: RegistryEmulator) -> dict[str, Any]:
     """The flagship's params: the registry emulator's model for the emulator, the DAG's defaults otherwise."""
     if choice.kind == "emulator":
-        return {"base_model": registry.model_name(DEMO_MODEL), "insecure_registry": True}
+        return {"base_model": registry.model_name(DEMO_MODEL)}
     # A real Ollama runs real weights: the DAG's own defaults (llama3.2:1b from Ollama's registry).
     return {}
 
@@ -538,7 +541,7 @@ def flagship_conf(choice: OllamaChoice, registry: RegistryEmulator) -> dict[str,
 def cache_conf(choice: OllamaChoice, registry: RegistryEmulator) -> dict[str, Any]:
     """The cache example's params: the same model as the flagship, cached in the demo's moto bucket."""
     if choice.kind == "emulator":
-        return {"model": registry.model_name(DEMO_MODEL), "cache": CACHE_LOCATION, "insecure_registry": True}
+        return {"model": registry.model_name(DEMO_MODEL), "cache": CACHE_LOCATION}
     return {"cache": CACHE_LOCATION}
 
 
@@ -569,7 +572,7 @@ def run_demo(arguments: argparse.Namespace) -> Report:
             f"  S3:       moto at {s3_endpoint}, bucket {CACHE_BUCKET} "
             f"({s3_object_count(paths)} objects restored from {paths.s3})"
         )
-        environment = airflow_environment(choice, s3_endpoint)
+        environment = airflow_environment(choice, s3_endpoint, registry)
         started = time.monotonic()
         migrated = migrate_once(paths, environment)
         report.line(

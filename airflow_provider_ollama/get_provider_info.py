@@ -71,13 +71,26 @@ def get_provider_info() -> dict[str, Any]:
                         "description": (
                             "Where a worker keeps its verified model blobs from the S3 model cache, "
                             "hard-linked into the stores of per-task servers (an operator's "
-                            "host_cache_dir= takes precedence). See docs/cache.md."
+                            "ModelCache(host_blob_cache_dir=) takes precedence). See docs/cache.md."
                         ),
                         "version_added": "0.1.0",
                         "type": "string",
                         "example": "/mnt/nvme/ollama-blob-cache",
                         # The same as cache.host_cache.DEFAULT_HOST_CACHE_DIR (not imported: it loads Airflow).
                         "default": "/var/tmp/ollama-blob-cache",  # noqa: S108
+                    },
+                    "insecure_registries": {
+                        "description": (
+                            "Registries that models may be pulled from (or pushed to) over plain HTTP, "
+                            "comma separated, like Docker's insecure-registries: host:port, host (any "
+                            "port) or a network such as 10.0.0.0/8. Pulls from them are sent with "
+                            "Ollama's insecure flag by the hook, the operators, the deferred pull and "
+                            "the S3 model cache. See docs/pull.md."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "127.0.0.1:5000, registry.lab:8080",
+                        "default": "",
                     },
                 },
             },

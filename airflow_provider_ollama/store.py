@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any
 
 from airflow_provider_ollama.names import InvalidModelNameError, ModelName
 
@@ -223,16 +223,3 @@ def atomic_write(target: Path, data: bytes) -> None:
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
-
-
-def copy_stream_hashed(
-    source: BinaryIO, target: BinaryIO, *, chunk_size: int = _HASH_CHUNK
-) -> tuple[str, int]:
-    """Copy ``source`` to ``target`` while hashing; return ``(digest, size)`` of what was copied."""
-    hasher = hashlib.sha256()
-    size = 0
-    while chunk := source.read(chunk_size):
-        hasher.update(chunk)
-        target.write(chunk)
-        size += len(chunk)
-    return "sha256:" + hasher.hexdigest(), size

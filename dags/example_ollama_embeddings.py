@@ -19,11 +19,9 @@ from airflow_provider_ollama.operators.embed import OllamaEmbedOperator
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     tags=["ollama", "example"],
-    render_template_as_native_obj=True,
     params={
         "embedding_model": Param("nomic-embed-text", type="string"),
         "question": Param("How do plants make food?", type="string"),
-        "insecure_registry": Param(False, type="boolean"),
     },
 )
 def example_ollama_embeddings() -> None:
@@ -44,13 +42,11 @@ def example_ollama_embeddings() -> None:
         model="{{ params.embedding_model }}",
         input=passages,
         batch_size=32,  # texts per request; several requests run at once
-        insecure="{{ params.insecure_registry }}",
     )
     question_vector = OllamaEmbedOperator(
         task_id="embed_question",
         model="{{ params.embedding_model }}",
         input="{{ params.question }}",  # one text: XCom holds one record, not a list
-        insecure="{{ params.insecure_registry }}",
     )
 
     @task

@@ -14,6 +14,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from airflow_provider_ollama.operators.generate import OllamaGenerateOperator
+from airflow_provider_ollama.server import LocalServer
 
 
 @dag(
@@ -28,7 +29,6 @@ from airflow_provider_ollama.operators.generate import OllamaGenerateOperator
         "chunks": Param(3, type="integer", minimum=1, description="Mapped tasks (and servers) to use."),
         # Any ObjectStoragePath location: s3://bucket/prefix (with an aws connection), gs://..., file:///...
         "output_base_uri": Param("file:///tmp/ollama-batches", type="string"),
-        "insecure_registry": Param(False, type="boolean"),
     },
 )
 def example_ollama_mapped_batch() -> None:
@@ -47,13 +47,13 @@ def example_ollama_mapped_batch() -> None:
 
     titles = OllamaGenerateOperator.partial(
         task_id="generate_chunk",
-        server="local",  # every mapped instance starts (and stops) its own ollama serve
+        # Every mapped instance starts (and stops) its own ollama serve, serving 4 requests at once
+        # (OLLAMA_NUM_PARALLEL); the requests in flight follow it.
+        server=LocalServer(num_parallel=4),
         model="{{ params.model }}",
-        num_parallel=4,  # OLLAMA_NUM_PARALLEL of each server; requests in flight follow it
         options={"temperature": 0, "num_predict": 32},
         # One location per chunk: a retry of chunk 2 resumes there, and chunks never collide.
         output_uri="{{ params.output_base_uri }}/{{ run_id }}/chunk-{{ ti.map_index }}",
-        insecure="{{ params.insecure_registry }}",
     ).expand(prompts=chunks)
 
     @task

@@ -27,13 +27,10 @@ MODEL_CACHE = os.environ.get("OLLAMA_MODEL_CACHE", "s3://ollama-models/cache")
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     tags=["ollama", "example", "s3"],
-    render_template_as_native_obj=True,
     params={
         "model": Param("llama3.2:1b", type="string"),
         "cache": Param(MODEL_CACHE, type="string", description="s3://bucket/prefix of the model cache"),
         "text": Param("Ollama keeps model weights as content-addressed blobs.", type="string"),
-        # Only for registries served over plain http, such as a test registry.
-        "insecure_registry": Param(False, type="boolean"),
     },
 )
 def example_ollama_model_cache() -> None:
@@ -43,16 +40,12 @@ def example_ollama_model_cache() -> None:
         model="{{ params.model }}",
         # Restored from here when cached (every byte checked against its sha256), saved here when pulled.
         cache="{{ params.cache }}",
-        aws_conn_id="aws_default",
-        insecure="{{ params.insecure_registry }}",
     )
 
     @task.ollama(
         server="local",
         models=["{{ params.model }}"],
         cache="{{ params.cache }}",
-        aws_conn_id="aws_default",
-        insecure="{{ params.insecure_registry }}",
     )
     def summarise(hook: OllamaHook, params: dict[str, Any]) -> str:
         """The model is on this task's server before the function runs: restored, not pulled."""

@@ -15,6 +15,7 @@ from airflow.sdk import Param, dag, task
 
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.operators.server import OllamaServerOperator
+from airflow_provider_ollama.server import LocalServer
 
 
 def _gpu_pod_override() -> dict[str, Any]:
@@ -74,25 +75,23 @@ def summarise_all(hook: OllamaHook, model: str, texts: list[str]) -> list[str]:
             ],
             type="array",
         ),
-        # Only for registries served over plain http, such as a test registry.
-        "insecure_registry": Param(False, type="boolean"),
     },
 )
 def example_ollama_per_task_server() -> None:
     summaries = OllamaServerOperator(
         task_id="summarise_on_gpu",
-        server="local",
+        server=LocalServer(
+            # Every visible GPU (on Kubernetes: the pod's), and fail fast with a clear message if the
+            # model does not land in GPU memory (no driver, no device, no request).
+            gpus="all",
+            require_gpu=True,
+            # Keep the model loaded for the whole task, serve four requests at once, 8k context.
+            keep_alive=-1,
+            num_parallel=4,
+            context_length=8192,
+            flash_attention=True,
+        ),
         models=["{{ params.model }}"],
-        insecure="{{ params.insecure_registry }}",
-        # GPU settings of the per-task server: every visible GPU (on Kubernetes: the pod's), and fail fast
-        # with a clear message if the model does not land in GPU memory (no driver, no device, no request).
-        gpus="all",
-        require_gpu=True,
-        # Keep the model loaded for the whole task, serve four requests at once, 8k context.
-        keep_alive=-1,
-        num_parallel=4,
-        context_length=8192,
-        flash_attention=True,
         python_callable=summarise_all,
         op_kwargs={"model": "{{ params.model }}", "texts": "{{ params.texts }}"},
         # On timeout (or kill) the server and its model runners are stopped with the task.

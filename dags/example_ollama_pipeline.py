@@ -50,8 +50,6 @@ TICKET_SCHEMA = {
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     tags=["ollama", "example"],
-    # Templated values keep their Python types: the insecure flag below stays a boolean.
-    render_template_as_native_obj=True,
     params={
         "base_model": Param("llama3.2:1b", type="string", description="Model the triage model is built on."),
         "triage_model": Param(
@@ -59,8 +57,6 @@ TICKET_SCHEMA = {
         ),
         "product": Param("Acme Cloud", type="string", description="Whose tickets these are (in the prompt)."),
         "context_length": Param(4096, type="integer", minimum=512),
-        # Only for registries served over plain http, such as a lab registry or the emulator's.
-        "insecure_registry": Param(False, type="boolean"),
     },
 )
 def example_ollama_pipeline() -> None:
@@ -75,7 +71,6 @@ def example_ollama_pipeline() -> None:
     pull_base_model = OllamaPullOperator(
         task_id="pull_base_model",
         model="{{ params.base_model }}",
-        insecure="{{ params.insecure_registry }}",
         deferrable=True,  # the triggerer follows the download; the worker slot is free meanwhile
         stall_timeout=120,  # a download that stops moving for two minutes is cancelled and resumed
         # Airflow 3.3 can fail a deferred task whose trigger fires within seconds, as it does for a model
@@ -89,7 +84,6 @@ def example_ollama_pipeline() -> None:
         task_id="create_triage_model",
         model="{{ params.triage_model }}",
         modelfile="modelfiles/ticket_triage.modelfile",
-        insecure="{{ params.insecure_registry }}",
     )
 
     @task

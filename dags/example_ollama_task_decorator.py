@@ -14,6 +14,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from airflow_provider_ollama.hooks.ollama import OllamaHook
+from airflow_provider_ollama.server import LocalServer
 
 
 @dag(
@@ -21,19 +22,15 @@ from airflow_provider_ollama.hooks.ollama import OllamaHook
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     tags=["ollama", "example"],
-    render_template_as_native_obj=True,
     params={
         "model": Param("llama3.2:1b", type="string"),
         "topic": Param("the tides", type="string"),
-        "insecure_registry": Param(False, type="boolean"),
     },
 )
 def example_ollama_task_decorator() -> None:
     @task.ollama(
-        server="local",
+        server=LocalServer(num_parallel=2),
         models=["{{ params.model }}"],
-        num_parallel=2,
-        insecure="{{ params.insecure_registry }}",
     )
     def draft_questions(hook: OllamaHook, topic: str, params: dict[str, Any]) -> list[str]:
         """By the time this runs, the server answers and the model is on it; afterwards it is stopped."""
@@ -46,7 +43,7 @@ def example_ollama_task_decorator() -> None:
         questions = [line.strip(" -*0123456789.").strip() for line in text.splitlines()]
         return [question for question in questions if question][:3] or [text]
 
-    @task.ollama(models=["{{ params.model }}"], insecure="{{ params.insecure_registry }}")
+    @task.ollama(models=["{{ params.model }}"])
     async def answer_questions(
         hook: OllamaHook, questions: list[str], params: dict[str, Any]
     ) -> list[dict[str, str]]:

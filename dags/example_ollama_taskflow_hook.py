@@ -22,25 +22,21 @@ OLLAMA_CONN_ID = "ollama_default"
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     tags=["ollama", "example"],
-    # Params keep their types in templated arguments (the boolean stays a boolean).
-    render_template_as_native_obj=True,
     params={
         "model": Param("llama3.2:1b", type="string", description="Model that writes and answers."),
         "embedding_model": Param("nomic-embed-text", type="string", description="Model for embeddings."),
         "topic": Param("why the sky is blue", type="string"),
-        # Only for registries served over plain http, such as a test registry.
-        "insecure_registry": Param(False, type="boolean"),
     },
 )
 def example_ollama_taskflow_hook() -> None:
     @task
-    def ensure_models(models: list[str], insecure_registry: bool) -> dict[str, str]:
+    def ensure_models(models: list[str]) -> dict[str, str]:
         """Pull what the server lacks; return each model's digest (what exactly later tasks ran on)."""
         hook = OllamaHook(OLLAMA_CONN_ID)
         digests = {}
         for model in models:
             if not hook.has_model(model):
-                hook.pull(model, insecure=insecure_registry)  # progress goes to the task log
+                hook.pull(model)  # progress goes to the task log
             digests[model] = hook.model_digest(model)
         return digests
 
@@ -76,10 +72,7 @@ def example_ollama_taskflow_hook() -> None:
         return round(dot / norms, 4)
 
     # Templated arguments are rendered from the run's params before each task starts.
-    models_ready = ensure_models(
-        models=["{{ params.model }}", "{{ params.embedding_model }}"],
-        insecure_registry="{{ params.insecure_registry }}",
-    )
+    models_ready = ensure_models(models=["{{ params.model }}", "{{ params.embedding_model }}"])
     summary = write_summary(model="{{ params.model }}", topic="{{ params.topic }}")
     review = review_summary(model="{{ params.model }}", summary=summary)
     models_ready >> summary

@@ -35,6 +35,8 @@ os.environ.update(
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "NO_PROXY": "*",
+        # The registry emulators speak plain HTTP on loopback: configured once, as a deployment would.
+        "AIRFLOW__OLLAMA__INSECURE_REGISTRIES": "127.0.0.1",
     }
 )
 for _variable in ("OLLAMA_HOST", "OLLAMA_API_KEY", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):

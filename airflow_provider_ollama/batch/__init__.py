@@ -7,7 +7,7 @@ results come back in input order, or go to a resumable JSONL output in object st
 from __future__ import annotations
 
 from airflow_provider_ollama.batch.client import AsyncClientAdapter, GenerationClient
-from airflow_provider_ollama.batch.formats import ResponseFormatError
+from airflow_provider_ollama.batch.formats import ResponseFormatError, validate_format
 from airflow_provider_ollama.batch.requests import (
     DEFAULT_EMBED_BATCH_SIZE,
     Batch,
@@ -35,9 +35,9 @@ from airflow_provider_ollama.batch.validation import (
     PromptItem,
     validate_conversations,
     validate_embed_inputs,
-    validate_format,
     validate_max_concurrency,
     validate_on_error,
+    validate_options,
     validate_prompts,
 )
 
@@ -71,5 +71,6 @@ __all__ = [
     "validate_format",
     "validate_max_concurrency",
     "validate_on_error",
+    "validate_options",
     "validate_prompts",
 ]

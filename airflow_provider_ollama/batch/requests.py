@@ -46,13 +46,10 @@ class GenerationOptions:
     """Options every item of a generate or chat batch shares; names and meanings are Ollama's."""
 
     system: str | None = None
-    template: str | None = None
     options: Mapping[str, Any] | None = None
     format: ResponseFormatSpec = None
     keep_alive: float | str | None = None
     think: bool | str | None = None
-    #: Base64 strings or file paths sent with every generate item (items may add their own).
-    images: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         validate_format(self.format)
@@ -110,7 +107,8 @@ class Batch(ABC):
 
 
 class GenerateBatch(Batch):
-    """Prompts for ``/api/generate``: one request per prompt."""
+    """Prompts for ``/api/generate``: one request per prompt (an item dict adds its ``images`` and
+    ``template``)."""
 
     mode = "generate"
 
@@ -127,7 +125,6 @@ class GenerateBatch(Batch):
         self._parser = ResponseParser(self.options.format)
         self._shared_kwargs = _without_none(
             system=self.options.system,
-            template=self.options.template,
             options=self.options.options,
             format=self.options.format or None,
             keep_alive=self.options.keep_alive,
@@ -145,19 +142,15 @@ class GenerateBatch(Batch):
 
     async def send(self, client: GenerationClient, indices: Sequence[int]) -> SentUnit:
         (index,) = indices
-        prompt, images = self._prompt_and_images(index)
+        item = self.prompts[index]
         kwargs = dict(self._shared_kwargs)
-        if images:
-            kwargs["images"] = images
+        if isinstance(item, str):
+            prompt = item
+        else:
+            prompt = str(item["prompt"])
+            kwargs.update(_without_none(images=item.get("images") or None, template=item.get("template")))
         response = await client.agenerate(self.model, prompt, **kwargs)
         return _single(generation_record(index, response, self._parser))
-
-    def _prompt_and_images(self, index: int) -> tuple[str, list[str]]:
-        item = self.prompts[index]
-        images = list(self.options.images or ())
-        if isinstance(item, str):
-            return item, images
-        return str(item["prompt"]), images + list(item.get("images") or ())
 
 
 class ChatBatch(Batch):
@@ -176,11 +169,6 @@ class ChatBatch(Batch):
         super().__init__(model)
         self.conversations = validate_conversations(conversations)
         self.options = options or GenerationOptions()
-        if self.options.template is not None or self.options.images is not None:
-            raise ValueError(
-                "chat mode takes no template or shared images: put images on the messages "
-                "({'role': 'user', 'content': ..., 'images': [...]}) and use a model whose template fits"
-            )
         self.tools = [dict(tool) for tool in tools or ()]
         self._parser = ResponseParser(self.options.format)
         self._shared_kwargs = _without_none(

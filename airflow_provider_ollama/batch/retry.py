@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import httpx
 import ollama
 
+from airflow_provider_ollama.backoff import Backoff
 from airflow_provider_ollama.exceptions import (
     OllamaError,
     OllamaServerError,
@@ -47,29 +48,23 @@ def is_transient(error: BaseException) -> bool:
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded exponential backoff with jitter, applied to each request of a batch.
+class RetryPolicy(Backoff):
+    """Retries of each request of a batch: bounded exponential backoff with jitter.
 
-    :param max_attempts: tries per request, the first one included (1 disables retries).
-    :param initial_backoff: seconds before the second try.
-    :param max_backoff: cap on any single wait.
+    :param retries: retries per request after the first try (0 disables them).
+    :param retry_delay: seconds before the first retry.
+    :param max_retry_delay: cap on any single wait.
     """
 
-    max_attempts: int = 4
-    initial_backoff: float = 0.5
-    max_backoff: float = 8.0
+    retries: int = 3
+    retry_delay: float = 0.5
+    max_retry_delay: float = 8.0
 
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
-        if self.initial_backoff < 0 or self.max_backoff < 0:
-            raise ValueError("backoff times must not be negative")
-
-    def backoff(self, failed_attempts: int) -> float:
+    def delay(self, failed_attempts: int) -> float:
         """Seconds to wait after ``failed_attempts`` tries have failed (1 for the first failure).
 
         The wait is drawn from the upper half of the exponential step, so workers that failed
         together (one 503 burst) do not all come back in the same instant.
         """
-        step = min(self.max_backoff, self.initial_backoff * 2 ** (failed_attempts - 1))
+        step = super().delay(failed_attempts)
         return random.uniform(step / 2, step)  # noqa: S311 - jitter, not security

@@ -386,9 +386,9 @@ class _BatchRun:
             try:
                 return await self._batch.send(self._client, unit)
             except Exception as error:
-                if attempt >= self._retry.max_attempts or not is_transient(error):
+                if attempt >= self._retry.attempts or not is_transient(error):
                     raise _UnitFailed(error, attempt) from error
-                delay = self._retry.backoff(attempt)
+                delay = self._retry.delay(attempt)
                 self._retries += 1
                 self._log_retry(unit, error, attempt, delay)
                 await asyncio.sleep(delay)

@@ -7,27 +7,20 @@ argument and the fix, and returns the value in the form the engine takes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal, TypeAlias, cast
 
-from airflow_provider_ollama.batch.formats import validate_format
-
-__all__ = [
-    "OnError",
-    "PromptItem",
-    "validate_conversations",
-    "validate_embed_inputs",
-    "validate_format",
-    "validate_max_concurrency",
-    "validate_on_error",
-    "validate_prompts",
-]
+from airflow_provider_ollama.modelfile.parameters import ParameterValueError, check_option
 
 OnError: TypeAlias = Literal["fail", "collect"]
 
-#: One generate item: the prompt, or ``{"prompt": ..., "images": [...]}`` for an item with its own images.
+#: One generate item: the prompt, or ``{"prompt": ..., "images": [...], "template": ...}`` for an item
+#: with images (base64 strings or file paths) or a prompt template of its own (Go template syntax).
 PromptItem: TypeAlias = "str | Mapping[str, Any]"
 
-_PROMPT_ITEM_KEYS = frozenset({"prompt", "images"})
+_PROMPT_ITEM_KEYS = frozenset({"prompt", "images", "template"})
+#: File endings the ollama client reads as image paths (anything else is taken for base64 data).
+_IMAGE_FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 _MAX_LISTED = 5
 
 
@@ -35,7 +28,8 @@ def validate_prompts(prompt: object = None, prompts: object = None) -> list[Prom
     """The batch's items from exactly one of ``prompt`` (one item) and ``prompts`` (a list).
 
     Empty prompts are refused: Ollama answers an empty prompt by loading the model and returning no
-    text, which in a batch is almost always a hole in the upstream data, not an intent.
+    text, which in a batch is almost always a hole in the upstream data, not an intent. An item's image
+    paths must exist on the worker (the client would fail each request on them).
     """
     if prompt is not None and prompts is not None:
         raise ValueError("give either prompt (one) or prompts (a list), not both")
@@ -112,6 +106,24 @@ def validate_embed_inputs(inputs: object) -> list[str]:
     return list(inputs)
 
 
+def validate_options(options: object) -> Mapping[str, Any] | None:
+    """``options`` checked: None or a dict whose values have the types Ollama requires (``TypeError`` for
+    something else, ``ValueError`` for an option of the wrong type, such as ``num_predict='ten'``)."""
+    if options is None:
+        return None
+    if not isinstance(options, Mapping):
+        raise TypeError(
+            f"options must be a dict such as {{'temperature': 0}}, not {type(options).__name__} "
+            "(a templated dict needs render_template_as_native_obj=True on the DAG)"
+        )
+    for name, value in options.items():
+        try:
+            check_option(str(name), value)
+        except ParameterValueError as error:
+            raise ValueError(f"{error.message}; {error.hint}") from None
+    return options
+
+
 def validate_max_concurrency(max_concurrency: object) -> int:
     """At least 1 request in flight; match the server's OLLAMA_NUM_PARALLEL for best throughput."""
     if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
@@ -141,17 +153,36 @@ def _prompt_text(index: int, item: object) -> str:
         unknown = set(item) - _PROMPT_ITEM_KEYS
         if unknown:
             raise ValueError(
-                f"prompt {index} has unknown keys {sorted(unknown)}; an item dict takes 'prompt' and 'images'"
+                f"prompt {index} has unknown keys {sorted(unknown)}; an item dict takes 'prompt', 'images' "
+                "and 'template'"
             )
         text = item.get("prompt")
         if isinstance(text, str):
-            images = item.get("images")
-            if images is not None and (isinstance(images, str) or not isinstance(images, Sequence)):
-                raise TypeError(f"prompt {index}: images must be a list of base64 strings or file paths")
+            _check_images(index, item.get("images"))
+            if not isinstance(item.get("template", ""), str):
+                raise TypeError(f"prompt {index}: template must be text (a Go template)")
             return text
     raise TypeError(
         f"prompt {index} must be a string (or a dict with a 'prompt' string), not {type(item).__name__}"
     )
+
+
+def _check_images(index: int, images: object) -> None:
+    if images is None:
+        return
+    if (
+        isinstance(images, str)
+        or not isinstance(images, Sequence)
+        or not all(isinstance(i, str) for i in images)
+    ):
+        raise TypeError(f"prompt {index}: images must be a list of base64 strings or file paths")
+    missing = [
+        image
+        for image in images
+        if image.lower().endswith(_IMAGE_FILE_SUFFIXES) and not Path(image).is_file()
+    ]
+    if missing:
+        raise ValueError(f"prompt {index}: image file(s) not found on the worker: {missing[:3]}")
 
 
 def _listed(indices: list[int]) -> str:

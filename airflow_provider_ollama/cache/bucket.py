@@ -118,24 +118,18 @@ class CacheBucket:
     def head(self, key: str) -> ObjectInfo | None:
         """Size and sha256 metadata of ``key``, or None if there is no such object."""
         with self._translated_errors(f"check s3://{self.bucket}/{key}"):
-            try:
-                response = self._client.head_object(Bucket=self.bucket, Key=key)
-            except Exception as error:
-                if _error_code(error) in _MISSING_CODES:
-                    return None
-                raise
+            response = _unless_missing(partial(self._client.head_object, Bucket=self.bucket, Key=key))
+        if response is None:
+            return None
         metadata = {name.lower(): value for name, value in (response.get("Metadata") or {}).items()}
         return ObjectInfo(size=int(response["ContentLength"]), sha256=metadata.get("sha256"))
 
     def get_bytes(self, key: str) -> bytes | None:
         """A small object's bytes (a manifest), or None if there is no such object."""
         with self._translated_errors(f"read s3://{self.bucket}/{key}"):
-            try:
-                response = self._client.get_object(Bucket=self.bucket, Key=key)
-            except Exception as error:
-                if _error_code(error) in _MISSING_CODES:
-                    return None
-                raise
+            response = _unless_missing(partial(self._client.get_object, Bucket=self.bucket, Key=key))
+            if response is None:
+                return None
             body = response["Body"]
             try:
                 return bytes(body.read())
@@ -354,6 +348,16 @@ def _unwrap(error: BaseException) -> BaseException:
     if type(error).__module__.startswith("boto3") and error.__context__ is not None:
         return error.__context__
     return error
+
+
+def _unless_missing(request: Callable[[], Any]) -> Any:
+    """The answer to ``request``, or None when S3 says the object does not exist (other errors raise)."""
+    try:
+        return request()
+    except Exception as error:
+        if _error_code(error) in _MISSING_CODES:
+            return None
+        raise
 
 
 def _error_code(error: BaseException) -> str | None:

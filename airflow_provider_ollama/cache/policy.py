@@ -1,7 +1,7 @@
-"""How a task may use the model cache: read it, write it, both, or neither.
+"""How a task may use the model cache: read and write it, only read it, refresh it, or leave it alone.
 
-Users type policies into operator arguments and DAG params, so :meth:`CachePolicy.parse` accepts the
-usual spellings (``"read-write"``, ``"read_only"``, ``"RO"``, ``"off"``...) and rejects anything else.
+One spelling per policy (``"read-write"``, ``"read-only"``, ``"refresh"``, ``"off"``) or the enum member;
+anything else is refused with the four choices, so a typo never silently means another policy.
 """
 
 from __future__ import annotations
@@ -18,22 +18,22 @@ class CachePolicy(str, enum.Enum):
     READ_WRITE = "read-write"
     #: Restore from the cache, never write it (e.g. a cache filled by a release pipeline).
     READ_ONLY = "read-only"
-    #: Never restore (always pull), then save: refreshes or seeds the cache.
-    WRITE_ONLY = "write-only"
+    #: Pull from the registry even when the cache or the server has the model, and overwrite the
+    #: cache entry: picks up a new version of a tag, or fills a cache on purpose.
+    REFRESH = "refresh"
     #: Do not touch S3 at all.
     OFF = "off"
 
     @classmethod
     def parse(cls, value: CachePolicy | str) -> CachePolicy:
-        """A policy from its value or a common spelling; raise :class:`OllamaCacheError` otherwise."""
+        """The policy ``value`` names (its value or the member); raise :class:`OllamaCacheError` otherwise."""
         if isinstance(value, CachePolicy):
             return value
-        folded = str(value).strip().lower().replace("_", "-").replace(" ", "-")
-        policy = _SPELLINGS.get(folded)
-        if policy is None:
-            choices = ", ".join(repr(policy.value) for policy in cls)
-            raise OllamaCacheError(f"unknown model cache policy {value!r}: use one of {choices}")
-        return policy
+        for policy in cls:
+            if value == policy.value:
+                return policy
+        choices = ", ".join(repr(policy.value) for policy in cls)
+        raise OllamaCacheError(f"unknown model cache policy {value!r}: use one of {choices}")
 
     @property
     def reads(self) -> bool:
@@ -43,24 +43,16 @@ class CachePolicy(str, enum.Enum):
     @property
     def writes(self) -> bool:
         """Whether models may be saved to the cache."""
-        return self in (CachePolicy.READ_WRITE, CachePolicy.WRITE_ONLY)
+        return self in (CachePolicy.READ_WRITE, CachePolicy.REFRESH)
 
     @property
     def save_errors_are_fatal(self) -> bool:
         """Whether a failed save should fail the task.
 
-        Only with ``write-only``, whose whole point is to fill the cache; with ``read-write`` the
-        task's real work succeeded and a cache it could not write is worth a warning, not a failure.
+        Only with ``refresh``, whose whole point is to write the cache; with ``read-write`` the task's
+        real work succeeded and a cache it could not write is worth a warning, not a failure.
         """
-        return self is CachePolicy.WRITE_ONLY
+        return self is CachePolicy.REFRESH
 
     def __str__(self) -> str:
         return self.value
-
-
-_SPELLINGS: dict[str, CachePolicy] = {
-    **dict.fromkeys(("read-write", "readwrite", "rw", "on", "true"), CachePolicy.READ_WRITE),
-    **dict.fromkeys(("read-only", "readonly", "ro", "read"), CachePolicy.READ_ONLY),
-    **dict.fromkeys(("write-only", "writeonly", "wo", "write"), CachePolicy.WRITE_ONLY),
-    **dict.fromkeys(("off", "none", "disabled", "false", "no"), CachePolicy.OFF),
-}

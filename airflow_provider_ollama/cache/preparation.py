@@ -1,9 +1,10 @@
-"""Models onto a server through the S3 cache: restore them, else pull from the registry and fill the cache.
+"""The S3 cache as the source of one server's models: restore them there, count what was pulled, save it.
 
 Two servers, two ways: a per-task server's store is this task's disk (restore into it, save from it right
-after a pull: :class:`LocalStoreCache`, used by :class:`S3CachePreparer`); a shared server is reached only
-over HTTP (rebuild it there from S3, and fill S3 from the registry on the worker: :class:`SharedServerCache`).
-Each records a :class:`ModelCacheOutcome` per model in one :class:`CacheRunReport`.
+after a pull: :class:`LocalStoreCache`); a shared server is reached only over HTTP (rebuild it there from
+S3, and fill S3 from the registry on the worker: :class:`SharedServerCache`). Each records a
+:class:`ModelCacheOutcome` per model in one :class:`CacheRunReport`. The order of supply, pull and save
+is :class:`~airflow_provider_ollama.cache.supply.ModelSupply`'s, the one entry point operators use.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from airflow_provider_ollama.cache.host_cache import HostBlobCache
@@ -23,12 +23,10 @@ from airflow_provider_ollama.exceptions import (
     OllamaCacheUnavailableError,
 )
 from airflow_provider_ollama.names import ModelName
-from airflow_provider_ollama.pulling.retry import pull_models_blocking
 from airflow_provider_ollama.store import ModelStore, blob_filename
 
 if TYPE_CHECKING:
     from airflow_provider_ollama.hooks.ollama import OllamaHook
-    from airflow_provider_ollama.server.local import LocalOllamaServer
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +36,13 @@ class ServerCache(ABC):
 
     :meth:`supply` puts a model on the server without the server pulling it, when it can; otherwise the
     caller has the server pull it and then calls :meth:`pulled`. Every outcome lands in :attr:`report`.
+    With the ``refresh`` policy nothing is restored: every model comes from the registry.
 
-    :param force_pull: never restore: every model comes from the registry (and refreshes the cache).
     :param insecure: the registry may be plain HTTP (as for the server's own pulls).
     """
 
-    def __init__(self, cache: S3ModelCache, *, force_pull: bool = False, insecure: bool = False) -> None:
+    def __init__(self, cache: S3ModelCache, *, insecure: bool = False) -> None:
         self.cache = cache
-        self.force_pull = force_pull
         self.insecure = insecure
         self.report = CacheRunReport(location=cache.location.url, policy=cache.policy.value)
         self._started: dict[str, float] = {}
@@ -54,9 +51,7 @@ class ServerCache(ABC):
         """Make ``model`` available on ``hook``'s server from the cache; False if the server must pull it."""
         self._started[model] = time.monotonic()
         outcome = self.report.outcome(model)
-        if self.force_pull:
-            outcome.status, outcome.reason = "skipped", "force_pull"
-        elif not self.cache.policy.reads:
+        if not self.cache.policy.reads:
             outcome.status, outcome.reason = "skipped", f"policy {self.cache.policy.value}"
         elif self._restore(hook, model, outcome):
             self._done(hook, model, outcome)
@@ -142,10 +137,9 @@ class LocalStoreCache(ServerCache):
         store: ModelStore,
         *,
         host_cache: HostBlobCache | None = None,
-        force_pull: bool = False,
         insecure: bool = False,
     ) -> None:
-        super().__init__(cache, force_pull=force_pull, insecure=insecure)
+        super().__init__(cache, insecure=insecure)
         self.store = store
         self.host_cache = host_cache
         self._blobs_before: dict[str, set[str]] = {}
@@ -191,8 +185,8 @@ class SharedServerCache(ServerCache):
     it itself (and the cache stays unfilled: the server's store is not this task's to read).
     """
 
-    def __init__(self, cache: S3ModelCache, *, force_pull: bool = False, insecure: bool = False) -> None:
-        super().__init__(cache, force_pull=force_pull, insecure=insecure)
+    def __init__(self, cache: S3ModelCache, *, insecure: bool = False) -> None:
+        super().__init__(cache, insecure=insecure)
         self._not_rebuildable: set[str] = set()
 
     def _restore_from_cache(self, hook: OllamaHook, model: str) -> RestoreReport:
@@ -238,62 +232,3 @@ class SharedServerCache(ServerCache):
         self._not_rebuildable.add(model)
         log.warning("S3 model cache: %s; the server pulls %s instead", error, model)
         return RestoreReport(model=model, location=self.cache.location.url, status="miss", error=str(error))
-
-
-class S3CachePreparer:
-    """The per-task server's :class:`~airflow_provider_ollama.server.preparation.ModelPreparer` with the cache.
-
-    For each model: restore it from S3 into the server's store (through the host's blob cache), check
-    with ``/api/show`` that the server sees it; on a miss, a corrupt entry or ``force_pull``, pull it from
-    the registry and save it to S3 at once (blobs first, manifest last). :attr:`report` holds the outcome.
-    """
-
-    def __init__(
-        self,
-        cache: S3ModelCache,
-        *,
-        host_cache: HostBlobCache | None = None,
-        insecure: bool = False,
-        force_pull: bool = False,
-    ) -> None:
-        self.cache = cache
-        self.host_cache = host_cache
-        self.insecure = insecure
-        self.force_pull = force_pull
-        self.report: CacheRunReport | None = None
-
-    def __repr__(self) -> str:
-        return (
-            f"S3CachePreparer({self.cache!r}, host_cache={self.host_cache!r}, force_pull={self.force_pull})"
-        )
-
-    def prepare(self, server: LocalOllamaServer, models: Sequence[str]) -> None:
-        if server.models_dir is None:
-            raise RuntimeError("the server has no models directory yet: prepare() runs after it started")
-        source = LocalStoreCache(
-            self.cache,
-            ModelStore(server.models_dir),
-            host_cache=self.host_cache,
-            force_pull=self.force_pull,
-            insecure=self.insecure,
-        )
-        self.report = prepare_models(source, server.hook, models)
-
-    def finish(self, server: LocalOllamaServer, *, succeeded: bool) -> None:
-        """Nothing left: each pulled model was saved right after its pull."""
-
-
-def prepare_models(source: ServerCache, hook: OllamaHook, models: Sequence[str]) -> CacheRunReport:
-    """Have every model of ``models`` on ``hook``'s server, from the cache where possible; the report."""
-    for model in models:
-        if not source.force_pull and hook.has_model(model):
-            source.already_present(model)
-            continue
-        if source.supply(hook, model):
-            continue
-        source.before_pull(model)
-        (pulled,) = pull_models_blocking(hook, [model], insecure=source.insecure, logger=log)
-        source.pulled(hook, model, downloaded_bytes=pulled.downloaded_bytes)
-    if source.report.models:
-        log.info(source.report.summary())
-    return source.report

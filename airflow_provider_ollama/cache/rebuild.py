@@ -13,6 +13,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_ollama.cache.objects import CacheObjects
 from airflow_provider_ollama.cache.progress import TransferProgress
 from airflow_provider_ollama.cache.reports import RestoreReport
 from airflow_provider_ollama.cache.streams import VerifiedStream
@@ -26,7 +27,6 @@ from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.store import Descriptor, Manifest, sha256_digest
 
 if TYPE_CHECKING:
-    from airflow_provider_ollama.cache.s3 import S3ModelCache
     from airflow_provider_ollama.hooks.ollama import OllamaHook
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ _MAX_SMALL_LAYER = 32 << 20
 
 
 def rebuild_on_server(
-    cache: S3ModelCache, hook: OllamaHook, model: ModelName, manifest: Manifest, report: RestoreReport
+    objects: CacheObjects, hook: OllamaHook, model: ModelName, manifest: Manifest, report: RestoreReport
 ) -> None:
     """Upload what the server lacks and create ``model`` from ``manifest``'s layers; check it with show."""
     name = _request_name(model)
@@ -59,13 +59,13 @@ def rebuild_on_server(
     weights = [layer for layer in manifest.layers if layer.kind in _WEIGHT_KINDS]
     missing = [blob for blob in _distinct(weights) if not hook.blob_exists(blob.digest)]
     small = _distinct([layer for layer in manifest.layers if layer.kind not in _WEIGHT_KINDS])
-    cache.check_cached_blobs([*missing, *small, manifest.config])
+    objects.check_cached_blobs([*missing, *small, manifest.config])
     report.blobs_already_local = len(_distinct(weights)) - len(missing)
     for blob in missing:
-        _upload(cache, hook, blob)
+        _upload(objects, hook, blob)
         report.blobs_downloaded += 1
         report.bytes_downloaded += blob.size
-    contents = {blob.digest: _read_small(cache, blob) for blob in [*small, manifest.config]}
+    contents = {blob.digest: _read_small(objects, blob) for blob in [*small, manifest.config]}
     report.blobs_downloaded += len(contents)
     report.bytes_downloaded += sum(len(data) for data in contents.values())
     request = _create_request(manifest, contents)
@@ -85,38 +85,38 @@ def rebuild_on_server(
     )
 
 
-def _upload(cache: S3ModelCache, hook: OllamaHook, blob: Descriptor) -> None:
+def _upload(objects: CacheObjects, hook: OllamaHook, blob: Descriptor) -> None:
     """Stream one blob from S3 into the server's blob store, checked on the way (the server checks too)."""
-    source = cache.blob_url(blob.digest)
+    source = objects.blob_url(blob.digest)
     progress = TransferProgress(
         log, "uploading", f"{blob.kind} blob {blob.digest[:19]} to the server", blob.size
     )
     stream = VerifiedStream(
-        cache.bucket.iter_object(cache.location.blob_key(blob.digest)),
+        objects.bucket.iter_object(objects.location.blob_key(blob.digest)),
         blob,
         source=source,
-        on_mismatch=lambda: cache.mark_corrupt(blob.digest),
+        on_mismatch=lambda: objects.mark_corrupt(blob.digest),
         progress=progress,
     )
     try:
         hook.upload_blob_stream(blob.digest, stream, size=blob.size)
     except OllamaBadRequestError as error:
         # The server refused the bytes (digest mismatch): S3's copy is bad even though it passed here.
-        cache.mark_corrupt(blob.digest)
+        objects.mark_corrupt(blob.digest)
         raise OllamaCacheIntegrityError(
             f"the server refused {blob.kind} blob {source}: {error}; it was not installed"
         ) from error
 
 
-def _read_small(cache: S3ModelCache, blob: Descriptor) -> bytes:
-    source = cache.blob_url(blob.digest)
+def _read_small(objects: CacheObjects, blob: Descriptor) -> bytes:
+    source = objects.blob_url(blob.digest)
     if blob.size > _MAX_SMALL_LAYER:
         raise OllamaCacheIntegrityError(
             f"{blob.kind} blob {source} is {blob.size} bytes, too big for its kind"
         )
-    data = cache.bucket.get_bytes(cache.location.blob_key(blob.digest)) or b""
+    data = objects.bucket.get_bytes(objects.location.blob_key(blob.digest)) or b""
     if len(data) != blob.size or sha256_digest(data) != blob.digest:
-        cache.mark_corrupt(blob.digest)
+        objects.mark_corrupt(blob.digest)
         raise OllamaCacheIntegrityError(
             f"{blob.kind} blob {source} is corrupt or truncated ({len(data)} bytes with "
             f"{sha256_digest(data)}, the manifest says {blob.size} bytes with {blob.digest}); not used"

@@ -17,6 +17,7 @@ import httpx
 from airflow_provider_ollama import __version__
 from airflow_provider_ollama.exceptions import OllamaCacheError
 from airflow_provider_ollama.names import ModelName
+from airflow_provider_ollama.registries import SETTING, insecure_for
 from airflow_provider_ollama.store import MANIFEST_MEDIA_TYPE, normalize_digest
 
 _CHUNK_SIZE = 1 << 20
@@ -32,13 +33,15 @@ class RegistryReader:
 
     :param name: the model; its host is the registry (``registry.ollama.ai`` for bare names).
     :param insecure: talk plain HTTP, as Ollama does for ``pull --insecure``; an ``http://`` name
-        needs it.
+        needs it. Registries listed in ``[ollama] insecure_registries`` get it without asking.
     """
 
     def __init__(self, name: ModelName, *, insecure: bool = False) -> None:
+        insecure = insecure_for(name, insecure=insecure)
         if name.scheme == "http" and not insecure:
             raise RegistryReadError(
-                f"{name.display_shortest()} names a plain-HTTP registry; set insecure=True to read it"
+                f"{name.display_shortest()} names a plain-HTTP registry; add {name.host} to {SETTING} "
+                "to read it"
             )
         self.name = name
         self.base_url = f"{'http' if insecure else name.scheme}://{name.host}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from airflow_provider_ollama import sizes
 
@@ -22,7 +22,52 @@ def _size(size: int) -> str:
 
 
 @dataclass
-class RestoreReport:
+class _Transfer:
+    """What a restore and a save both tell: which model, where, how long, and the error if it failed."""
+
+    model: str
+    location: str
+    status: str = ""
+    manifest_digest: str | None = None
+    seconds: float = 0.0
+    error: str | None = None
+
+    #: The status of a completed operation, whose log line gives the counts.
+    _done: ClassVar[str]
+    #: The log line's words for the operation (``{model}`` is filled in).
+    _action: ClassVar[str]
+    #: The field counting the bytes moved between the worker and S3.
+    _bytes_field: ClassVar[str]
+
+    @property
+    def bytes_transferred(self) -> int:
+        """Bytes moved between the worker and S3."""
+        moved: int = getattr(self, self._bytes_field)
+        return moved
+
+    @property
+    def megabytes_per_second(self) -> float:
+        """Throughput between the worker and S3 (decimal MB/s; 0 when nothing was transferred)."""
+        return sizes.megabytes_per_second(self.bytes_transferred, self.seconds)
+
+    def to_dict(self) -> dict[str, str | int | float | bool | None]:
+        return {**dataclasses.asdict(self), "mb_per_s": self.megabytes_per_second}
+
+    def summary(self) -> str:
+        """The one log line for this operation."""
+        line = f"S3 model cache {self._action.format(model=self.model)} {self.location}: {self.status}"
+        if self.status == self._done:
+            line += f", {self._details()}, {self.seconds:.1f} s, {self.megabytes_per_second:.0f} MB/s"
+        if self.error:
+            line += f": {self.error}"
+        return line
+
+    def _details(self) -> str:
+        raise NotImplementedError
+
+
+@dataclass
+class RestoreReport(_Transfer):
     """Outcome of restoring one model from the cache into a local store.
 
     ``status`` is ``hit`` (the model is now complete in the store), ``miss`` (no entry in the cache),
@@ -30,10 +75,7 @@ class RestoreReport:
     asked for reports instead of exceptions).
     """
 
-    model: str
-    location: str
     status: RestoreStatus = "miss"
-    manifest_digest: str | None = None
     blobs_downloaded: int = 0
     bytes_downloaded: int = 0
     #: Blobs linked or copied from the host's verified blob cache instead of downloaded.
@@ -41,76 +83,46 @@ class RestoreReport:
     bytes_from_host_cache: int = 0
     #: Blobs the store already had with the right size.
     blobs_already_local: int = 0
-    seconds: float = 0.0
-    error: str | None = None
+
+    _done, _action, _bytes_field = "hit", "restore of {model} from", "bytes_downloaded"
 
     @property
     def hit(self) -> bool:
         return self.status == "hit"
 
-    @property
-    def megabytes_per_second(self) -> float:
-        """Download throughput from S3 (decimal MB/s; 0 when nothing was downloaded)."""
-        return sizes.megabytes_per_second(self.bytes_downloaded, self.seconds)
-
     def to_dict(self) -> dict[str, str | int | float | bool | None]:
-        return {**dataclasses.asdict(self), "hit": self.hit, "mb_per_s": self.megabytes_per_second}
+        return {**super().to_dict(), "hit": self.hit}
 
-    def summary(self) -> str:
-        """The one log line for this restore."""
-        line = f"S3 model cache restore of {self.model} from {self.location}: {self.status}"
-        if self.status == "hit":
-            line += (
-                f", {self.blobs_downloaded} blob(s) downloaded ({_size(self.bytes_downloaded)}), "
-                f"{self.blobs_from_host_cache} from the host cache, {self.blobs_already_local} already "
-                f"local, {self.seconds:.1f} s, {self.megabytes_per_second:.0f} MB/s"
-            )
-        if self.error:
-            line += f": {self.error}"
-        return line
+    def _details(self) -> str:
+        return (
+            f"{self.blobs_downloaded} blob(s) downloaded ({_size(self.bytes_downloaded)}), "
+            f"{self.blobs_from_host_cache} from the host cache, {self.blobs_already_local} already local"
+        )
 
 
 @dataclass
-class SaveReport:
+class SaveReport(_Transfer):
     """Outcome of saving one model from a local store to the cache.
 
     ``status`` is ``saved`` (the entry is complete in S3), ``skipped`` (the policy does not write) or
     ``failed`` (``error`` says why; only when the caller asked for reports instead of exceptions).
     """
 
-    model: str
-    location: str
     status: SaveStatus = "saved"
-    manifest_digest: str | None = None
     blobs_uploaded: int = 0
     bytes_uploaded: int = 0
     #: Blobs S3 already held with the right size and digest: not uploaded again.
     blobs_already_cached: int = 0
     #: Blobs S3 held with the wrong size or digest, overwritten by the verified local copy.
     blobs_repaired: int = 0
-    seconds: float = 0.0
-    error: str | None = None
 
-    @property
-    def megabytes_per_second(self) -> float:
-        """Upload throughput to S3 (decimal MB/s; 0 when nothing was uploaded)."""
-        return sizes.megabytes_per_second(self.bytes_uploaded, self.seconds)
+    _done, _action, _bytes_field = "saved", "save of {model} to", "bytes_uploaded"
 
-    def to_dict(self) -> dict[str, str | int | float | bool | None]:
-        return {**dataclasses.asdict(self), "mb_per_s": self.megabytes_per_second}
-
-    def summary(self) -> str:
-        """The one log line for this save."""
-        line = f"S3 model cache save of {self.model} to {self.location}: {self.status}"
-        if self.status == "saved":
-            line += (
-                f", {self.blobs_uploaded} blob(s) uploaded ({_size(self.bytes_uploaded)}), "
-                f"{self.blobs_already_cached} already cached, {self.blobs_repaired} repaired, "
-                f"{self.seconds:.1f} s, {self.megabytes_per_second:.0f} MB/s"
-            )
-        if self.error:
-            line += f": {self.error}"
-        return line
+    def _details(self) -> str:
+        return (
+            f"{self.blobs_uploaded} blob(s) uploaded ({_size(self.bytes_uploaded)}), "
+            f"{self.blobs_already_cached} already cached, {self.blobs_repaired} repaired"
+        )
 
 
 ModelStatus = Literal["hit", "miss", "repaired", "corrupt", "skipped"]
@@ -123,8 +135,8 @@ class ModelCacheOutcome:
     ``status``: ``hit`` (restored from the cache, no registry involved), ``miss`` (not cached: pulled
     from the registry), ``repaired`` (the cached entry was corrupt or incomplete: pulled from the
     registry and the entry saved again), ``corrupt`` (the same, but the entry could not be repaired:
-    the policy does not write, or the save failed) or ``skipped`` (the cache was not read: ``force_pull``,
-    a policy that does not read, or the model was on the server already; ``reason`` says which).
+    the policy does not write, or the save failed) or ``skipped`` (the cache was not read: a policy
+    that does not read, or the model was on the server already; ``reason`` says which).
     """
 
     model: str

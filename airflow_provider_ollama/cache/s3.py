@@ -12,15 +12,16 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_provider_ollama.cache.bucket import CacheBucket, ObjectInfo
+from airflow_provider_ollama.cache.bucket import CacheBucket
 from airflow_provider_ollama.cache.host_cache import HostBlobCache
 from airflow_provider_ollama.cache.location import CacheLocation
 from airflow_provider_ollama.cache.mirror import copy_from_registry
+from airflow_provider_ollama.cache.objects import REPAIR_HINT, CacheObjects, sha256_hex
 from airflow_provider_ollama.cache.policy import CachePolicy
 from airflow_provider_ollama.cache.progress import TransferProgress
 from airflow_provider_ollama.cache.rebuild import rebuild_on_server
@@ -42,15 +43,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 _Report = TypeVar("_Report", RestoreReport, SaveReport)
 
-_REPAIR_HINT = "pull the model from its registry and save it again to repair the cache entry"
-
 
 class S3ModelCache:
     """A model cache at ``s3://bucket/prefix``, reached through an Airflow aws connection.
 
     :param location: ``s3://bucket/prefix`` (or a parsed :class:`CacheLocation`).
     :param aws_conn_id: the Airflow connection S3Hook uses (credentials, region, ``endpoint_url``).
-    :param policy: ``read-write`` (default), ``read-only``, ``write-only`` or ``off``.
+    :param policy: ``read-write`` (default), ``read-only``, ``refresh`` or ``off``.
     :param transfer_config_args: s3transfer ``TransferConfig`` settings over the cache's defaults
         (64 MiB parts, 8 in parallel); the connection's ``service_config.s3.transfer_config_args``
         wins over both.
@@ -69,12 +68,13 @@ class S3ModelCache:
         self.location = location if isinstance(location, CacheLocation) else CacheLocation.parse(location)
         self.aws_conn_id = aws_conn_id
         self.policy = CachePolicy.parse(policy)
-        self._bucket = CacheBucket(
-            self.location.bucket, aws_conn_id=aws_conn_id, transfer_config_args=transfer_config_args
+        #: The cache's blobs and manifests in S3, shared with the mirror and the rebuild.
+        self.objects = CacheObjects(
+            self.location,
+            CacheBucket(
+                self.location.bucket, aws_conn_id=aws_conn_id, transfer_config_args=transfer_config_args
+            ),
         )
-        # Digests whose S3 copy this cache found corrupt: the next save overwrites them even when
-        # their size and metadata look right.
-        self._suspect_digests: set[str] = set()
 
     def __repr__(self) -> str:
         return (
@@ -97,7 +97,7 @@ class S3ModelCache:
 
     def _read_manifest(self, model: ModelName) -> Manifest | None:
         key = self.location.manifest_key(model)
-        raw = self._bucket.get_bytes(key)
+        raw = self.objects.bucket.get_bytes(key)
         if raw is None:
             return None
         try:
@@ -105,7 +105,7 @@ class S3ModelCache:
         except InvalidManifestError as error:
             raise OllamaCacheIntegrityError(
                 f"cached manifest s3://{self.location.bucket}/{key} of {model.display_shortest()} is "
-                f"unreadable ({error}); {_REPAIR_HINT}"
+                f"unreadable ({error}); {REPAIR_HINT}"
             ) from error
 
     def restore(
@@ -149,7 +149,7 @@ class S3ModelCache:
         ``rebuild.py``). Errors as for :meth:`restore`.
 
         :param after_mirror: the entry was just copied from the registry by :meth:`mirror`: restore it
-            even under a policy that does not read (``write-only``), since it is not an old entry.
+            even under a policy that does not read (``refresh``), since it is not an old entry.
         """
         model = _as_model_name(name)
         report = RestoreReport(model=model.display_shortest(), location=self.location.url)
@@ -161,7 +161,7 @@ class S3ModelCache:
                 report.status = "miss"
             else:
                 report.manifest_digest = manifest.digest
-                rebuild_on_server(self, hook, model, manifest, report)
+                rebuild_on_server(self.objects, hook, model, manifest, report)
                 report.status = "hit"
         return report
 
@@ -178,7 +178,9 @@ class S3ModelCache:
         report.blobs_already_local = len(blobs) - len(missing)
         # Check every blob the restore will download before downloading any: an incomplete or
         # truncated entry fails in milliseconds instead of after gigabytes.
-        self.check_cached_blobs([blob for blob in missing if host_cache is None or not host_cache.has(blob)])
+        self.objects.check_cached_blobs(
+            [blob for blob in missing if host_cache is None or not host_cache.has(blob)]
+        )
         try:
             for blob in missing:
                 target = store.blob_path(blob.digest)
@@ -200,53 +202,6 @@ class S3ModelCache:
             ) from error
         report.status = "hit"
 
-    def check_cached_blobs(self, blobs: Iterable[Descriptor]) -> None:
-        """HEAD each blob in S3; raise :class:`OllamaCacheIntegrityError` for one missing or of the wrong size.
-
-        Run before downloading anything, so an incomplete or truncated entry fails in milliseconds
-        instead of after gigabytes. A blob whose sha256 metadata disagrees is corrupt as well.
-        """
-        for blob in blobs:
-            self._check_cached_blob(blob, self._bucket.head(self.location.blob_key(blob.digest)))
-
-    def cached_blob(self, blob: Descriptor) -> tuple[ObjectInfo | None, bool]:
-        """What S3 holds under ``blob``'s key, and whether it can stay (size and sha256 metadata match,
-        and no restore found it corrupt): a save uploads the blob unless it can."""
-        info = self._bucket.head(self.location.blob_key(blob.digest))
-        usable = info is not None and blob.digest not in self._suspect_digests and _matches(info, blob)
-        return info, usable
-
-    def mark_corrupt(self, digest: str) -> None:
-        """Remember that S3's copy of ``digest`` is bad, so that the next save overwrites it."""
-        self._suspect_digests.add(digest)
-
-    def mark_repaired(self, digest: str) -> None:
-        self._suspect_digests.discard(digest)
-
-    def blob_url(self, digest: str) -> str:
-        """``s3://bucket/<prefix>/blobs/sha256-<hex>``, for messages."""
-        return f"s3://{self.location.bucket}/{self.location.blob_key(digest)}"
-
-    @property
-    def bucket(self) -> CacheBucket:
-        """The bucket's S3 operations (errors translated to typed cache errors)."""
-        return self._bucket
-
-    def _check_cached_blob(self, blob: Descriptor, info: ObjectInfo | None) -> None:
-        key = self.location.blob_key(blob.digest)
-        where = f"s3://{self.location.bucket}/{key}"
-        if info is None:
-            raise OllamaCacheIntegrityError(
-                f"cache entry is incomplete: {blob.kind} blob {where} is missing; {_REPAIR_HINT}"
-            )
-        if info.size != blob.size or (info.sha256 is not None and info.sha256 != _hex(blob.digest)):
-            self._suspect_digests.add(blob.digest)
-            raise OllamaCacheIntegrityError(
-                f"cached {blob.kind} blob {where} is corrupt or truncated: {info.size} bytes with sha256 "
-                f"metadata {info.sha256}, the manifest says {blob.size} bytes with {blob.digest}; it was "
-                f"not installed; {_REPAIR_HINT}"
-            )
-
     def _download_blob(self, blob: Descriptor, target: Path) -> None:
         """Download ``blob`` to ``target`` through a hashed temp file beside it; install only if valid."""
         key = self.location.blob_key(blob.digest)
@@ -254,14 +209,14 @@ class S3ModelCache:
         fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
             progress = TransferProgress(log, "restoring", f"{blob.kind} blob {target.name}", blob.size)
-            digest, size = self._bucket.download_hashed(key, fd, size=blob.size, progress=progress)
+            digest, size = self.objects.bucket.download_hashed(key, fd, size=blob.size, progress=progress)
             on_disk = os.fstat(fd).st_size
             if digest != blob.digest or size != blob.size or on_disk != blob.size:
-                self._suspect_digests.add(blob.digest)
+                self.objects.mark_corrupt(blob.digest)
                 raise OllamaCacheIntegrityError(
                     f"cached {blob.kind} blob s3://{self.location.bucket}/{key} is corrupt: it has "
                     f"{on_disk} bytes with {digest}, the manifest says {blob.size} bytes with "
-                    f"{blob.digest}; it was not installed; {_REPAIR_HINT}"
+                    f"{blob.digest}; it was not installed; {REPAIR_HINT}"
                 )
             os.fchmod(fd, 0o644)
             os.close(fd)
@@ -287,17 +242,10 @@ class S3ModelCache:
         entry visible only once it is complete. Blobs this cache found corrupt are overwritten.
 
         :param raise_errors: raise cache errors (True) or return a ``failed`` report after a warning
-            (False). By default the policy decides: only ``write-only`` raises, so with ``read-write``
+            (False). By default the policy decides: only ``refresh`` raises, so with ``read-write``
             a task whose work succeeded is not failed by a cache it could not write.
         """
-        model = _as_model_name(name)
-        report = SaveReport(model=model.display_shortest(), location=self.location.url)
-        if not self.policy.writes:
-            return _skipped(report, self.policy)
-        fatal = self.policy.save_errors_are_fatal if raise_errors is None else raise_errors
-        with _reported(report, fatal=fatal):
-            self._save(store, model, report)
-        return report
+        return self._write(name, raise_errors, lambda model, report: self._save(store, model, report))
 
     def mirror(
         self, name: ModelName | str, *, insecure: bool = False, raise_errors: bool | None = None
@@ -310,13 +258,26 @@ class S3ModelCache:
         ``bytes_uploaded`` is what came from the registry. Errors as for :meth:`save`; registry
         failures raise :class:`~airflow_provider_ollama.cache.registry.RegistryReadError`.
         """
+
+        def copy(model: ModelName, report: SaveReport) -> None:
+            report.manifest_digest = copy_from_registry(self.objects, model, report, insecure=insecure).digest
+
+        return self._write(name, raise_errors, copy)
+
+    def _write(
+        self,
+        name: ModelName | str,
+        raise_errors: bool | None,
+        write: Callable[[ModelName, SaveReport], None],
+    ) -> SaveReport:
+        """Run ``write`` unless the policy does not write, with its errors raised or reported as it says."""
         model = _as_model_name(name)
         report = SaveReport(model=model.display_shortest(), location=self.location.url)
         if not self.policy.writes:
             return _skipped(report, self.policy)
         fatal = self.policy.save_errors_are_fatal if raise_errors is None else raise_errors
         with _reported(report, fatal=fatal):
-            report.manifest_digest = copy_from_registry(self, model, report, insecure=insecure).digest
+            write(model, report)
         return report
 
     def _save(self, store: ModelStore, model: ModelName, report: SaveReport) -> None:
@@ -332,23 +293,23 @@ class S3ModelCache:
             )
         for blob in blobs:
             key = self.location.blob_key(blob.digest)
-            cached, usable = self.cached_blob(blob)
+            cached, usable = self.objects.cached_blob(blob)
             if usable:
                 report.blobs_already_cached += 1
                 continue
             path = store.blob_path(blob.digest)
             self._verify_local_blob(path, blob, model)
             progress = TransferProgress(log, "saving", f"{blob.kind} blob {path.name}", blob.size)
-            self._bucket.upload_file(path, key, sha256=_hex(blob.digest), progress=progress)
-            self._suspect_digests.discard(blob.digest)
+            self.objects.bucket.upload_file(path, key, sha256=sha256_hex(blob.digest), progress=progress)
+            self.objects.mark_repaired(blob.digest)
             report.blobs_uploaded += 1
             report.bytes_uploaded += blob.size
             if cached is not None:
                 report.blobs_repaired += 1
-        self._bucket.put_bytes(
+        self.objects.bucket.put_bytes(
             self.location.manifest_key(model),
             manifest.raw,
-            sha256=_hex(manifest.digest),
+            sha256=sha256_hex(manifest.digest),
             content_type=MANIFEST_MEDIA_TYPE,
         )
         report.manifest_digest = manifest.digest
@@ -416,11 +377,3 @@ def _as_model_name(name: ModelName | str) -> ModelName:
 def _distinct_blobs(manifest: Manifest) -> list[Descriptor]:
     """The manifest's blobs (layers and config), each digest once."""
     return list({blob.digest: blob for blob in manifest.blobs}.values())
-
-
-def _matches(cached: ObjectInfo, blob: Descriptor) -> bool:
-    return cached.size == blob.size and cached.sha256 in (None, _hex(blob.digest))
-
-
-def _hex(digest: str) -> str:
-    return digest.split(":", 1)[1]

@@ -22,6 +22,7 @@ from airflow.providers.common.compat.sdk import (
 from airflow.sdk import Context
 
 from airflow_provider_ollama.hooks.ollama import OllamaHook
+from airflow_provider_ollama.operators._checks import model_list
 from airflow_provider_ollama.operators.base import BaseOllamaOperator
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
@@ -35,7 +36,11 @@ class _OllamaDecoratedOperator(DecoratedOperator, BaseOllamaOperator):
     """
 
     custom_operator_name = "@task.ollama"
-    template_fields: Sequence[str] = (*DecoratedOperator.template_fields, *BaseOllamaOperator.template_fields)
+    template_fields: Sequence[str] = (
+        *DecoratedOperator.template_fields,
+        *BaseOllamaOperator.template_fields,
+        "models",
+    )
     template_fields_renderers: ClassVar[dict[str, str]] = {**DecoratedOperator.template_fields_renderers}
 
     def __init__(
@@ -44,6 +49,7 @@ class _OllamaDecoratedOperator(DecoratedOperator, BaseOllamaOperator):
         python_callable: Callable[..., Any],
         op_args: Collection[Any] | None = None,
         op_kwargs: Mapping[str, Any] | None = None,
+        models: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         self.ollama_callable = python_callable
@@ -53,6 +59,10 @@ class _OllamaDecoratedOperator(DecoratedOperator, BaseOllamaOperator):
             op_kwargs=op_kwargs,
             **kwargs,
         )
+        self.models = models
+
+    def models_to_prepare(self) -> list[str]:
+        return model_list("models", self.models)
 
     def run(self, context: Context, hook: OllamaHook) -> Any:
         context_merge(context, self.op_kwargs)
@@ -68,14 +78,14 @@ def ollama_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any
 
     The function's other arguments come from the call in the DAG, and Airflow context entries
     (``ti``, ``params``, ``ds``...) from its parameter names, as with ``@task``; its return value
-    becomes the XCom. Decorator arguments are those of :class:`BaseOllamaOperator`: ``server``
-    (``"shared"`` or ``"local"``), ``models`` (pulled or restored before the function runs),
-    ``ollama_conn_id``, ``deferrable``, the per-task server's options (``gpus``, ``num_parallel``...)
-    and any ``BaseOperator`` argument.
+    becomes the XCom. Decorator arguments: ``models`` (restored from ``cache`` or pulled before the
+    function runs), those of :class:`BaseOllamaOperator` (``server``: ``"shared"``, ``"local"`` or a
+    :class:`~airflow_provider_ollama.server.LocalServer` with the per-task server's settings;
+    ``ollama_conn_id``, ``deferrable``, ``timeout``, ``cache``) and any ``BaseOperator`` argument.
 
     .. code-block:: python
 
-        @task.ollama(server="local", models=["llama3.2:1b"], num_parallel=4)
+        @task.ollama(server=LocalServer(num_parallel=4), models=["llama3.2:1b"])
         def summarise(hook: OllamaHook, text: str) -> str:
             return hook.generate("llama3.2:1b", f"Summarise: {text}").response
 

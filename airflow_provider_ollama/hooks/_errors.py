@@ -87,15 +87,22 @@ def translated_errors(context: RequestContext) -> Iterator[None]:
         raise translated from error
 
 
+def _invalid_arguments(context: RequestContext, problems: str) -> OllamaBadRequestError:
+    """Arguments the client refused before sending anything (secrets in them redacted)."""
+    return OllamaBadRequestError(
+        context.redact(
+            f"Invalid arguments for {context.subject} to Ollama at {context.base_url}: {problems}."
+        )
+    )
+
+
 def to_ollama_error(error: BaseException, context: RequestContext) -> OllamaError | None:
     """The typed error for ``error``, or None when it is not about talking to the server."""
     url = context.base_url
     if isinstance(error, ollama.ResponseError):
         return _from_response_error(error, context)
     if isinstance(error, ollama.RequestError):
-        return OllamaBadRequestError(
-            context.redact(f"Invalid arguments for {context.subject} to Ollama at {url}: {error.error}.")
-        )
+        return _invalid_arguments(context, error.error)
     if isinstance(error, httpx.ConnectTimeout):
         return OllamaServerUnreachableError(
             f"Connecting to Ollama at {url} timed out ({context.subject}). {_CHECK_SERVER} "
@@ -125,9 +132,7 @@ def to_ollama_error(error: BaseException, context: RequestContext) -> OllamaErro
     if isinstance(error, pydantic.ValidationError) and error.title.endswith("Request"):
         # The client validates arguments into a request model before sending anything.
         problems = "; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.errors())
-        return OllamaBadRequestError(
-            context.redact(f"Invalid arguments for {context.subject} to Ollama at {url}: {problems}.")
-        )
+        return _invalid_arguments(context, problems)
     if isinstance(error, pydantic.ValidationError):
         return OllamaServerError(
             f"Ollama at {url} answered {context.subject} with a response the client cannot read "

@@ -43,13 +43,14 @@ from airflow_provider_ollama.hooks._connection import (
 from airflow_provider_ollama.hooks._errors import RequestContext, translated_errors
 from airflow_provider_ollama.modelfile.parameters import ParameterValueError, check_option
 from airflow_provider_ollama.names import InvalidModelNameError, ModelName
+from airflow_provider_ollama.registries import insecure_for
 from airflow_provider_ollama.store import file_digest, normalize_digest
 
 ProgressCallback = Callable[[ollama.ProgressResponse], None]
 
 #: /api/create fields the named arguments of :meth:`OllamaHook.create` own.
 _CREATE_NAMED_FIELDS = frozenset(
-    {"model", "stream", "from", "from_", "files", "adapters", "template", "system", "parameters"}
+    {"model", "stream", "from", "from_model", "files", "adapters", "template", "system", "parameters"}
     | {"messages", "license", "quantize"}
 )
 
@@ -311,8 +312,8 @@ class OllamaHook(BaseHook):
             return failure
         return None
 
-    def wait_until_ready(self, *, timeout: float, poll_interval: float = 0.1) -> None:
-        """Poll ``GET /`` until the server answers 200, for at most ``timeout`` seconds.
+    def wait_until_ready(self, *, timeout: float, poke_interval: float = 0.1) -> None:
+        """Check ``GET /`` every ``poke_interval`` seconds until the server answers 200, for at most ``timeout``.
 
         Each check waits at most the connection's request_timeout (10 s at most) and not past the
         deadline (but half a second at least), so the wait ends within ``timeout`` plus half a second.
@@ -333,7 +334,7 @@ class OllamaHook(BaseHook):
                 raise OllamaServerNotReadyError(
                     f"Ollama at {self.base_url} was not ready within {timeout:g} s. Last attempt: {failure}"
                 ) from failure
-            time.sleep(min(poll_interval, remaining))
+            time.sleep(min(poke_interval, remaining))
 
     def test_connection(self) -> tuple[bool, str]:
         """Ask the server its version (cheap, no generation); the message says what to fix on failure."""
@@ -426,19 +427,24 @@ class OllamaHook(BaseHook):
         """Pull ``model`` from its registry; return its digest once the server has it.
 
         Progress streams (each line goes to ``progress``), so a long download never looks idle to
-        the request timeout. ``insecure`` allows a plain-http registry.
+        the request timeout. ``insecure`` allows a plain-http registry (those listed in
+        ``[ollama] insecure_registries`` are allowed anyway).
         """
         self.log.info("Pulling %s into Ollama at %s", model, self.base_url)
         with self._errors("pull", model):
-            updates = self.get_client().pull(model, insecure=insecure, stream=True)
+            updates = self.get_client().pull(
+                model, insecure=insecure_for(model, insecure=insecure), stream=True
+            )
             self._follow_progress("pull", model, updates, progress)
         return self.model_digest(model)
 
     def push(self, model: str, *, insecure: bool = False, progress: ProgressCallback | None = None) -> None:
-        """Push ``model`` to the registry its name points at."""
+        """Push ``model`` to the registry its name points at (plain HTTP as for :meth:`pull`)."""
         self.log.info("Pushing %s from Ollama at %s", model, self.base_url)
         with self._errors("push", model):
-            updates = self.get_client().push(model, insecure=insecure, stream=True)
+            updates = self.get_client().push(
+                model, insecure=insecure_for(model, insecure=insecure), stream=True
+            )
             self._follow_progress("push", model, updates, progress)
 
     def blob_exists(self, digest: str) -> bool:
@@ -485,7 +491,7 @@ class OllamaHook(BaseHook):
         self,
         model: str,
         *,
-        from_: str | None = None,
+        from_model: str | None = None,
         files: Mapping[str, Path | str] | None = None,
         adapters: Mapping[str, Path | str] | None = None,
         template: str | None = None,
@@ -499,8 +505,9 @@ class OllamaHook(BaseHook):
     ) -> str:
         """Create ``model`` on the server (``/api/create``); return its digest.
 
-        ``files`` and ``adapters`` map file names to a local :class:`~pathlib.Path` (uploaded first,
-        skipped when the server has it) or to a ``sha256:<hex>`` digest already on the server.
+        ``from_model`` is the base model (Ollama's ``from``, the client's ``from_``). ``files`` and
+        ``adapters`` map file names to a local :class:`~pathlib.Path` (uploaded first, skipped when the
+        server has it) or to a ``sha256:<hex>`` digest already on the server.
         ``raw_fields`` are /api/create fields the client has no argument for (``renderer``,
         ``parser``, ``requires``...); when given, the request is sent with httpx.
         """
@@ -513,7 +520,7 @@ class OllamaHook(BaseHook):
             if raw_fields:
                 body = {
                     "model": model,
-                    "from": from_,
+                    "from": from_model,
                     "files": file_digests,
                     "adapters": adapter_digests,
                     "template": template,
@@ -530,7 +537,7 @@ class OllamaHook(BaseHook):
                 updates = self.get_client().create(
                     model,
                     quantize=quantize,
-                    from_=from_,
+                    from_=from_model,
                     files=file_digests,
                     adapters=adapter_digests,
                     template=template,

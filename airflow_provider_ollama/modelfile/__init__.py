@@ -17,6 +17,7 @@ from airflow_provider_ollama.modelfile.parser import parse_modelfile
 from airflow_provider_ollama.modelfile.renderer import render_modelfile
 from airflow_provider_ollama.modelfile.request import CreateRequestBody, to_create_request
 from airflow_provider_ollama.modelfile.spec import MESSAGE_ROLES, Message, ModelfileSpec
+from airflow_provider_ollama.modelfile.structured import build_spec
 
 __all__ = [
     "DEPRECATED_PARAMETERS",
@@ -29,6 +30,7 @@ __all__ = [
     "ModelfileSpec",
     "ParameterType",
     "ParameterValue",
+    "build_spec",
     "parse_modelfile",
     "render_modelfile",
     "to_create_request",

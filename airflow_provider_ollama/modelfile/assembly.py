@@ -1,6 +1,6 @@
 """The meaning of Modelfile instructions: each is checked and collected into a ModelfileSpec.
 
-Shared by the text parser and ``ModelfileSpec.build``, so a Modelfile line and the structured
+Shared by the text parser and ``structured.build_spec``, so a Modelfile line and the structured
 argument that says the same thing pass exactly the same checks.
 """
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ModelfileProblem:
-    """One thing wrong with a Modelfile (or with the arguments given to ``ModelfileSpec.build``).
+    """One thing wrong with a Modelfile (or with the arguments given to ``build_spec``).
 
     ``line`` is 1-based; it is ``None`` for problems of the whole file (no FROM) or of structured
     arguments, which have no lines.

@@ -1,12 +1,12 @@
 """What a Modelfile says, as a frozen value: the base, adapters, prompts, parameters and messages.
 
-Parsing a Modelfile and building from structured arguments both produce a :class:`ModelfileSpec`,
-so the create operator, the renderer and the request builder share one checked representation.
+Parsing a Modelfile and building one from structured arguments (``build_spec``) both produce a
+:class:`ModelfileSpec`, so the create operator, the renderer and the request builder share one checked representation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -30,13 +30,13 @@ class Message:
         return {"role": self.role, "content": self.content}
 
 
-#: What :meth:`ModelfileSpec.build` accepts for a message: a Message, ``{"role", "content"}``, or a pair.
+#: What :func:`~airflow_provider_ollama.modelfile.structured.build_spec` accepts for a message: a Message, ``{"role", "content"}``, or a pair.
 MessageLike: TypeAlias = Message | Mapping[str, str] | tuple[str, str]
 
 
 @dataclass(frozen=True)
 class ModelfileSpec:
-    """A validated Modelfile. Build one with :func:`parse_modelfile` or :meth:`build`.
+    """A validated Modelfile. Make one with :func:`parse_modelfile` or :func:`build_spec`.
 
     Local paths are absolute. ``parameters`` holds values typed as the server types them, ``stop``
     as a list; treat it as read-only (it is left out of the hash).
@@ -54,66 +54,6 @@ class ModelfileSpec:
     requires: str | None = None
     renderer: str | None = None
     parser: str | None = None
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        from_model: str | None = None,
-        from_files: Sequence[str | Path] = (),
-        adapters: Sequence[str | Path] = (),
-        draft_files: Sequence[str | Path] = (),
-        template: str | None = None,
-        system: str | None = None,
-        license: str | Sequence[str] = (),
-        parameters: Mapping[str, object] | None = None,
-        messages: Sequence[MessageLike] = (),
-        requires: str | None = None,
-        renderer: str | None = None,
-        parser: str | None = None,
-        base_dir: Path | None = None,
-        confine_to_base_dir: bool = True,
-    ) -> ModelfileSpec:
-        """Build a spec from structured arguments, with the checks a Modelfile gets.
-
-        Give ``from_model`` (a model name) or ``from_files`` (GGUF files or weight directories).
-        Parameter values may be Python values or their Modelfile text (``0.7`` or ``"0.7"``); ``stop``
-        takes a string or a list. Raises :class:`ModelfileError` listing every problem. Example::
-
-            ModelfileSpec.build(from_model="llama3.2", system="Be brief.", parameters={"num_ctx": 4096})
-        """
-        # Imported here: the assembler builds specs, so it imports this module.
-        from airflow_provider_ollama.modelfile.assembly import SpecAssembler
-
-        assembler = SpecAssembler(base_dir=base_dir, confine_to_base_dir=confine_to_base_dir)
-        if from_model is not None:
-            assembler.add("from", from_model, source="name")
-        for path in from_files:
-            assembler.add("from", str(path), source="path")
-        for path in adapters:
-            assembler.add("adapter", str(path))
-        for path in draft_files:
-            assembler.add("draft", str(path))
-        for keyword, text in (
-            ("template", template),
-            ("system", system),
-            ("requires", requires),
-            ("renderer", renderer),
-            ("parser", parser),
-        ):
-            if text is not None:
-                assembler.add(keyword, text)
-        for text in (license,) if isinstance(license, str) else license:
-            assembler.add("license", text)
-        for name, value in (parameters or {}).items():
-            assembler.add_parameter_value(name, value)
-        for message in messages:
-            role, content = _message_parts(message)
-            assembler.add("message", content, argument=role)
-        spec = assembler.finish()
-        if assembler.problems:
-            raise ModelfileError(assembler.problems, source="ModelfileSpec.build")
-        return spec
 
     def local_files(self) -> tuple[Path, ...]:
         """Every local file to upload as a blob before the create request, directories expanded."""
@@ -149,11 +89,3 @@ class ModelfileSpec:
             return files_to_upload(source)
         except LocalPathError as error:
             raise ModelfileError([ModelfileProblem(None, error.message, error.hint)]) from None
-
-
-def _message_parts(message: MessageLike) -> tuple[str, str]:
-    if isinstance(message, Message):
-        return message.role, message.content
-    if isinstance(message, tuple):
-        return message
-    return message.get("role", ""), message.get("content", "")

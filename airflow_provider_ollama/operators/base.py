@@ -6,40 +6,27 @@ against a ready hook and inherit the wait (deferrable), the per-task server, mod
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import Any, ClassVar, Literal, get_args
 
+import jinja2
 from airflow.providers.common.compat.sdk import conf
 from airflow.sdk import BaseOperator, Context
 
-from airflow_provider_ollama.cache.host_cache import DEFAULT_HOST_CACHE_DIR, HostBlobCache
-from airflow_provider_ollama.cache.location import CacheLocation
-from airflow_provider_ollama.cache.policy import CachePolicy
-from airflow_provider_ollama.cache.preparation import (
-    LocalStoreCache,
-    S3CachePreparer,
-    ServerCache,
-    SharedServerCache,
-    prepare_models,
-)
 from airflow_provider_ollama.cache.reports import CacheRunReport
-from airflow_provider_ollama.cache.s3 import S3ModelCache
+from airflow_provider_ollama.cache.settings import ModelCache
+from airflow_provider_ollama.cache.supply import ModelSupply
 from airflow_provider_ollama.deadlines import check_timeout, task_start
-from airflow_provider_ollama.exceptions import OllamaCacheError, OllamaServerNotReadyError
+from airflow_provider_ollama.exceptions import OllamaServerNotReadyError
 from airflow_provider_ollama.hooks.ollama import OllamaHook
-from airflow_provider_ollama.operators._checks import check_model_name
+from airflow_provider_ollama.operators._checks import argument_errors
 from airflow_provider_ollama.server.local import LocalOllamaServer
-from airflow_provider_ollama.server.preparation import ModelPreparer, PullModels, pull_missing_models
-from airflow_provider_ollama.server.settings import (
-    GpuSelection,
-    KeepAlive,
-    ServerSettings,
-    check_gpu_requirement,
-)
-from airflow_provider_ollama.store import ModelStore
+from airflow_provider_ollama.server.settings import LocalServer
+from airflow_provider_ollama.templating import require_rendered
 from airflow_provider_ollama.triggers.ollama import (
     OllamaServerReadyTrigger,
     not_ready_message,
@@ -48,11 +35,15 @@ from airflow_provider_ollama.triggers.ollama import (
 
 ServerMode = Literal["shared", "local"]
 SERVER_MODES: tuple[str, ...] = get_args(ServerMode)
+#: What ``server=`` takes: the shortcuts, or the settings of a per-task server.
+ServerChoice = ServerMode | LocalServer
 #: The XCom key of the S3 model cache's report (``CacheRunReport.to_dict()``), next to the return value.
 CACHE_XCOM_KEY = "ollama_cache"
 
 # The trigger reports its own timeout clearly; Airflow's deferral timeout only backs it up.
 _DEFERRAL_BACKSTOP_S = 60.0
+# A check is one cheap GET; a shared server that comes up is noticed within this.
+_POKE_INTERVAL_S = 5.0
 
 
 class BaseOllamaOperator(BaseOperator):
@@ -60,12 +51,14 @@ class BaseOllamaOperator(BaseOperator):
 
     ``server="shared"`` (default) uses the server of ``ollama_conn_id``. The operator checks it once;
     if it does not answer and ``deferrable=True``, the wait moves to the triggerer and the task resumes
-    in :meth:`execute_complete` (otherwise it polls on the worker). Missing ``models`` are then pulled
-    and :meth:`run` gets the connection's hook.
+    in :meth:`execute_complete` (otherwise it checks again on the worker, every 5 s or a tenth of
+    ``timeout``). The models the operator needs (:meth:`models_to_prepare`) are then pulled when
+    missing and :meth:`run` gets the connection's hook.
 
-    ``server="local"`` starts ``ollama serve`` inside the task (:class:`LocalOllamaServer`) with the
-    local-server options below, prepares ``models`` on it, calls :meth:`run` with a hook on it, and stops
-    it afterwards: on success, failure, ``on_kill``, ``execution_timeout``, or a killed task process.
+    ``server=LocalServer(...)`` starts ``ollama serve`` inside the task (:class:`LocalOllamaServer`) as
+    its settings say (GPUs, ``num_parallel``, ``keep_alive``, a kept ``models_dir``...; ``server="local"``
+    is ``LocalServer()``), prepares the models on it, calls :meth:`run` with a hook on it, and stops it
+    afterwards: on success, failure, ``on_kill``, ``execution_timeout``, or a killed task process.
 
     Writing an operator on top::
 
@@ -73,132 +66,52 @@ class BaseOllamaOperator(BaseOperator):
             def run(self, context: Context, hook: OllamaHook) -> Any:
                 return hook.version()
 
-    With ``cache="s3://bucket/prefix"`` models come from the S3 model cache where it has them, and what
-    is pulled from the registry is saved there (see docs/cache.md): on a per-task server straight into its
-    store, through the worker's verified host blob cache; on a shared server through its blobs API, with
-    the worker copying misses from the registry into S3 first. The outcome per model goes to the log and
-    to the XCom key ``ollama_cache``.
+    With ``cache="s3://bucket/prefix"`` (or a :class:`~airflow_provider_ollama.cache.ModelCache` with
+    its connection, policy and host cache) models come from the S3 model cache where it has them, and
+    what is pulled from the registry is saved there (see docs/cache.md): on a per-task server straight
+    into its store, through the worker's verified host blob cache; on a shared server through its blobs
+    API, with the worker copying misses from the registry into S3 first. The outcome per model goes to
+    the log and to the XCom key ``ollama_cache``.
 
-    Override :meth:`models_to_prepare` to add models the operator's own arguments name (e.g. ``model=``),
-    and :meth:`model_preparer` to change how a per-task server gets them.
+    Override :meth:`models_to_prepare` to add models the operator's own arguments name (e.g. ``model=``).
 
-    :param server: ``"shared"`` or ``"local"`` (per-task server).
+    :param server: ``"shared"`` (the server of ``ollama_conn_id``), ``"local"`` (a per-task server with
+        Ollama's defaults) or a :class:`~airflow_provider_ollama.server.LocalServer` (a per-task server
+        as it says) (templated, also the settings' own fields).
     :param ollama_conn_id: connection of the shared server (templated).
-    :param models: models the work needs; pulled when missing (templated).
-    :param deferrable: shared mode: wait for the server in the triggerer.
-    :param startup_timeout: seconds to wait for the server to answer: the shared one (counted from the
-        task's start, each check at most the connection's ``request_timeout``; then fail with
-        :class:`~airflow_provider_ollama.exceptions.OllamaServerNotReadyError`) or the one just started.
-    :param poll_interval: shared mode: seconds between checks while waiting.
-    :param insecure: allow pulls from plain-HTTP registries (templated: a DAG can take it from params).
-    :param keep_alive: how long models stay loaded: the per-task server's default (``OLLAMA_KEEP_ALIVE``)
-        and the ``keep_alive`` of loads; seconds, a Go duration (``"10m"``) or ``-1`` for ever.
-    :param binary: local: the ``ollama`` executable (default ``$OLLAMA_BINARY``, then PATH).
-    :param gpus: local: ``"all"``, ``None``/``"none"`` for CPU only, or device indexes/UUIDs.
-    :param require_gpu: local: fail unless the first model loads into GPU memory.
-    :param num_parallel: local: ``OLLAMA_NUM_PARALLEL``.
-    :param max_loaded_models: local: ``OLLAMA_MAX_LOADED_MODELS``.
-    :param context_length: local: ``OLLAMA_CONTEXT_LENGTH``.
-    :param flash_attention: local: ``OLLAMA_FLASH_ATTENTION``.
-    :param kv_cache_type: local: ``OLLAMA_KV_CACHE_TYPE`` (``f16``, ``q8_0``, ``q4_0``).
-    :param server_env: local: more environment variables for ``ollama serve``.
-    :param models_dir: local: a model store kept across tasks (default: a temporary one).
-    :param cache: ``s3://bucket/prefix`` of the S3 model cache (templated); None or ``""``: no cache.
-        Needs the Amazon provider: ``pip install 'airflow-provider-ollama[amazon]'``.
-    :param aws_conn_id: the Airflow aws connection to S3 (credentials, region, ``endpoint_url`` for
-        MinIO and other S3-compatible stores) (templated).
-    :param cache_policy: ``read-write`` (default), ``read-only``, ``write-only`` or ``off`` (templated).
-    :param force_pull: with ``cache``: pull from the registry instead of restoring (and refresh the
-        cache entry), also for models the server has already.
-    :param host_cache_dir: local: the worker's verified blob cache that task stores hard-link from;
-        default ``[ollama] host_blob_cache_dir`` in Airflow's config, else ``/var/tmp/ollama-blob-cache``.
+    :param deferrable: shared server: wait for it in the triggerer, not in a worker slot.
+    :param timeout: seconds to wait for the server to answer: the shared one (counted from the task's
+        start, each check at most the connection's ``request_timeout``; then fail with
+        :class:`~airflow_provider_ollama.exceptions.OllamaServerNotReadyError`), or the per-task one
+        just started.
+    :param cache: the S3 model cache: ``"s3://bucket/prefix"`` (read and written through ``aws_default``)
+        or a :class:`~airflow_provider_ollama.cache.ModelCache` (templated, also its own fields); None:
+        models come from the registry only. Needs ``pip install 'airflow-provider-ollama[amazon]'``.
     """
 
-    template_fields: Sequence[str] = (
-        "ollama_conn_id",
-        "models",
-        "insecure",
-        "cache",
-        "aws_conn_id",
-        "cache_policy",
-    )
+    template_fields: Sequence[str] = ("server", "ollama_conn_id", "cache")
     #: The method :meth:`execute` defers to; subclasses that defer for their own reasons use other names.
     resume_method: ClassVar[str] = "execute_complete"
 
     def __init__(
         self,
         *,
-        server: ServerMode = "shared",
+        server: ServerChoice = "shared",
         ollama_conn_id: str = OllamaHook.default_conn_name,
-        models: Sequence[str] | str = (),
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        startup_timeout: float = 300.0,
-        poll_interval: float = 5.0,
-        insecure: bool = False,
-        keep_alive: KeepAlive | None = None,
-        binary: str | None = None,
-        gpus: GpuSelection = "all",
-        require_gpu: bool = False,
-        num_parallel: int | None = None,
-        max_loaded_models: int | None = None,
-        context_length: int | None = None,
-        flash_attention: bool | None = None,
-        kv_cache_type: str | None = None,
-        server_env: dict[str, str] | None = None,
-        models_dir: str | None = None,
-        cache: str | None = None,
-        aws_conn_id: str | None = "aws_default",
-        cache_policy: str = CachePolicy.READ_WRITE.value,
-        force_pull: bool = False,
-        host_cache_dir: str | None = None,
+        timeout: float = 300.0,
+        cache: ModelCache | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if server not in SERVER_MODES:
-            raise ValueError(
-                f"{self.task_id}: server={server!r} is not a server mode; use 'shared' (the server of "
-                "ollama_conn_id) or 'local' (an `ollama serve` started for this task)"
-            )
-        if isinstance(models, str) and "{{" not in models:
-            raise ValueError(f"{self.task_id}: models must be a list of model names, e.g. [{models!r}]")
-        if startup_timeout <= 0 or poll_interval <= 0:
-            raise ValueError(f"{self.task_id}: startup_timeout and poll_interval must be positive")
         self.server = server
         self.ollama_conn_id = ollama_conn_id
-        self.models = models
-        self.deferrable = deferrable
-        self.startup_timeout = startup_timeout
-        self.poll_interval = poll_interval
-        self.insecure = insecure
-        self.keep_alive = keep_alive
-        self.binary = binary
-        self.require_gpu = require_gpu
-        self.models_dir = models_dir
         self.cache = cache
-        self.aws_conn_id = aws_conn_id
-        self.cache_policy = str(cache_policy)
-        self.force_pull = force_pull
-        self.host_cache_dir = host_cache_dir
-        # Literal values are checked now, so a typo fails when the DAG is parsed; templated ones after rendering.
-        try:
-            # Handed to the per-task server as they are (LocalOllamaServer.from_settings).
-            self.server_settings = ServerSettings(
-                keep_alive=keep_alive,
-                num_parallel=num_parallel,
-                max_loaded_models=max_loaded_models,
-                context_length=context_length,
-                flash_attention=flash_attention,
-                kv_cache_type=kv_cache_type,
-                gpus=gpus,
-                env=dict(server_env or {}),
-            )
-            check_gpu_requirement(require_gpu, gpus)
-            if isinstance(cache, str) and cache and "{{" not in cache:
-                CacheLocation.parse(cache)
-            if "{{" not in self.cache_policy:
-                CachePolicy.parse(self.cache_policy)
-        except (ValueError, OllamaCacheError) as error:
-            raise ValueError(f"{self.task_id}: {error}") from None
+        self.deferrable = deferrable
+        self.timeout = timeout
+        # Template fields are checked once rendered (check_arguments); the others now, when the DAG is parsed.
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ValueError(f"{self.task_id}: timeout must be a positive number of seconds, got {timeout!r}")
         self._local_server: LocalOllamaServer | None = None
 
     # --- what subclasses implement or extend -----------------------------------------------------
@@ -208,53 +121,15 @@ class BaseOllamaOperator(BaseOperator):
         raise NotImplementedError(f"{type(self).__name__} must implement run(context, hook)")
 
     def models_to_prepare(self) -> list[str]:
-        """Models that must be on the server before :meth:`run` (after templates are rendered)."""
-        return self._rendered_models()
+        """Models that must be on the server before :meth:`run` (after templates are rendered); none here,
+        subclasses name theirs (the operator's ``model``, a Modelfile's base...)."""
+        return []
 
-    def model_preparer(self) -> ModelPreparer:
-        """How a per-task server gets :meth:`models_to_prepare`: through the S3 cache when ``cache`` is
-        set, else pulled from the registry."""
-        cache = self.model_cache()
-        if cache is None:
-            return PullModels(insecure=self.insecure)
-        return S3CachePreparer(
-            cache, host_cache=self.host_blob_cache(), insecure=self.insecure, force_pull=self.force_pull
-        )
+    def model_supply(self) -> ModelSupply:
+        """Where the models come from: the S3 cache the rendered ``cache`` names, else the registry."""
+        return ModelSupply.from_settings(ModelCache.of(self.cache))
 
     # --- the S3 model cache ----------------------------------------------------------------------
-
-    def model_cache(self) -> S3ModelCache | None:
-        """The S3 model cache the rendered arguments name; None without ``cache`` or with policy ``off``."""
-        if not self.cache:
-            if self.force_pull:
-                self.log.warning("force_pull=True has no effect without cache=")
-            return None
-        policy = CachePolicy.parse(self.cache_policy)
-        if policy is CachePolicy.OFF:
-            return None
-        return S3ModelCache(self.cache, aws_conn_id=self.aws_conn_id, policy=policy)
-
-    def host_blob_cache(self) -> HostBlobCache:
-        """The worker's verified blob cache (``host_cache_dir``, Airflow's ``[ollama] host_blob_cache_dir``)."""
-        configured = conf.get("ollama", "host_blob_cache_dir", fallback="")
-        return HostBlobCache(self.host_cache_dir or configured or DEFAULT_HOST_CACHE_DIR)
-
-    def server_cache(self) -> ServerCache | None:
-        """The cache bound to the server this task uses now (its store on a per-task server, its API on a
-        shared one), for operators that pull themselves; None without a cache."""
-        cache = self.model_cache()
-        if cache is None:
-            return None
-        server = self._local_server
-        if server is not None and server.models_dir is not None:
-            return LocalStoreCache(
-                cache,
-                ModelStore(server.models_dir),
-                host_cache=self.host_blob_cache(),
-                force_pull=self.force_pull,
-                insecure=self.insecure,
-            )
-        return SharedServerCache(cache, force_pull=self.force_pull, insecure=self.insecure)
 
     def push_cache_report(self, context: Context, report: CacheRunReport | dict[str, Any] | None) -> None:
         """Push the cache's report under the XCom key ``ollama_cache`` (when it has models to tell of)."""
@@ -265,18 +140,66 @@ class BaseOllamaOperator(BaseOperator):
 
     # --- the switch -----------------------------------------------------------------------------
 
+    @property
+    def poke_interval(self) -> float:
+        """Seconds between checks of a shared server that does not answer yet: 5, or a tenth of
+        ``timeout`` when that is shorter."""
+        return min(_POKE_INTERVAL_S, self.timeout / 10)
+
     @cached_property
     def hook(self) -> OllamaHook:
         """Hook on the shared server of ``ollama_conn_id`` (in :meth:`run`, use the hook it is given)."""
         return OllamaHook(self.ollama_conn_id)
 
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        # Airflow renders a settings value's fields in place: a copy keeps the DAG's own value a template
+        # for the next task that shares it (mapped instances, dag.test() runs in one process).
+        if isinstance(self.server, LocalServer):
+            self.server = copy.copy(self.server)
+        if isinstance(self.cache, ModelCache):
+            self.cache = copy.copy(self.cache)
+        super().render_template_fields(context, jinja_env)
+
+    def check_arguments(self) -> None:
+        """Check the rendered template fields, and what depends on them, before any server is touched.
+
+        Runs at the start of :meth:`execute` (and again when a deferred task resumes as a fresh
+        operator). Subclasses extend it and call ``super()``; a ``ValueError`` or ``TypeError`` raised
+        here gets the task's id.
+        """
+        require_rendered("ollama_conn_id", self.ollama_conn_id)
+        if not isinstance(self.ollama_conn_id, str) or not self.ollama_conn_id.strip():
+            raise ValueError(f"ollama_conn_id rendered to {self.ollama_conn_id!r}; name a connection")
+        settings = self.local_server_settings()
+        if settings is not None:
+            settings.validate()
+        self.models_to_prepare()
+        cache = ModelCache.of(self.cache)
+        if cache is not None:
+            cache.validate()
+
+    def local_server_settings(self) -> LocalServer | None:
+        """The per-task server the rendered ``server`` describes; None for the shared one."""
+        server = self.server
+        if isinstance(server, LocalServer):
+            return server
+        if server == "local":
+            return LocalServer()
+        if server == "shared":
+            return None
+        raise ValueError(
+            f"server={server!r} is not a server: use 'shared' (the server of ollama_conn_id), 'local' (an "
+            "`ollama serve` started for this task) or LocalServer(...) (one started with your settings)"
+        )
+
     def execute(self, context: Context) -> Any:
-        self._check_rendered_fields()
-        if self.server == "local":
+        with argument_errors(self.task_id):
+            self.check_arguments()
+        if self.local_server_settings() is not None:
             return self._execute_on_local_server(context)
         hook = self.hook
         # Counted from the task's start, so the time before this line is part of the wait too.
-        deadline = task_start(context) + self.startup_timeout
+        deadline = task_start(context) + self.timeout
         if self.deferrable:
             problem = hook.not_ready_reason(timeout=check_timeout(hook.settings.check_timeout, deadline))
             if problem is not None:
@@ -289,7 +212,8 @@ class BaseOllamaOperator(BaseOperator):
         """Resume after the shared server became ready (or the wait failed: then raise its typed error)."""
         ready = raise_for_server_ready_event(event)
         self.log.info("%s", ready["message"])
-        self._check_rendered_fields()
+        with argument_errors(self.task_id):
+            self.check_arguments()
         return self._execute_on_shared_server(context, self.hook)
 
     def on_kill(self) -> None:
@@ -306,14 +230,11 @@ class BaseOllamaOperator(BaseOperator):
 
     def build_local_server(self) -> LocalOllamaServer:
         """The (not yet started) per-task server this operator's arguments describe."""
-        return LocalOllamaServer.from_settings(
-            self.server_settings,
+        return LocalOllamaServer(
+            self.local_server_settings(),
             models=self.models_to_prepare(),
-            binary=self.binary,
-            require_gpu=self.require_gpu,
-            models_dir=self.models_dir,
-            startup_timeout=self.startup_timeout,
-            preparer=self.model_preparer(),
+            timeout=self.timeout,
+            preparer=self.model_supply(),
         )
 
     def _execute_on_local_server(self, context: Context) -> Any:
@@ -321,7 +242,7 @@ class BaseOllamaOperator(BaseOperator):
         self._local_server = server
         try:
             with server:
-                if isinstance(server.preparer, S3CachePreparer):
+                if isinstance(server.preparer, ModelSupply):
                     # Before the work, so that a task that fails still tells what its models cost.
                     self.push_cache_report(context, server.preparer.report)
                 return self.run(context, server.hook)
@@ -329,17 +250,14 @@ class BaseOllamaOperator(BaseOperator):
             self._local_server = None
 
     def _execute_on_shared_server(self, context: Context, hook: OllamaHook) -> Any:
-        models = self.models_to_prepare()
-        source = self.server_cache()
-        if source is None:
-            pull_missing_models(hook, models, insecure=self.insecure)
-        else:
-            self.push_cache_report(context, prepare_models(source, hook, models))
+        supply = self.model_supply()
+        supply.prepare(hook, self.models_to_prepare())
+        self.push_cache_report(context, supply.report)
         return self.run(context, hook)
 
     def _wait_on_the_worker(self, hook: OllamaHook, deadline: float) -> None:
         try:
-            hook.wait_until_ready(timeout=max(deadline - time.time(), 0), poll_interval=self.poll_interval)
+            hook.wait_until_ready(timeout=max(deadline - time.time(), 0), poke_interval=self.poke_interval)
         except OllamaServerNotReadyError as failure:
             last = failure.__cause__ or failure
             raise self._not_ready(hook, deadline, str(last)) from last
@@ -367,38 +285,8 @@ class BaseOllamaOperator(BaseOperator):
             trigger=OllamaServerReadyTrigger(
                 self.ollama_conn_id,
                 end_time=deadline,
-                poll_interval=self.poll_interval,
+                poke_interval=self.poke_interval,
             ),
             method_name=self.resume_method,
-            timeout=timedelta(seconds=self.startup_timeout + _DEFERRAL_BACKSTOP_S),
+            timeout=timedelta(seconds=self.timeout + _DEFERRAL_BACKSTOP_S),
         )
-
-    def _check_rendered_fields(self) -> None:
-        if not isinstance(self.ollama_conn_id, str) or not self.ollama_conn_id.strip():
-            raise ValueError(
-                f"{self.task_id}: ollama_conn_id rendered to {self.ollama_conn_id!r}; name a connection"
-            )
-        if not isinstance(self.insecure, bool):
-            raise TypeError(
-                f"{self.task_id}: insecure rendered to {self.insecure!r}, not a boolean; use "
-                "render_template_as_native_obj=True on the DAG for a templated flag"
-            )
-        self._rendered_models()
-        if self.cache is not None and not isinstance(self.cache, str):
-            raise TypeError(
-                f"{self.task_id}: cache rendered to {self.cache!r}; use an 's3://bucket/prefix' URL"
-            )
-        if self.cache:
-            CacheLocation.parse(self.cache)
-        CachePolicy.parse(self.cache_policy)
-
-    def _rendered_models(self) -> list[str]:
-        models = self.models
-        if isinstance(models, str) or not all(isinstance(model, str) for model in models):
-            raise ValueError(
-                f"{self.task_id}: models rendered to {models!r}; it must be a list of model names "
-                "(use render_template_as_native_obj=True on the DAG for a templated list)"
-            )
-        for model in models:
-            check_model_name(self.task_id, model)
-        return list(models)

@@ -16,15 +16,11 @@ from airflow_provider_ollama.batch import (
     GenerationOptions,
     validate_conversations,
     validate_format,
+    validate_options,
 )
 from airflow_provider_ollama.batch.formats import ResponseFormatSpec
-from airflow_provider_ollama.operators.batch import (
-    BaseOllamaBatchOperator,
-    rendered_list,
-    resolved_at_runtime,
-)
-from airflow_provider_ollama.operators.generate import check_options
-from airflow_provider_ollama.server.settings import keep_alive_for_request
+from airflow_provider_ollama.operators._checks import argument_errors
+from airflow_provider_ollama.operators.batch import BaseOllamaBatchOperator, rendered_list
 
 Message = Mapping[str, Any]
 
@@ -33,19 +29,22 @@ class OllamaChatOperator(BaseOllamaBatchOperator):
     """Answer ``messages`` (one conversation) or ``conversations`` (a batch of them) with ``model``.
 
     A conversation is a list of ``{"role": "system" | "user" | "assistant" | "tool", "content": ...}``
-    messages (``images`` may go on a message); the result is the assistant's reply as a record:
-    ``response`` (text, or parsed JSON with ``format``), ``done_reason``, token counts, durations,
-    ``tokens_per_second``, and ``thinking`` / ``tool_calls`` when the model produced them. One
-    conversation returns its record, a batch the list in input order, ``output_uri`` the summary.
+    messages (``images`` may go on a message; a system prompt is a message of its own); the result is
+    the assistant's reply as a record: ``response`` (text, or parsed JSON with ``format``),
+    ``done_reason``, token counts, durations, ``tokens_per_second``, and ``thinking`` / ``tool_calls``
+    when the model produced them. One conversation returns its record, a batch the list in input order,
+    ``output_uri`` the summary.
 
     .. code-block:: python
 
         OllamaChatOperator(
             task_id="answer",
             model="llama3.2:1b",
-            system="Answer in one sentence.",
             conversations=[
-                [{"role": "user", "content": "Why is the sky blue?"}],
+                [
+                    {"role": "system", "content": "Answer in one sentence."},
+                    {"role": "user", "content": "Why is the sky blue?"},
+                ],
                 [{"role": "user", "content": "Why is the sea salty?"}],
             ],
         )
@@ -53,7 +52,6 @@ class OllamaChatOperator(BaseOllamaBatchOperator):
     :param messages: one conversation (templated).
     :param conversations: a list of conversations (templated): literal, an upstream ``.output``, or a
         Jinja string rendering to a list (``render_template_as_native_obj=True``).
-    :param system: system prompt for conversations that bring none of their own (templated).
     :param options: model options such as ``temperature`` or ``num_predict`` (templated).
     :param format: ``"json"`` or a JSON Schema dict: every reply is parsed and checked.
     :param think: thinking models: ``True``/``False`` or ``"low"``/``"medium"``/``"high"``.
@@ -67,7 +65,6 @@ class OllamaChatOperator(BaseOllamaBatchOperator):
         *BaseOllamaBatchOperator.template_fields,
         "messages",
         "conversations",
-        "system",
         "options",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {
@@ -82,7 +79,6 @@ class OllamaChatOperator(BaseOllamaBatchOperator):
         model: str,
         messages: Sequence[Message] | str | None = None,
         conversations: Sequence[Sequence[Message]] | str | XComArg | None = None,
-        system: str | None = None,
         options: Mapping[str, Any] | None = None,
         format: ResponseFormatSpec = None,
         think: bool | str | None = None,
@@ -92,7 +88,6 @@ class OllamaChatOperator(BaseOllamaBatchOperator):
         super().__init__(model=model, **kwargs)
         self.messages = messages
         self.conversations = conversations
-        self.system = system
         self.options = options
         self.format = format
         self.think = think
@@ -105,13 +100,8 @@ class OllamaChatOperator(BaseOllamaBatchOperator):
             raise ValueError(
                 f"{self.task_id}: nothing to answer: give messages (one conversation) or conversations (a list)"
             )
-        if messages is not None and not resolved_at_runtime(messages):
-            self._checked(validate_conversations, [messages])
-        if conversations is not None and not resolved_at_runtime(conversations):
-            self._checked(validate_conversations, conversations)
-        self._checked(validate_format, format)
-        if options is not None and not resolved_at_runtime(options):
-            self._checked(check_options, options)
+        with argument_errors(self.task_id):
+            validate_format(format)
         if tools is not None and (
             isinstance(tools, str | Mapping) or not all(isinstance(tool, Mapping) for tool in tools)
         ):
@@ -122,15 +112,10 @@ class OllamaChatOperator(BaseOllamaBatchOperator):
 
     def build_batch(self) -> ChatBatch:
         if self.messages is not None:
-            conversations: object = [rendered_list(self.task_id, "messages", self.messages)]
+            conversations: object = [rendered_list("messages", self.messages)]
         else:
-            conversations = rendered_list(self.task_id, "conversations", self.conversations)
-        check_options(self.options)
+            conversations = rendered_list("conversations", self.conversations)
         options = GenerationOptions(
-            system=self.system,
-            options=self.options,
-            format=self.format,
-            keep_alive=keep_alive_for_request(self.keep_alive),
-            think=self.think,
+            options=validate_options(self.options), format=self.format, think=self.think
         )
         return ChatBatch(self.model, validate_conversations(conversations), options=options, tools=self.tools)

@@ -22,11 +22,11 @@ from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.modelfile import (
     ModelfileError,
     ModelfileSpec,
+    build_spec,
     parse_modelfile,
     to_create_request,
 )
-from airflow_provider_ollama.names import ModelName
-from airflow_provider_ollama.operators._checks import check_model_name
+from airflow_provider_ollama.operators._checks import argument_errors, model_name
 from airflow_provider_ollama.operators._modelfile_jinja import load_modelfile, protect_go_templates
 from airflow_provider_ollama.operators.base import BaseOllamaOperator
 from airflow_provider_ollama.pulling.retry import current_digest
@@ -59,15 +59,15 @@ class OllamaCreateOperator(BaseOllamaOperator):
       ``template_searchpath``). Airflow renders it with Jinja first, so ``{{ params.system_prompt }}``
       in SYSTEM works. TEMPLATE values are Go templates for Ollama and are *not* rendered by Jinja: the
       operator wraps them in a raw block before rendering, so ``{{ .System }}`` needs no escaping.
-    * ``from_model`` plus any of ``system``, ``template``, ``parameters``, ``adapters``, ``messages``,
-      ``license`` (structured arguments, checked like a Modelfile).
+    * ``from_model`` plus any of ``system``, ``template``, ``parameters``, ``adapters``, ``messages``
+      (structured arguments, checked like a Modelfile; a LICENSE goes in a Modelfile).
 
     The Modelfile is parsed and checked before any request; a problem fails the task at once with
     :class:`~airflow_provider_ollama.exceptions.OllamaCreateError` listing every problem with its line.
     Local files (``FROM ./weights.gguf``, ``ADAPTER ./lora.gguf``) are relative to the Modelfile file's
     folder (or ``base_dir``), must stay inside it, and are uploaded as blobs unless the server has them.
     A base model named by FROM is pulled first if the server lacks it, in both server modes: that shows
-    its progress in the log, honours ``insecure`` and names a missing base clearly (the server's own
+    its progress in the log, honours ``[ollama] insecure_registries`` and names a missing base clearly (the server's own
     implicit pull would do neither). A base the server already has is used as it is.
 
     .. code-block:: python
@@ -87,7 +87,6 @@ class OllamaCreateOperator(BaseOllamaOperator):
     :param parameters: structured: parameters such as ``{"temperature": 0.2, "stop": ["<|end|>"]}`` (templated).
     :param adapters: structured: a LoRA adapter file (Ollama takes one), as a one-element list (templated).
     :param messages: structured: example turns, ``{"role": "user", "content": "..."}`` (templated).
-    :param license: structured: license text, or several (templated).
     :param quantize: quantize the weights on creation (``q4_K_M``, ``q8_0``...).
     :param base_dir: folder that relative paths of a Modelfile given as text (or of ``adapters``) start
         from, and must stay inside; a Modelfile file uses its own folder (templated).
@@ -104,7 +103,6 @@ class OllamaCreateOperator(BaseOllamaOperator):
         "parameters",
         "adapters",
         "messages",
-        "license",
         "base_dir",
     )
     template_ext: Sequence[str] = MODELFILE_EXTENSIONS
@@ -121,59 +119,45 @@ class OllamaCreateOperator(BaseOllamaOperator):
         parameters: Mapping[str, Any] | None = None,
         adapters: Sequence[str] | None = None,
         messages: Sequence[Mapping[str, str]] | None = None,
-        license: str | Sequence[str] | None = None,
         quantize: str | None = None,
         base_dir: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        task = self.task_id
-        if not isinstance(model, str) or not model.strip():
-            raise ValueError(f"{task}: model must name the model to create, e.g. 'pirate:latest'")
-        if "{{" not in model:
-            check_model_name(task, model)
-        structured = {
-            "from_model": from_model,
-            "system": system,
-            "template": template,
-            "parameters": parameters,
-            "adapters": adapters,
-            "messages": messages,
-            "license": license,
-        }
-        given = [name for name, value in structured.items() if value is not None]
-        if modelfile is not None and given:
-            raise ValueError(
-                f"{task}: give the model either as modelfile= or as structured arguments, not both "
-                f"(got modelfile and {', '.join(given)}); put those instructions into the Modelfile"
-            )
-        if modelfile is None and from_model is None:
-            hint = f" ({', '.join(given)} need a base)" if given else ""
-            raise ValueError(
-                f"{task}: say what to build the model from: modelfile= (Modelfile text or a .modelfile "
-                f"path) or from_model= (a base model name){hint}"
-            )
-        if modelfile is not None and (not isinstance(modelfile, str) or not modelfile.strip()):
-            raise ValueError(
-                f"{task}: modelfile must be Modelfile text or a .modelfile path, not {modelfile!r}"
-            )
-        if modelfile is not None and base_dir is not None and names_modelfile_file(modelfile):
-            raise ValueError(
-                f"{task}: paths in the Modelfile file {modelfile!r} start at its own folder; drop base_dir"
-            )
-        if isinstance(adapters, str):
-            raise ValueError(f"{task}: adapters must be a list of paths, e.g. [{adapters!r}]")
         self.model = model
         self.modelfile = modelfile
         self.from_model = from_model
         self.system = system
         self.template = template
-        self.parameters = dict(parameters) if parameters is not None else None
-        self.adapters = list(adapters) if adapters is not None else None
-        self.messages = [dict(message) for message in messages] if messages is not None else None
-        self.license = license
+        self.parameters = parameters
+        self.adapters = adapters
+        self.messages = messages
         self.quantize = quantize
         self.base_dir = base_dir
+        # Which arguments were given is known now; what they hold is checked once rendered (check_arguments).
+        given = [
+            name
+            for name, passed in (
+                ("from_model", from_model is not None),
+                ("system", system is not None),
+                ("template", template is not None),
+                ("parameters", parameters is not None),
+                ("adapters", adapters is not None),
+                ("messages", messages is not None),
+            )
+            if passed
+        ]
+        if modelfile is not None and given:
+            raise ValueError(
+                f"{self.task_id}: give the model either as modelfile= or as structured arguments, not both "
+                f"(got modelfile and {', '.join(given)}); put those instructions into the Modelfile"
+            )
+        if modelfile is None and from_model is None:
+            hint = f" ({', '.join(given)} need a base)" if given else ""
+            raise ValueError(
+                f"{self.task_id}: say what to build the model from: modelfile= (Modelfile text or a "
+                f".modelfile path) or from_model= (a base model name){hint}"
+            )
         #: The Modelfile file ``modelfile`` named, once read (its folder is the base of relative paths).
         self.modelfile_path: Path | None = None
         self._spec: ModelfileSpec | None = None
@@ -245,17 +229,39 @@ class OllamaCreateOperator(BaseOllamaOperator):
 
     # --- the work --------------------------------------------------------------------------------
 
-    def execute(self, context: Context) -> Any:
-        self.modelfile_spec()  # a bad Modelfile fails here, before any request
-        return super().execute(context)
+    def check_arguments(self) -> None:
+        """The rendered arguments, then the whole Modelfile (through :meth:`models_to_prepare`): a problem
+        fails here, before any server starts or any request is sent."""
+        model_name("model", self.model)
+        if self.from_model is not None:
+            model_name("from_model", self.from_model)
+        if self.modelfile is not None and (not isinstance(self.modelfile, str) or not self.modelfile.strip()):
+            raise ValueError(f"modelfile must be Modelfile text or a .modelfile path, not {self.modelfile!r}")
+        names_file = self.modelfile_path is not None or (
+            isinstance(self.modelfile, str) and names_modelfile_file(self.modelfile)
+        )
+        if names_file and self.base_dir is not None:
+            raise ValueError("paths in a Modelfile file start at its own folder; drop base_dir")
+        if self.adapters is not None and (
+            isinstance(self.adapters, str) or not isinstance(self.adapters, list | tuple)
+        ):
+            raise ValueError(f"adapters must be a list of paths, e.g. [{self.adapters!r}]")
+        if self.parameters is not None and not isinstance(self.parameters, Mapping):
+            raise TypeError(
+                f"parameters rendered to {type(self.parameters).__name__}; it must be a dict such as "
+                "{'temperature': 0.2} (a templated dict needs render_template_as_native_obj=True on the DAG)"
+            )
+        if self.messages is not None and (
+            not isinstance(self.messages, list | tuple)
+            or not all(isinstance(message, Mapping) for message in self.messages)
+        ):
+            raise TypeError("messages must be a list of {'role': ..., 'content': ...} dicts")
+        super().check_arguments()
 
     def models_to_prepare(self) -> list[str]:
-        """The ``models`` argument plus the base model FROM names, pulled first when the server lacks it."""
-        models = super().models_to_prepare()
+        """The base model the Modelfile names (FROM), pulled first when the server lacks it."""
         base = self.modelfile_spec().from_model
-        if base is not None and not any(ModelName.parse(base).same_model(ModelName.parse(m)) for m in models):
-            models.append(base)
-        return models
+        return [] if base is None else [base]
 
     def modelfile_spec(self) -> ModelfileSpec:
         """The checked Modelfile (parsed once per task run); raises :class:`OllamaCreateError` listing problems."""
@@ -273,7 +279,7 @@ class OllamaCreateOperator(BaseOllamaOperator):
         try:
             digest = hook.create(
                 model,
-                from_=body.get("from"),
+                from_model=body.get("from"),
                 files=body.get("files"),
                 adapters=body.get("adapters"),
                 template=body.get("template"),
@@ -302,12 +308,11 @@ class OllamaCreateOperator(BaseOllamaOperator):
                     self.modelfile, base_dir=base_dir, source=self._source_name(), confine_to_base_dir=confine
                 )
             base_dir, confine = self._base_dir()
-            return ModelfileSpec.build(
+            return build_spec(
                 from_model=self.from_model,
                 adapters=self.adapters or (),
                 template=self.template,
                 system=self.system,
-                license=self.license or (),
                 parameters=self.parameters,
                 messages=self.messages or (),
                 base_dir=base_dir,
@@ -335,10 +340,8 @@ class OllamaCreateOperator(BaseOllamaOperator):
         return f"the structured arguments of task {self.task_id!r}"
 
     def _rendered_model(self) -> str:
-        if not isinstance(self.model, str):
-            raise ValueError(f"{self.task_id}: model rendered to {self.model!r}; it must be a model name")
-        check_model_name(self.task_id, self.model)
-        return self.model
+        with argument_errors(self.task_id):
+            return model_name("model", self.model)
 
 
 def names_modelfile_file(value: str) -> bool:

@@ -11,14 +11,13 @@ from typing import Any, ClassVar
 
 from airflow.sdk import XComArg
 
-from airflow_provider_ollama.batch import DEFAULT_EMBED_BATCH_SIZE, EmbedBatch, validate_embed_inputs
-from airflow_provider_ollama.operators.batch import (
-    BaseOllamaBatchOperator,
-    rendered_list,
-    resolved_at_runtime,
+from airflow_provider_ollama.batch import (
+    DEFAULT_EMBED_BATCH_SIZE,
+    EmbedBatch,
+    validate_embed_inputs,
+    validate_options,
 )
-from airflow_provider_ollama.operators.generate import check_options
-from airflow_provider_ollama.server.settings import keep_alive_for_request
+from airflow_provider_ollama.operators.batch import BaseOllamaBatchOperator, rendered_list
 
 
 class OllamaEmbedOperator(BaseOllamaBatchOperator):
@@ -64,31 +63,23 @@ class OllamaEmbedOperator(BaseOllamaBatchOperator):
         self.options = options
         if input is None:
             raise ValueError(f"{self.task_id}: nothing to embed: give input (a text or a list of texts)")
-        if not resolved_at_runtime(input):
-            self._checked(validate_embed_inputs, input)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"{self.task_id}: batch_size must be a positive integer, got {batch_size!r}")
         if dimensions is not None and (
             isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1
         ):
             raise ValueError(f"{self.task_id}: dimensions must be a positive integer, got {dimensions!r}")
-        if options is not None and not resolved_at_runtime(options):
-            self._checked(check_options, options)
 
     def returns_one_item(self) -> bool:
         return isinstance(self.input, str)
 
     def build_batch(self) -> EmbedBatch:
-        inputs = (
-            self.input if isinstance(self.input, str) else rendered_list(self.task_id, "input", self.input)
-        )
-        check_options(self.options)
+        inputs = self.input if isinstance(self.input, str) else rendered_list("input", self.input)
         return EmbedBatch(
             self.model,
             validate_embed_inputs(inputs),
             batch_size=self.batch_size,
             truncate=self.truncate,
             dimensions=self.dimensions,
-            options=self.options,
-            keep_alive=keep_alive_for_request(self.keep_alive),
+            options=validate_options(self.options),
         )

@@ -7,24 +7,21 @@ concurrency and returns the results in input order, or writes them to object sto
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 from airflow.sdk import XComArg
 
-from airflow_provider_ollama.batch import GenerateBatch, GenerationOptions, PromptItem, validate_format
-from airflow_provider_ollama.batch.formats import ResponseFormatSpec
-from airflow_provider_ollama.batch.validation import validate_prompts
-from airflow_provider_ollama.modelfile.parameters import ParameterValueError, check_option
-from airflow_provider_ollama.operators.batch import (
-    BaseOllamaBatchOperator,
-    rendered_list,
-    resolved_at_runtime,
+from airflow_provider_ollama.batch import (
+    GenerateBatch,
+    GenerationOptions,
+    PromptItem,
+    validate_format,
+    validate_options,
+    validate_prompts,
 )
-from airflow_provider_ollama.server.settings import keep_alive_for_request
-
-#: File endings the ollama client reads as image paths (anything else is taken for base64 data).
-_IMAGE_FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+from airflow_provider_ollama.batch.formats import ResponseFormatSpec
+from airflow_provider_ollama.operators._checks import argument_errors
+from airflow_provider_ollama.operators.batch import BaseOllamaBatchOperator, rendered_list
 
 
 class OllamaGenerateOperator(BaseOllamaBatchOperator):
@@ -49,20 +46,18 @@ class OllamaGenerateOperator(BaseOllamaBatchOperator):
 
     :param prompt: one prompt (templated).
     :param prompts: a list of prompts (templated): literal, an upstream ``.output``, or a Jinja string
-        that renders to a list (needs ``render_template_as_native_obj=True`` on the DAG). An item may
-        also be ``{"prompt": ..., "images": [...]}``.
+        that renders to a list (needs ``render_template_as_native_obj=True`` on the DAG). An item may be
+        ``{"prompt": ..., "images": [...], "template": ...}``: images as base64 strings or file paths on
+        the worker, and a prompt template of its own (Go template syntax).
     :param system: system prompt for every item (templated).
-    :param template: prompt template overriding the model's (Go template syntax, so not templated).
     :param options: model options such as ``temperature``, ``num_predict``, ``seed`` (templated).
     :param format: ``"json"``, or a JSON Schema dict: every response is parsed, and checked against
         the schema (a response that does not fit is a failed item).
     :param think: thinking models: ``True``/``False``, or ``"low"``/``"medium"``/``"high"``.
-    :param images: base64 strings or image file paths: one list shared by every prompt, or one list
-        per prompt (a list of lists as long as ``prompts``) (templated).
 
     Shared arguments (``model``, ``max_concurrency``, ``on_error``, ``output_uri``...): see
     :class:`~airflow_provider_ollama.operators.batch.BaseOllamaBatchOperator`; server arguments
-    (``server``, ``ollama_conn_id``, ``keep_alive``...): see
+    (``server``, ``ollama_conn_id``, ``cache``...): see
     :class:`~airflow_provider_ollama.operators.base.BaseOllamaOperator`.
     """
 
@@ -72,13 +67,8 @@ class OllamaGenerateOperator(BaseOllamaBatchOperator):
         "prompts",
         "system",
         "options",
-        "images",
     )
-    template_fields_renderers: ClassVar[dict[str, str]] = {
-        "prompts": "json",
-        "options": "json",
-        "images": "json",
-    }
+    template_fields_renderers: ClassVar[dict[str, str]] = {"prompts": "json", "options": "json"}
 
     def __init__(
         self,
@@ -87,108 +77,31 @@ class OllamaGenerateOperator(BaseOllamaBatchOperator):
         prompt: str | None = None,
         prompts: Sequence[PromptItem] | str | XComArg | None = None,
         system: str | None = None,
-        template: str | None = None,
         options: Mapping[str, Any] | None = None,
         format: ResponseFormatSpec = None,
         think: bool | str | None = None,
-        images: Sequence[str] | Sequence[Sequence[str]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(model=model, **kwargs)
         self.prompt = prompt
         self.prompts = prompts
         self.system = system
-        self.template = template
         self.options = options
         self.format = format
         self.think = think
-        self.images = images
         if prompt is not None and prompts is not None:
             raise ValueError(f"{self.task_id}: give either prompt (one) or prompts (a list), not both")
         if prompt is None and prompts is None:
             raise ValueError(f"{self.task_id}: nothing to generate: give prompt (one) or prompts (a list)")
-        if prompt is not None and not resolved_at_runtime(prompt):
-            self._checked(validate_prompts, prompt)
-        if prompts is not None and not resolved_at_runtime(prompts):
-            self._checked(validate_prompts, None, prompts)
-        self._checked(validate_format, format)
-        if options is not None and not resolved_at_runtime(options):
-            self._checked(check_options, options)
+        with argument_errors(self.task_id):
+            validate_format(format)
 
     def returns_one_item(self) -> bool:
         return self.prompt is not None
 
     def build_batch(self) -> GenerateBatch:
-        prompts = None if self.prompts is None else rendered_list(self.task_id, "prompts", self.prompts)
-        items = validate_prompts(self.prompt, prompts)
-        check_options(self.options)
-        shared_images, items = _with_images(self.images, items)
+        prompts = None if self.prompts is None else rendered_list("prompts", self.prompts)
         options = GenerationOptions(
-            system=self.system,
-            template=self.template,
-            options=self.options,
-            format=self.format,
-            keep_alive=keep_alive_for_request(self.keep_alive),
-            think=self.think,
-            images=shared_images,
+            system=self.system, options=validate_options(self.options), format=self.format, think=self.think
         )
-        return GenerateBatch(self.model, items, options=options)
-
-
-def check_options(options: object) -> None:
-    """Raise ``TypeError`` unless ``options`` is None or a dict (a rendered template may be a string), and
-    ``ValueError`` for an option whose value has the wrong type (``num_predict`` must be an integer...)."""
-    if options is None:
-        return
-    if not isinstance(options, Mapping):
-        raise TypeError(
-            f"options must be a dict such as {{'temperature': 0}}, not {type(options).__name__} "
-            "(a templated dict needs render_template_as_native_obj=True on the DAG)"
-        )
-    for name, value in options.items():
-        try:
-            check_option(str(name), value)
-        except ParameterValueError as error:
-            raise ValueError(f"{error.message}; {error.hint}") from None
-
-
-def _with_images(images: object, items: list[PromptItem]) -> tuple[list[str] | None, list[PromptItem]]:
-    """Split ``images`` into the list every prompt shares, or attach one list to each prompt."""
-    if images is None:
-        return None, items
-    if isinstance(images, str | bytes | Mapping) or not isinstance(images, Sequence):
-        raise TypeError(f"images must be a list of base64 strings or file paths, not {type(images).__name__}")
-    if all(isinstance(image, str) for image in images):
-        shared = list(images)
-        _check_image_files(shared)
-        return shared or None, items
-    if not all(
-        isinstance(group, list | tuple) and all(isinstance(i, str) for i in group) for group in images
-    ):
-        raise TypeError(
-            "images must be one list of strings shared by every prompt, or one list of strings per prompt"
-        )
-    if len(images) != len(items):
-        raise ValueError(
-            f"images has {len(images)} lists but there are {len(items)} prompts: give one list per prompt "
-            "(an empty list for a prompt without images), or a flat list every prompt shares"
-        )
-    with_images: list[PromptItem] = []
-    for item, group in zip(items, images, strict=True):
-        _check_image_files(group)
-        if isinstance(item, str):
-            with_images.append({"prompt": item, "images": list(group)})
-        else:
-            with_images.append({"prompt": item["prompt"], "images": [*(item.get("images") or ()), *group]})
-    return None, with_images
-
-
-def _check_image_files(images: Sequence[str]) -> None:
-    # The client reads these as paths and fails on each request otherwise; one error now is clearer.
-    missing = [
-        image
-        for image in images
-        if image.lower().endswith(_IMAGE_FILE_SUFFIXES) and not Path(image).is_file()
-    ]
-    if missing:
-        raise ValueError(f"image file(s) not found on the worker: {missing[:3]}")
+        return GenerateBatch(self.model, validate_prompts(self.prompt, prompts), options=options)

@@ -15,10 +15,11 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from airflow_provider_ollama.cache.preparation import ServerCache
+from airflow_provider_ollama.cache.settings import ModelCache
+from airflow_provider_ollama.cache.supply import ModelSupply
 from airflow_provider_ollama.exceptions import OllamaPullError
 from airflow_provider_ollama.hooks.ollama import OllamaHook
-from airflow_provider_ollama.operators._checks import check_model_name
+from airflow_provider_ollama.operators._checks import argument_errors, model_list
 from airflow_provider_ollama.operators.base import CACHE_XCOM_KEY, BaseOllamaOperator
 from airflow_provider_ollama.pulling.retry import PulledModel, PullRetryPolicy, pull_models_blocking
 from airflow_provider_ollama.triggers.pull import OllamaPullTrigger, raise_for_pull_event
@@ -44,10 +45,10 @@ class OllamaPullOperator(BaseOllamaOperator):
     with :class:`~airflow_provider_ollama.exceptions.OllamaModelNotFoundError`.
 
     With ``cache="s3://bucket/prefix"`` a model the S3 model cache holds is restored from it instead of
-    pulled (``force_pull=True`` pulls anyway and refreshes the entry), and what is pulled is saved there;
-    the return value stays ``{model: digest}`` and the cache's report goes to the XCom key
-    ``ollama_cache``. On a shared server a restored model is rebuilt through the API, so its digest is the
-    server's own, not the registry's (see docs/cache.md).
+    pulled (``ModelCache(..., policy="refresh")`` pulls anyway and overwrites the entry), and what is
+    pulled is saved there; the return value stays ``{model: digest}`` and the cache's report goes to the
+    XCom key ``ollama_cache``. On a shared server a restored model is rebuilt through the API, so its
+    digest is the server's own, not the registry's (see docs/cache.md).
 
     ``deferrable=True`` with ``server="shared"``: the task hands the pull to
     :class:`~airflow_provider_ollama.triggers.pull.OllamaPullTrigger` and frees its worker slot until the
@@ -56,17 +57,17 @@ class OllamaPullOperator(BaseOllamaOperator):
 
     .. code-block:: python
 
-        OllamaPullOperator(task_id="pull", models=["llama3.2:1b", "nomic-embed-text"], deferrable=True)
+        OllamaPullOperator(task_id="pull", model=["llama3.2:1b", "nomic-embed-text"], deferrable=True)
 
-    :param model: the model to pull (templated).
-    :param models: several models to pull, in order (templated); give ``model`` or ``models``.
+    :param model: the model to pull, or a list of models pulled in order (templated).
     :param stall_timeout: seconds without progress before a pull is cancelled and retried.
     :param pull_retries: retries per model after the first attempt.
     :param pull_retry_delay: seconds before the first retry; doubled for each further one.
     :param pull_timeout: seconds for all pulls together; default no limit on a worker (``execution_timeout``
         applies) and 12 h, or ``execution_timeout``, for a deferred pull.
     :param progress_interval: seconds between progress lines of a layer that has no new tenth done.
-    :param insecure: allow plain-HTTP registries.
+    :param insecure: send this pull with Ollama's ``insecure`` flag (plain HTTP); registries listed in
+        Airflow's ``[ollama] insecure_registries`` get it without this.
 
     Other arguments: see :class:`~airflow_provider_ollama.operators.base.BaseOllamaOperator`.
     """
@@ -78,26 +79,18 @@ class OllamaPullOperator(BaseOllamaOperator):
     def __init__(
         self,
         *,
-        model: str | None = None,
-        models: Sequence[str] | str = (),
+        model: str | Sequence[str],
         stall_timeout: float = 120.0,
         pull_retries: int = 3,
         pull_retry_delay: float = 5.0,
         pull_timeout: float | None = None,
         progress_interval: float = 10.0,
+        insecure: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(models=models, **kwargs)
+        super().__init__(**kwargs)
+        self.model = model
         task = self.task_id
-        if model is None and not models:
-            raise ValueError(f"{task}: name the model to pull, e.g. model='llama3.2:1b' or models=[...]")
-        if model is not None and models:
-            raise ValueError(f"{task}: give model= or models=, not both")
-        if model is not None and (not isinstance(model, str) or not model.strip()):
-            raise ValueError(f"{task}: model must be a model name such as 'llama3.2:1b', not {model!r}")
-        for name in [model] if model is not None else [] if isinstance(models, str) else list(models):
-            if "{{" not in name:
-                check_model_name(task, name)
         if pull_timeout is not None and pull_timeout <= 0:
             raise ValueError(f"{task}: pull_timeout must be positive (seconds), got {pull_timeout}")
         if progress_interval <= 0:
@@ -107,8 +100,12 @@ class OllamaPullOperator(BaseOllamaOperator):
                 retries=pull_retries, retry_delay=pull_retry_delay, stall_timeout=stall_timeout
             )
         except ValueError as error:
-            raise ValueError(f"{task}: {error}") from None
-        self.model = model
+            given = (
+                f"pull_retries={pull_retries!r}, pull_retry_delay={pull_retry_delay!r}, "
+                f"stall_timeout={stall_timeout!r}"
+            )
+            raise ValueError(f"{task}: {error} ({given})") from None
+        self.insecure = insecure
         self.pull_timeout = pull_timeout
         self.progress_interval = progress_interval
 
@@ -116,40 +113,35 @@ class OllamaPullOperator(BaseOllamaOperator):
         """Nothing to prepare: :meth:`run` pulls every model itself (with retries and progress)."""
         return []
 
+    def check_arguments(self) -> None:
+        super().check_arguments()
+        self.models_to_pull()
+
     def models_to_pull(self) -> list[str]:
-        """The rendered ``model`` or ``models``, checked against Ollama's naming rules."""
-        names = [self.model] if self.model is not None else self._rendered_models()
-        for name in names:
-            if not isinstance(name, str):
-                raise ValueError(f"{self.task_id}: model rendered to {name!r}; it must be a model name")
-            check_model_name(self.task_id, name)
-        return names
+        """The rendered ``model``: one name or a list of them, checked against Ollama's naming rules."""
+        with argument_errors(self.task_id):
+            names = model_list("model", [self.model] if isinstance(self.model, str) else self.model)
+            if not names:
+                raise ValueError("model rendered to an empty list: name the model(s) to pull")
+            return names
 
     def run(self, context: Context, hook: OllamaHook) -> dict[str, str]:
-        models = self.models_to_pull()
-        source = self.server_cache()
-        if source is not None:
-            return self._run_with_cache(context, hook, models, source)
-        if self.deferrable and self.server == "shared":
-            self._defer_pull(models)
-        return {result.model: result.digest for result in self._pull_now(hook, models)}
+        supply = ModelSupply.from_settings(ModelCache.of(self.cache), insecure=self.insecure)
+        server = self.local_server
+        models_dir = server.models_dir if server is not None else None
 
-    def _run_with_cache(
-        self, context: Context, hook: OllamaHook, models: list[str], source: ServerCache
-    ) -> dict[str, str]:
-        # From the cache first: what it supplies needs no pull (on a shared server, with a policy that
-        # writes, a miss is copied from the registry into S3 by the worker and supplied the same way).
-        to_pull = [model for model in models if not source.supply(hook, model)]
-        if to_pull and self.deferrable and self.server == "shared":
-            # Pushed now: XCom survives the deferral, and the resumed task adds the pulled digests.
-            self.push_cache_report(context, source.report)
-            self._defer_pull(to_pull)
-        for model in to_pull:
-            source.before_pull(model)
-        for result in self._pull_now(hook, to_pull) if to_pull else []:
-            source.pulled(hook, result.model, downloaded_bytes=result.downloaded_bytes)
-        self.push_cache_report(context, source.report)
-        return {model: source.report.outcome(model).digest or hook.model_digest(model) for model in models}
+        def pull(models: list[str]) -> list[PulledModel]:
+            if self.deferrable and server is None:
+                # Pushed now: XCom survives the deferral, and the resumed task adds the pulled digests.
+                self.push_cache_report(context, supply.report)
+                self._defer_pull(models)
+            return self._pull_now(hook, models)
+
+        # The cache supplies what it has (on a shared server, with a policy that writes, the worker first
+        # copies a miss from the registry into S3); the rest is pulled here and saved right after.
+        digests = supply.pull(hook, self.models_to_pull(), pull, models_dir=models_dir)
+        self.push_cache_report(context, supply.report)
+        return digests
 
     def execute_pull_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, str]:
         """Resume after the trigger followed the pulls: log their summaries, return the digests or raise.
@@ -160,8 +152,10 @@ class OllamaPullOperator(BaseOllamaOperator):
         finished = raise_for_pull_event(event)
         for line in finished["summaries"]:
             self.log.info("%s", line)
+        with argument_errors(self.task_id):
+            self.check_arguments()
         digests = finished["digests"]
-        if self.model_cache() is None:
+        if ModelSupply.from_settings(ModelCache.of(self.cache)).cache is None:
             return digests
         self._add_digests_to_cache_report(context, digests)
         return {model: digests.get(model) or self.hook.model_digest(model) for model in self.models_to_pull()}

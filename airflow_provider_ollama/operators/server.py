@@ -6,15 +6,16 @@ waits (deferrable), pulls what is missing, preloads, and reports what the server
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypedDict
 
 from airflow.providers.common.compat.sdk import determine_kwargs
 from airflow.sdk import Context
 
 from airflow_provider_ollama.hooks.ollama import OllamaHook
+from airflow_provider_ollama.operators._checks import model_list
 from airflow_provider_ollama.operators.base import BaseOllamaOperator
-from airflow_provider_ollama.server.settings import keep_alive_for_request
+from airflow_provider_ollama.templating import require_rendered
 
 
 class ServerFacts(TypedDict):
@@ -30,10 +31,11 @@ class ServerFacts(TypedDict):
 class OllamaServerOperator(BaseOllamaOperator):
     """Get a server ready with ``models``, then call ``python_callable(hook, **op_kwargs)`` or report facts.
 
-    With ``server="local"`` the server lives for this task only: start, prepare models, call, stop.
-    With ``server="shared"`` it waits for the connection's server (deferrable), pulls missing models and
-    returns :class:`ServerFacts`. In both modes ``preload=True`` loads every model first (with
-    ``keep_alive``), and the callable's return value, if there is a callable, becomes the XCom.
+    With ``server="local"`` (or a :class:`~airflow_provider_ollama.server.LocalServer`) the server lives
+    for this task only: start, prepare models, call, stop. With ``server="shared"`` it waits for the
+    connection's server (deferrable), pulls missing models and returns :class:`ServerFacts`. In both
+    modes ``preload=True`` loads every model first (for the per-task server's ``keep_alive``, or the
+    connection's), and the callable's return value, if there is a callable, becomes the XCom.
 
     The callable receives a ready :class:`OllamaHook` first, then ``op_kwargs``, then any context
     entries it names (``ti``, ``params``, ``ds``...), like ``PythonOperator``::
@@ -49,6 +51,8 @@ class OllamaServerOperator(BaseOllamaOperator):
             op_kwargs={"text": "{{ params.text }}"},
         )
 
+    :param models: models to have on the server before the callable runs: restored from ``cache`` or
+        pulled when missing (templated).
     :param python_callable: ``callable(hook, **op_kwargs)`` run while the server is up.
     :param op_kwargs: keyword arguments for it (templated).
     :param preload: load every model into memory before the callable runs.
@@ -56,32 +60,44 @@ class OllamaServerOperator(BaseOllamaOperator):
     Other arguments: see :class:`BaseOllamaOperator`.
     """
 
-    template_fields = (*BaseOllamaOperator.template_fields, "op_kwargs")
+    template_fields = (*BaseOllamaOperator.template_fields, "models", "op_kwargs")
 
     def __init__(
         self,
         *,
+        models: Sequence[str] = (),
         python_callable: Callable[..., Any] | None = None,
         op_kwargs: Mapping[str, Any] | None = None,
         preload: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.models = models
+        self.op_kwargs = op_kwargs
+        self.python_callable = python_callable
+        self.preload = preload
         if python_callable is not None and not callable(python_callable):
             raise ValueError(f"{self.task_id}: python_callable must be callable, got {python_callable!r}")
-        self.python_callable = python_callable
-        self.op_kwargs = dict(op_kwargs or {})
-        self.preload = preload
+
+    def models_to_prepare(self) -> list[str]:
+        return model_list("models", self.models)
+
+    def check_arguments(self) -> None:
+        super().check_arguments()
+        require_rendered("op_kwargs", self.op_kwargs)
+        if self.op_kwargs is not None and not isinstance(self.op_kwargs, Mapping):
+            raise TypeError(f"op_kwargs rendered to {type(self.op_kwargs).__name__}; it must be a dict")
 
     def run(self, context: Context, hook: OllamaHook) -> Any:
         models = self.models_to_prepare()
         if self.preload:
             for model in models:
-                self.log.info("Loading %s into memory (keep_alive=%s)", model, self.keep_alive)
-                hook.load(model, keep_alive=keep_alive_for_request(self.keep_alive))
+                # For the server's keep_alive: a per-task server's own, or the connection's default.
+                self.log.info("Loading %s into memory", model)
+                hook.load(model)
         if self.python_callable is None:
             return self.server_facts(hook, models)
-        call_kwargs = determine_kwargs(self.python_callable, [hook], {**context, **self.op_kwargs})
+        call_kwargs = determine_kwargs(self.python_callable, [hook], {**context, **(self.op_kwargs or {})})
         return self.python_callable(hook, **call_kwargs)
 
     @staticmethod

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from airflow_provider_ollama.pulling.missing import pull_missing_models
 from airflow_provider_ollama.pulling.progress import PullProgressReporter
 from airflow_provider_ollama.pulling.retry import (
     PulledModel,
@@ -20,6 +21,7 @@ __all__ = [
     "PullRetryPolicy",
     "PullStalledError",
     "PulledModel",
+    "pull_missing_models",
     "pull_models",
     "pull_models_blocking",
 ]

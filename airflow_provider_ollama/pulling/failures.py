@@ -13,6 +13,7 @@ import urllib.parse
 from dataclasses import dataclass
 
 from airflow_provider_ollama.names import ModelName
+from airflow_provider_ollama.registries import SETTING
 
 _URL = re.compile(r'\b(?:Get|Head|Post|Put) "(?P<url>[^"]+)"')
 # Go's *net.DNSError: "lookup <host>[ on <resolver>]: <why>" (no such host, server misbehaving...).
@@ -45,7 +46,8 @@ def permanent_pull_failure(reason: str, model: str) -> PermanentPullFailure | No
     host = _host_in(reason) or ModelName.parse(model).host
     if any(words in lowered for words in _PLAIN_HTTP):
         return PermanentPullFailure(
-            f"the registry {host} speaks plain HTTP", "Set insecure=True to pull from a plain-HTTP registry."
+            f"the registry {host} speaks plain HTTP",
+            f"Add {host} to {SETTING} to pull from it over plain HTTP (or pass insecure=True to this pull).",
         )
     if lookup := _LOOKUP.search(reason):
         return PermanentPullFailure(
@@ -65,7 +67,7 @@ def permanent_pull_failure(reason: str, model: str) -> PermanentPullFailure | No
         return PermanentPullFailure(
             f"the registry host {host} could not be reached: the TLS handshake failed",
             "For a registry with a private CA, give the Ollama server that CA certificate (its system trust "
-            "store, or SSL_CERT_FILE in its environment); a plain-HTTP registry needs insecure=True.",
+            f"store, or SSL_CERT_FILE in its environment); a plain-HTTP registry goes in {SETTING}.",
         )
     status_match = _REGISTRY_STATUS.search(reason)
     unauthorized = _UNAUTHORIZED in lowered or _FOREIGN_REALM.search(reason) is not None

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
 import ollama
 
+from airflow_provider_ollama.backoff import Backoff
 from airflow_provider_ollama.exceptions import (
     OllamaError,
     OllamaModelNotFoundError,
@@ -28,6 +30,7 @@ from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.pulling.failures import permanent_pull_failure
 from airflow_provider_ollama.pulling.progress import LineLogger, PullProgressReporter
+from airflow_provider_ollama.registries import insecure_for
 
 #: Ollama hashes every downloaded blob after this status and says nothing until it is done, which
 #: takes minutes for large models: silence then is work, not a stall.
@@ -35,8 +38,8 @@ _VERIFYING = "verifying sha256 digest"
 
 
 @dataclass(frozen=True)
-class PullRetryPolicy:
-    """How hard to try: attempts, backoff, and what counts as a stall.
+class PullRetryPolicy(Backoff):
+    """How hard to try: retries, backoff, and what counts as a stall.
 
     :param retries: attempts after the first one (0 disables retries).
     :param retry_delay: seconds before the first retry; doubled for each further one.
@@ -45,22 +48,12 @@ class PullRetryPolicy:
         stream is cancelled and the pull retried. Not applied while the server verifies digests.
     """
 
-    retries: int = 3
-    retry_delay: float = 5.0
-    max_retry_delay: float = 120.0
     stall_timeout: float = 120.0
 
     def __post_init__(self) -> None:
-        if self.retries < 0:
-            raise ValueError(f"pull retries must not be negative, got {self.retries}")
-        if self.retry_delay < 0 or self.max_retry_delay < 0:
-            raise ValueError("pull retry delays must not be negative")
+        super().__post_init__()
         if self.stall_timeout <= 0:
             raise ValueError(f"stall_timeout must be positive, got {self.stall_timeout}")
-
-    def delay(self, failed_attempts: int) -> float:
-        """Seconds to wait after ``failed_attempts`` attempts have failed (1 for the first failure)."""
-        return float(min(self.max_retry_delay, self.retry_delay * 2.0 ** (failed_attempts - 1)))
 
 
 @dataclass(frozen=True)
@@ -123,15 +116,21 @@ async def pull_models(
         await hook.aclose()
 
 
+class PullOptions(TypedDict, total=False):
+    """The optional arguments of :func:`pull_models`, which :func:`pull_models_blocking` passes on."""
+
+    insecure: bool
+    policy: PullRetryPolicy | None
+    progress_interval: float
+
+
 def pull_models_blocking(
     hook: OllamaHook,
     models: Sequence[str],
     *,
-    insecure: bool = False,
-    policy: PullRetryPolicy | None = None,
     logger: LineLogger,
-    progress_interval: float = 10.0,
     timeout: float | None = None,
+    **options: Unpack[PullOptions],
 ) -> list[PulledModel]:
     """:func:`pull_models` for synchronous code (a task on a worker), with the same retries and progress.
 
@@ -139,10 +138,7 @@ def pull_models_blocking(
     """
     # Read the connection now, synchronously: inside the event loop the hook would fetch it again.
     _ = hook.settings
-    work = pull_models(
-        hook, models, insecure=insecure, policy=policy, logger=logger, progress_interval=progress_interval
-    )
-    return asyncio.run(asyncio.wait_for(work, timeout))
+    return asyncio.run(asyncio.wait_for(pull_models(hook, models, logger=logger, **options), timeout))
 
 
 def registry_of(model: str) -> str:
@@ -223,7 +219,9 @@ async def _follow_pull(
 
     async def consume() -> None:
         with translated_errors(context):
-            async for update in await client.pull(model, insecure=insecure, stream=True):
+            async for update in await client.pull(
+                model, insecure=insecure_for(model, insecure=insecure), stream=True
+            ):
                 reporter(update)
                 mark = (update.status, update.digest, update.completed)
                 if mark != watch.last_mark:

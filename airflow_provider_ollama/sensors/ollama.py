@@ -22,7 +22,8 @@ from airflow_provider_ollama.exceptions import (
     OllamaTimeoutError,
 )
 from airflow_provider_ollama.hooks.ollama import OllamaHook
-from airflow_provider_ollama.names import ModelName
+from airflow_provider_ollama.operators._checks import argument_errors, model_list
+from airflow_provider_ollama.templating import require_rendered
 from airflow_provider_ollama.triggers.ollama import (
     OllamaServerReadyTrigger,
     not_ready_message,
@@ -37,7 +38,7 @@ _NOT_READY_ERRORS = (OllamaServerUnreachableError, OllamaTimeoutError, OllamaSer
 
 
 class OllamaServerSensor(BaseSensorOperator):
-    """Wait until the connection's Ollama server answers and, optionally, holds ``models``.
+    """Wait until the connection's Ollama server answers and, optionally, holds ``wait_for_models``.
 
     With ``deferrable=True`` the server is checked once on the worker; if it is not ready, the wait moves
     to the triggerer (:class:`OllamaServerReadyTrigger`) until it is, or until ``timeout`` seconds have
@@ -49,28 +50,29 @@ class OllamaServerSensor(BaseSensorOperator):
     :class:`~airflow_provider_ollama.exceptions.OllamaServerNotReadyError` (deferrable) or Airflow's
     ``AirflowSensorTimeout`` (on the worker), both naming the server and the last check's outcome.
 
-    :param ollama_conn_id: the connection naming the server.
-    :param models: models that must be present (e.g. pulled by another DAG); names as for ``ollama pull``.
+    :param ollama_conn_id: the connection naming the server (templated).
+    :param wait_for_models: models that must be present too, e.g. pulled by another DAG: the sensor waits
+        for them and never pulls (templated).
     :param deferrable: wait in the triggerer instead of a worker slot.
     :param poke_interval: seconds between checks (default 10).
     :param timeout: seconds until the sensor fails (Airflow's default: 7 days).
     """
 
-    template_fields: Sequence[str] = ("ollama_conn_id", "models")
+    template_fields: Sequence[str] = ("ollama_conn_id", "wait_for_models")
     ui_color = "#e8f4fd"
 
     def __init__(
         self,
         *,
         ollama_conn_id: str = OllamaHook.default_conn_name,
-        models: Sequence[str] = (),
+        wait_for_models: Sequence[str] = (),
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float = 10.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
         self.ollama_conn_id = ollama_conn_id
-        self.models = models
+        self.wait_for_models = wait_for_models
         self.deferrable = deferrable
         #: Epoch seconds when the wait fails, set when the task runs.
         self._deadline: float | None = None
@@ -80,12 +82,10 @@ class OllamaServerSensor(BaseSensorOperator):
         return OllamaHook(self.ollama_conn_id)
 
     def _checked_models(self) -> list[str]:
-        """``models`` after rendering: a list of valid model names."""
-        if isinstance(self.models, str) or not all(isinstance(model, str) for model in self.models):
-            raise ValueError(f"models must be a list of model names, got {self.models!r}")
-        for model in self.models:
-            ModelName.parse(model)
-        return list(self.models)
+        """``wait_for_models`` after rendering: a list of valid model names (the task id in errors)."""
+        with argument_errors(self.task_id):
+            require_rendered("ollama_conn_id", self.ollama_conn_id)
+            return model_list("wait_for_models", self.wait_for_models)
 
     def poke(self, context: Context) -> bool:
         """Whether the server answers and holds every model; a rejected token raises at once, and so does
@@ -112,6 +112,7 @@ class OllamaServerSensor(BaseSensorOperator):
         return False
 
     def execute(self, context: Context) -> Any:
+        self._checked_models()  # before the first poke: a bad argument is not "not ready yet"
         self._deadline = self._wait_started(context) + self.timeout
         if not self.deferrable:
             return super().execute(context)
@@ -157,9 +158,9 @@ class OllamaServerSensor(BaseSensorOperator):
         self.defer(
             trigger=OllamaServerReadyTrigger(
                 self.ollama_conn_id,
-                models=self._checked_models(),
+                wait_for_models=self._checked_models(),
                 end_time=self._deadline,
-                poll_interval=self.poke_interval,
+                poke_interval=self.poke_interval,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout + _DEFERRAL_BACKSTOP_S),

@@ -1,22 +1,22 @@
 """Per-task Ollama servers: ``LocalOllamaServer`` and the pieces it is made of.
 
-``binary`` finds ``ollama``, ``settings`` turns arguments into its environment, ``process`` supervises it,
-``preparation`` gets models onto it, ``local`` puts them together for the life of one task.
+``binary`` finds ``ollama``, ``settings`` says what a server is (``LocalServer``) and turns that into its
+environment, ``process`` supervises it, ``preparation`` gets models onto it, ``local`` puts them together
+for the life of one task.
 """
 
 from __future__ import annotations
 
 from airflow_provider_ollama.server.binary import find_ollama_binary
 from airflow_provider_ollama.server.local import LocalOllamaServer
-from airflow_provider_ollama.server.preparation import ModelPreparer, PullModels, pull_missing_models
-from airflow_provider_ollama.server.settings import ServerSettings, gpu_environment
+from airflow_provider_ollama.server.preparation import ModelPreparer, PullModels
+from airflow_provider_ollama.server.settings import LocalServer, gpu_environment
 
 __all__ = [
     "LocalOllamaServer",
+    "LocalServer",
     "ModelPreparer",
     "PullModels",
-    "ServerSettings",
     "find_ollama_binary",
     "gpu_environment",
-    "pull_missing_models",
 ]

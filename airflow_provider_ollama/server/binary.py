@@ -18,7 +18,7 @@ BINARY_ENV_VAR = "OLLAMA_BINARY"
 
 _HOW_TO_FIX = (
     "Install Ollama on the worker (`curl -fsSL https://ollama.com/install.sh | sh`, or build the worker "
-    "image FROM ollama/ollama), or name the executable with binary='/path/to/ollama' or the "
+    "image FROM ollama/ollama), or name the executable with LocalServer(binary='/path/to/ollama') or the "
     f"{BINARY_ENV_VAR} environment variable."
 )
 

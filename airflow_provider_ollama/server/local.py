@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from airflow_provider_ollama.exceptions import (
     OllamaBadRequestError,
@@ -29,12 +29,8 @@ from airflow_provider_ollama.server.preparation import ModelPreparer, PullModels
 from airflow_provider_ollama.server.process import ServerProcess
 from airflow_provider_ollama.server.settings import (
     GPU_VISIBILITY_VARIABLES,
-    GpuSelection,
-    KeepAlive,
-    ServerSettings,
+    LocalServer,
     build_server_environment,
-    check_gpu_requirement,
-    keep_alive_for_request,
 )
 from airflow_provider_ollama.server.workdir import (
     create_work_dir,
@@ -59,86 +55,54 @@ class LocalOllamaServer:
 
     .. code-block:: python
 
-        with LocalOllamaServer(models=["llama3.2:1b"], gpus=[0], keep_alive=-1) as server:
+        with LocalOllamaServer(LocalServer(gpus=[0], keep_alive=-1), models=["llama3.2:1b"]) as server:
             server.hook.generate("llama3.2:1b", "Why is the sky blue?")
 
+    :param settings: what the server is (:class:`LocalServer`: binary, GPUs, Ollama settings, model
+        store); default ``LocalServer()``. Checked here, so it must be rendered already.
     :param models: models to have on the server before the work starts (pulled, or restored by ``preparer``).
-    :param binary: the ``ollama`` executable (path or name on PATH); default ``$OLLAMA_BINARY``, then PATH.
-    :param gpus: ``"all"`` (the worker's devices), ``None``/``"none"`` (CPU only), or device indexes/UUIDs.
-    :param require_gpu: after loading the first model, fail unless it sits in GPU memory.
-    :param keep_alive: how long models stay loaded (seconds, ``"10m"``, ``-1`` = for the whole task).
-    :param num_parallel: requests served at once per model.
-    :param max_loaded_models: models held in memory at once.
-    :param context_length: default context window in tokens.
-    :param flash_attention: force flash attention on or off.
-    :param kv_cache_type: ``f16``, ``q8_0`` or ``q4_0``.
-    :param env: extra environment variables for the server.
-    :param models_dir: a model store shared across tasks (kept afterwards, pruning off); default: a
-        temporary store removed at stop (by the watchdog if the task process is killed).
-    :param home: HOME of the server (holds its registry key pair); default: a temporary directory.
-    :param port: a fixed port; default 0 lets the system choose a free one and reads it from the log.
-    :param startup_timeout: seconds for the server to answer HTTP.
+    :param timeout: seconds for the server to answer HTTP once started.
     :param stop_timeout: seconds between SIGTERM and SIGKILL at stop.
+    :param port: a fixed port; default 0 lets the system choose a free one and reads it from the log.
+    :param home: HOME of the server (holds its registry key pair); default: a temporary directory.
     :param log_path: a file that also gets the server's output, kept after stop (yours to rotate); default:
         none, the output goes only to the task log, line by line.
     :param preparer: how models get onto the server; default :class:`PullModels`.
-    :param insecure: for the default preparer: allow plain-HTTP registries.
     """
 
     def __init__(
         self,
+        settings: LocalServer | None = None,
         *,
         models: Sequence[str] = (),
-        binary: str | os.PathLike[str] | None = None,
-        gpus: GpuSelection = "all",
-        require_gpu: bool = False,
-        keep_alive: KeepAlive | None = None,
-        num_parallel: int | None = None,
-        max_loaded_models: int | None = None,
-        context_length: int | None = None,
-        flash_attention: bool | None = None,
-        kv_cache_type: str | None = None,
-        env: Mapping[str, str] | None = None,
-        models_dir: str | os.PathLike[str] | None = None,
-        home: str | os.PathLike[str] | None = None,
-        port: int = 0,
-        startup_timeout: float = 60.0,
+        timeout: float = 60.0,
         stop_timeout: float = 10.0,
+        port: int = 0,
+        home: str | os.PathLike[str] | None = None,
         log_path: str | os.PathLike[str] | None = None,
         preparer: ModelPreparer | None = None,
-        insecure: bool = False,
     ) -> None:
+        settings = settings if settings is not None else LocalServer()
+        settings.validate()
         if isinstance(models, str):
             raise ValueError(f"models must be a list of model names, not the string {models!r}")
         for model in models:
             ModelName.parse(model)
-        check_gpu_requirement(require_gpu, gpus)
-        if require_gpu and not models:
+        if settings.require_gpu and not models:
             raise ValueError("require_gpu=True needs models=[...]: the GPU check loads the first one")
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be 0 (any free port) or 1-65535, got {port}")
-        if startup_timeout <= 0 or stop_timeout < 0:
-            raise ValueError("startup_timeout must be positive and stop_timeout not negative")
+        if timeout <= 0 or stop_timeout < 0:
+            raise ValueError("timeout must be positive and stop_timeout not negative")
+        self.settings = settings
         self.models = list(models)
-        self.settings = ServerSettings(
-            keep_alive=keep_alive,
-            num_parallel=num_parallel,
-            max_loaded_models=max_loaded_models,
-            context_length=context_length,
-            flash_attention=flash_attention,
-            kv_cache_type=kv_cache_type,
-            gpus=gpus,
-            env=dict(env or {}),
-        )
-        self.require_gpu = require_gpu
-        self._binary = binary
-        self._shared_models_dir = Path(models_dir).expanduser() if models_dir is not None else None
+        self._shared_models_dir = Path(settings.models_dir).expanduser() if settings.models_dir else None
         self._home = Path(home).expanduser() if home is not None else None
         self._port = port
-        self.startup_timeout = startup_timeout
+        self.timeout = timeout
         self.stop_timeout = stop_timeout
         self._log_path = Path(log_path).expanduser() if log_path is not None else None
-        self.preparer: ModelPreparer = preparer if preparer is not None else PullModels(insecure=insecure)
+        self.preparer: ModelPreparer = preparer if preparer is not None else PullModels()
 
         self._lock = threading.RLock()
         self._process: ServerProcess | None = None
@@ -148,14 +112,6 @@ class LocalOllamaServer:
         self.url: str | None = None
         self.models_dir: Path | None = None
         self.log_path: Path | None = None
-
-    @classmethod
-    def from_settings(cls, settings: ServerSettings, **options: Any) -> LocalOllamaServer:
-        """A server with ``settings`` as they are (validated already, e.g. when an operator was built)."""
-        server = cls(**options)
-        server.settings = settings
-        check_gpu_requirement(server.require_gpu, settings.gpus)
-        return server
 
     def __repr__(self) -> str:
         state = "running" if self.is_running else "stopped"
@@ -197,16 +153,17 @@ class LocalOllamaServer:
                 raise RuntimeError("this server was stopped; create a new LocalOllamaServer to start another")
             if self._process is not None:
                 return self
-            binary = find_ollama_binary(self._binary)
+            binary = find_ollama_binary(self.settings.binary)
         try:
             with self._lock:
                 process = self._launch(binary)
             if self._stop_requested:
                 raise OllamaServerStartError("stop() was called while the server was being launched")
-            self._wait_until_ready(process, time.monotonic() + self.startup_timeout)
-            self.preparer.prepare(self, self.models)
+            self._wait_until_ready(process, time.monotonic() + self.timeout)
+            assert self.models_dir is not None  # set by _launch
+            self.preparer.prepare(self.hook, self.models, models_dir=self.models_dir)
             self._check_models_present()
-            if self.require_gpu:
+            if self.settings.require_gpu:
                 self._check_gpu()
         except BaseException as error:
             stopped_by_request = self._stop_requested
@@ -270,8 +227,7 @@ class LocalOllamaServer:
             if time.monotonic() >= deadline:
                 raise OllamaServerStartError(
                     f"`ollama serve` listened on {self.url} but did not answer HTTP within "
-                    f"{self.startup_timeout:.0f} s (raise startup_timeout if GPU discovery is slow here)."
-                    + self._tail_text()
+                    f"{self.timeout:.0f} s (raise timeout if GPU discovery is slow here)." + self._tail_text()
                 )
             # Waiting on the process, not sleeping, notices a crash at once.
             process.wait_exit(_POLL_INTERVAL_S)
@@ -285,7 +241,7 @@ class LocalOllamaServer:
             self._raise_if_exited(process)
             if time.monotonic() >= deadline:
                 raise OllamaServerStartError(
-                    f"`ollama serve` printed no 'Listening on' line within {self.startup_timeout:.0f} s, so "
+                    f"`ollama serve` printed no 'Listening on' line within {self.timeout:.0f} s, so "
                     "its port is unknown; pass port= to choose one." + self._tail_text()
                 )
 
@@ -314,12 +270,12 @@ class LocalOllamaServer:
 
     def _check_gpu(self) -> None:
         model = self.models[0]
-        keep_alive = keep_alive_for_request(self.settings.keep_alive)
+        # Loaded for the server's keep_alive (OLLAMA_KEEP_ALIVE), like the task's own requests.
         try:
-            self.hook.load(model, keep_alive=keep_alive)
+            self.hook.load(model)
         except OllamaBadRequestError:
             # Embedding-only models refuse /api/generate; an embedding loads them just the same.
-            self.hook.embed(model, "GPU check", keep_alive=keep_alive)
+            self.hook.embed(model, "GPU check")
         for loaded in self.hook.ps():
             size, in_vram = int(loaded.size or 0), int(loaded.size_vram or 0)
             if in_vram == 0:
@@ -379,25 +335,12 @@ class LocalOllamaServer:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        try:
-            if not self._stop_requested and self.is_running:
-                self._finish(succeeded=exc is None)
-        finally:
-            self.stop()
-            # Only here, on the thread that did the work: stop() may run in a signal handler that
-            # interrupted a request, and closing the client's pool under it could deadlock.
-            hook = self.__dict__.pop("hook", None)
-            if hook is not None:
-                hook.close()
-
-    def _finish(self, *, succeeded: bool) -> None:
-        try:
-            self.preparer.finish(self, succeeded=succeeded)
-        except Exception:
-            if succeeded:
-                raise
-            # The work already failed; its error is the one the user needs to see.
-            log.exception("%r.finish failed after the task's work had failed", self.preparer)
+        self.stop()
+        # Only here, on the thread that did the work: stop() may run in a signal handler that
+        # interrupted a request, and closing the client's pool under it could deadlock.
+        hook = self.__dict__.pop("hook", None)
+        if hook is not None:
+            hook.close()
 
 
 def _describe_gpus(environment: Mapping[str, str]) -> str:

@@ -6,32 +6,27 @@ pulling and saves new ones afterwards, without the server class knowing about S3
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from airflow_provider_ollama.pulling.retry import PullRetryPolicy, pull_models_blocking
+from airflow_provider_ollama.pulling.missing import pull_missing_models
 
 if TYPE_CHECKING:
-    from airflow_provider_ollama.hooks.ollama import OllamaHook
-    from airflow_provider_ollama.server.local import LocalOllamaServer
+    from pathlib import Path
 
-log = logging.getLogger(__name__)
+    from airflow_provider_ollama.hooks.ollama import OllamaHook
 
 
 @runtime_checkable
 class ModelPreparer(Protocol):
-    """Makes models available on a running per-task server, and tidies up after the task's work.
+    """Makes models available on a running per-task server.
 
-    ``prepare`` runs once the server answers HTTP, before the task's work; afterwards every named model
-    must be on the server (the server checks). ``finish`` runs after the work, while the server still
-    runs (not when the task is killed): the place to save what the task added. ``succeeded`` says whether
-    the work raised.
+    ``prepare`` runs once the server answers HTTP, before the task's work, with a hook on the server and
+    its model store (``OLLAMA_MODELS``); afterwards every named model must be on the server (the server
+    checks).
     """
 
-    def prepare(self, server: LocalOllamaServer, models: Sequence[str]) -> None: ...
-
-    def finish(self, server: LocalOllamaServer, *, succeeded: bool) -> None: ...
+    def prepare(self, hook: OllamaHook, models: Sequence[str], *, models_dir: Path) -> None: ...
 
 
 class PullModels:
@@ -43,31 +38,8 @@ class PullModels:
     def __init__(self, *, insecure: bool = False) -> None:
         self.insecure = insecure
 
-    def prepare(self, server: LocalOllamaServer, models: Sequence[str]) -> None:
-        pull_missing_models(server.hook, models, insecure=self.insecure)
-
-    def finish(self, server: LocalOllamaServer, *, succeeded: bool) -> None:
-        """Nothing to tidy: pulled models die with the server's store unless it is shared."""
+    def prepare(self, hook: OllamaHook, models: Sequence[str], *, models_dir: Path) -> None:
+        pull_missing_models(hook, models, insecure=self.insecure)
 
     def __repr__(self) -> str:
         return f"PullModels(insecure={self.insecure})"
-
-
-def pull_missing_models(
-    hook: OllamaHook, models: Sequence[str], *, insecure: bool = False, policy: PullRetryPolicy | None = None
-) -> dict[str, str]:
-    """Pull every model in ``models`` that ``hook``'s server lacks; return ``{name: digest}`` of those pulled.
-
-    The pulls go through :mod:`airflow_provider_ollama.pulling` like the pull operator's: stalls are
-    cancelled and retried per ``policy`` (default :class:`PullRetryPolicy`), and the log gets a few progress lines per layer.
-    """
-    missing = []
-    for model in models:
-        if hook.has_model(model):
-            log.info("Model %s is already on %s", model, hook.base_url)
-        else:
-            missing.append(model)
-    if not missing:
-        return {}
-    pulled = pull_models_blocking(hook, missing, insecure=insecure, policy=policy, logger=log)
-    return {result.model: result.digest for result in pulled}

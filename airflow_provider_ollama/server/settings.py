@@ -1,7 +1,7 @@
-"""Settings of a per-task ``ollama serve`` and the environment they become.
+"""What a per-task ``ollama serve`` is (:class:`LocalServer`) and the environment it runs with.
 
 Ollama is configured through environment variables only; this module is the one place that turns the
-provider's keyword arguments (GPUs, keep_alive, parallelism...) into them, validated before any process starts.
+settings (GPUs, keep_alive, parallelism...) into them, validated before any process starts.
 """
 
 from __future__ import annotations
@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import ClassVar, Literal, TypeAlias
 
 from airflow_provider_ollama.durations import normalize_keep_alive
+from airflow_provider_ollama.templating import require_rendered
 
 #: ``"all"``: the devices the worker already exposes; ``None``/``"none"``: CPU only; a list (or a
 #: comma-separated string) of device indexes or UUIDs: exactly those devices.
@@ -32,7 +33,11 @@ GPU_VISIBILITY_VARIABLES = (
 _NO_DEVICE = "-1"
 _KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
 # Variables the server object owns: users set them through dedicated arguments instead.
-_OWNED_VARIABLES = {"OLLAMA_HOST": "port=", "OLLAMA_MODELS": "models_dir=", "HOME": "home="}
+_OWNED_VARIABLES = {
+    "OLLAMA_HOST": "LocalOllamaServer(port=)",
+    "OLLAMA_MODELS": "models_dir=",
+    "HOME": "LocalOllamaServer(home=)",
+}
 _DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
 
 
@@ -61,12 +66,6 @@ def gpu_environment(gpus: GpuSelection) -> dict[str, str | None]:
 def uses_cpu_only(gpus: GpuSelection) -> bool:
     """Whether ``gpus`` hides every GPU from the server."""
     return _parse_gpus(gpus) == []
-
-
-def check_gpu_requirement(require_gpu: bool, gpus: GpuSelection) -> None:
-    """Refuse ``require_gpu=True`` with a CPU-only ``gpus``: the GPU check after the start could never pass."""
-    if require_gpu and uses_cpu_only(gpus):
-        raise ValueError("require_gpu=True contradicts gpus=None (CPU only); choose one")
 
 
 def _parse_gpus(gpus: GpuSelection) -> list[str] | None:
@@ -108,24 +107,27 @@ def format_keep_alive(keep_alive: KeepAlive) -> str:
     return str(int(value)) if value.is_integer() else f"{value}s"
 
 
-def keep_alive_for_request(keep_alive: KeepAlive | None) -> float | str | None:
-    """``keep_alive`` as a request body carries it: seconds as a number (never ``"300"``) or a Go duration."""
-    if keep_alive is None:
-        return None
-    if isinstance(keep_alive, timedelta):
-        keep_alive = keep_alive.total_seconds()
-    return normalize_keep_alive(keep_alive)
-
-
 def _positive(name: str, value: int | None) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ValueError(f"{name}: expected a positive integer, got {value!r}")
 
 
-@dataclass(frozen=True)
-class ServerSettings:
-    """What a per-task server is told through its environment; ``None`` keeps Ollama's own default.
+@dataclass(kw_only=True)
+class LocalServer:
+    """A per-task ``ollama serve``: its binary, model store, GPUs and Ollama's own settings.
 
+    The value of ``server=`` that makes a model operator or ``@task.ollama`` start its own server
+    (``server="local"`` is ``LocalServer()``), and what :class:`~airflow_provider_ollama.server.LocalOllamaServer`
+    is built from. As an operator's argument its fields are Airflow template fields, rendered with the
+    operator's; :meth:`validate` checks them once, after rendering. ``None`` keeps Ollama's own default.
+
+    .. code-block:: python
+
+        LocalServer(gpus=[0], num_parallel=4, keep_alive="10m", models_dir="/mnt/nvme/ollama")
+
+    :param gpus: ``"all"`` (default: the devices the worker or pod exposes), ``None`` or ``"none"`` for
+        CPU only, or device indexes/UUIDs (``[0, 1]``, ``"0,1"``).
+    :param require_gpu: after preparing the models, load the first one and fail unless it is in GPU memory.
     :param keep_alive: how long models stay loaded after a request (seconds, a Go duration such as
         ``"10m"``, or ``-1`` for the life of the server). ``OLLAMA_KEEP_ALIVE``.
     :param num_parallel: requests each loaded model serves at once. ``OLLAMA_NUM_PARALLEL``.
@@ -133,20 +135,42 @@ class ServerSettings:
     :param context_length: default context window in tokens. ``OLLAMA_CONTEXT_LENGTH``.
     :param flash_attention: force flash attention on or off. ``OLLAMA_FLASH_ATTENTION``.
     :param kv_cache_type: ``f16``, ``q8_0`` or ``q4_0``. ``OLLAMA_KV_CACHE_TYPE``.
-    :param gpus: ``"all"`` (default), ``None`` or ``"none"`` for CPU only, or device indexes/UUIDs.
     :param env: further variables for the server (``OLLAMA_DEBUG``, ``HTTPS_PROXY``...), applied last.
+    :param models_dir: a model store kept across tasks (pruning off); default: a temporary one, removed
+        when the server stops.
+    :param binary: the ``ollama`` executable (path or name on PATH); default ``$OLLAMA_BINARY``, then PATH.
     """
 
+    #: Rendered by Airflow when this value is an operator's template field (flags and the GPU switch stay
+    #: literal: a template would render them to text).
+    template_fields: ClassVar[tuple[str, ...]] = (
+        "gpus",
+        "keep_alive",
+        "num_parallel",
+        "max_loaded_models",
+        "context_length",
+        "kv_cache_type",
+        "env",
+        "models_dir",
+        "binary",
+    )
+
+    gpus: GpuSelection = "all"
+    require_gpu: bool = False
     keep_alive: KeepAlive | None = None
     num_parallel: int | None = None
     max_loaded_models: int | None = None
     context_length: int | None = None
     flash_attention: bool | None = None
     kv_cache_type: str | None = None
-    gpus: GpuSelection = "all"
     env: Mapping[str, str] = field(default_factory=dict)
+    models_dir: str | os.PathLike[str] | None = None
+    binary: str | os.PathLike[str] | None = None
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first setting that cannot work (after templates are rendered)."""
+        for name in self.template_fields:
+            require_rendered(name, getattr(self, name))
         if self.keep_alive is not None:
             format_keep_alive(self.keep_alive)
         _positive("num_parallel", self.num_parallel)
@@ -157,6 +181,10 @@ class ServerSettings:
                 f"kv_cache_type: expected one of {', '.join(_KV_CACHE_TYPES)}, got {self.kv_cache_type!r}"
             )
         _parse_gpus(self.gpus)
+        if self.require_gpu and uses_cpu_only(self.gpus):
+            raise ValueError("require_gpu=True contradicts gpus=None (CPU only); choose one")
+        if not isinstance(self.env, Mapping):
+            raise ValueError(f"env: expected a dict of variables, got {type(self.env).__name__}")
         for name, value in self.env.items():
             if not isinstance(name, str) or not isinstance(value, str):
                 raise ValueError(f"env: names and values must be strings, got {name!r}={value!r}")
@@ -164,6 +192,10 @@ class ServerSettings:
                 raise ValueError(
                     f"env: {name} is set by the per-task server itself; use {_OWNED_VARIABLES[name]} instead"
                 )
+        for name in ("models_dir", "binary"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str | os.PathLike):
+                raise ValueError(f"{name}: expected a path, got {value!r}")
 
     def ollama_variables(self) -> dict[str, str | None]:
         """The variables these settings set (``None`` = remove), GPU visibility included."""
@@ -183,9 +215,18 @@ class ServerSettings:
         variables.update(gpu_environment(self.gpus))
         return variables
 
+    def __repr__(self) -> str:
+        # Also what Airflow shows as the rendered field: env values (a proxy's password...) stay out.
+        shown = [
+            f"{item.name}={'{...}' if item.name == 'env' and self.env else repr(getattr(self, item.name))}"
+            for item in fields(self)
+            if getattr(self, item.name) != (item.default if item.default is not MISSING else {})
+        ]
+        return f"LocalServer({', '.join(shown)})"
+
 
 def build_server_environment(
-    settings: ServerSettings,
+    settings: LocalServer,
     *,
     host: str,
     models_dir: Path,

@@ -77,7 +77,7 @@ class _Observation:
 
 
 class OllamaServerReadyTrigger(BaseTrigger):
-    """Wait until the connection's Ollama server answers and holds ``models``, or ``end_time`` passes.
+    """Wait until the connection's Ollama server answers and holds ``wait_for_models``, or ``end_time`` passes.
 
     Runs in the triggerer, which may be another process on another host than the worker. It can therefore
     only watch servers that have a network address (a shared server named by a connection); a per-task
@@ -85,42 +85,42 @@ class OllamaServerReadyTrigger(BaseTrigger):
 
     It only reads (``/``, ``/api/version``, ``/api/show``), never pulls or generates: after a triggerer
     restart the trigger runs again from scratch, and a repeated read is harmless. Refused connections,
-    timeouts and 5xx answers mean "not ready yet": it sleeps ``poll_interval`` and asks again, until the
+    timeouts and 5xx answers mean "not ready yet": it sleeps ``poke_interval`` and asks again, until the
     absolute wall-clock ``end_time``, which a restarted trigger keeps. Each check is one ``GET /`` that
     waits at most the connection's ``request_timeout`` (10 s at most) and never past ``end_time``, so the
     wait ends within ``end_time`` plus half a second. An authentication failure ends the wait at once.
     Exactly one :class:`ServerReadyEvent` is yielded.
 
     :param ollama_conn_id: the connection naming the server (its secrets stay in the connection).
-    :param models: models that must be present for the server to count as ready.
+    :param wait_for_models: models that must be present for the server to count as ready.
     :param end_time: absolute deadline: epoch seconds, ISO 8601 text or an aware datetime.
-    :param poll_interval: seconds between checks.
+    :param poke_interval: seconds between checks.
     """
 
     def __init__(
         self,
         ollama_conn_id: str = OllamaHook.default_conn_name,
         *,
-        models: Sequence[str] = (),
+        wait_for_models: Sequence[str] = (),
         end_time: float | int | str | datetime,
-        poll_interval: float = 5.0,
+        poke_interval: float = 5.0,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
-        if poll_interval <= 0:
-            raise ValueError(f"poll_interval must be positive, got {poll_interval}")
+        if poke_interval <= 0:
+            raise ValueError(f"poke_interval must be positive, got {poke_interval}")
         self.ollama_conn_id = ollama_conn_id
-        self.models = list(models)
+        self.wait_for_models = list(wait_for_models)
         self.end_time = deadline_to_epoch(end_time)
-        self.poll_interval = float(poll_interval)
+        self.poke_interval = float(poke_interval)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 "ollama_conn_id": self.ollama_conn_id,
-                "models": list(self.models),
+                "wait_for_models": list(self.wait_for_models),
                 "end_time": self.end_time,
-                "poll_interval": self.poll_interval,
+                "poke_interval": self.poke_interval,
             },
         )
 
@@ -160,9 +160,9 @@ class OllamaServerReadyTrigger(BaseTrigger):
                 "Ollama server at %s not ready (%s); next check in %.1f s",
                 url,
                 observation.problem,
-                min(self.poll_interval, remaining),
+                min(self.poke_interval, remaining),
             )
-            await asyncio.sleep(min(self.poll_interval, remaining))
+            await asyncio.sleep(min(self.poke_interval, remaining))
 
     async def _observe(self, hook: OllamaHook) -> _Observation:
         settings = await hook.asettings()
@@ -174,7 +174,9 @@ class OllamaServerReadyTrigger(BaseTrigger):
             if problem is not None:
                 return _Observation(ready=False, problem=problem)
             version = await hook.aversion(timeout=timeout)
-            missing = [model for model in self.models if not await hook.ahas_model(model, timeout=timeout)]
+            missing = [
+                model for model in self.wait_for_models if not await hook.ahas_model(model, timeout=timeout)
+            ]
         except _NOT_READY_ERRORS as error:
             return _Observation(ready=False, problem=f"{type(error).__name__}: {error}")
         problem = f"missing models: {', '.join(missing)}" if missing else "ready"
@@ -185,7 +187,7 @@ class OllamaServerReadyTrigger(BaseTrigger):
             self.ollama_conn_id,
             url,
             self.end_time,
-            self.models,
+            self.wait_for_models,
             missing=observation.missing if observation.ready else None,
             last_check=observation.problem,
         )
@@ -198,7 +200,7 @@ class OllamaServerReadyTrigger(BaseTrigger):
         observation: _Observation,
         error: OllamaError | None,
     ) -> TriggerEvent:
-        missing = observation.missing if observation.ready else list(self.models)
+        missing = observation.missing if observation.ready else list(self.wait_for_models)
         payload: ServerReadyEvent = {
             "status": status.value,
             "message": message,
@@ -226,8 +228,8 @@ def not_ready_message(
     if missing is not None:
         return (
             f"{where} answered, but {', '.join(missing)} did not appear by {deadline}. "
-            "Pull them first (OllamaPullOperator, or server='shared' operators with models=[...]) "
-            "or drop them from models=."
+            "Pull them first (OllamaPullOperator, or OllamaServerOperator with models=[...]) "
+            "or drop them from wait_for_models=."
         )
     wanted = f"; it must also hold {', '.join(models)}" if models else ""
     return f"{where} was not ready by {deadline}{wanted}. Last check: {last_check}"

@@ -42,7 +42,7 @@ async def test_raw_client_errors_are_classified_too(emulated_ollama: Callable[..
     server = emulated_ollama(num_parallel=2)
     adapter = AsyncClientAdapter(ollama.AsyncClient(host=server.emulator.url))
     server.emulator.faults.fail_next(2, status=503, path="/api/generate")
-    retry = RetryPolicy(initial_backoff=0.001, max_backoff=0.01)
+    retry = RetryPolicy(retry_delay=0.001, max_retry_delay=0.01)
 
     busy_then_fine = await run_batch(adapter, GenerateBatch(server.model, ["a"]), retry=retry)
     missing = await run_batch(adapter, GenerateBatch("absent", ["a"]), retry=retry, on_error="collect")

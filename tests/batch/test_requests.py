@@ -58,13 +58,6 @@ def test_a_bad_schema_fails_when_the_options_are_built() -> None:
         GenerationOptions(format={"type": 7})
 
 
-def test_chat_refuses_a_template_or_shared_images() -> None:
-    with pytest.raises(ValueError, match="chat mode takes no template or shared images"):
-        ChatBatch(
-            "tiny", [[{"role": "user", "content": "a"}]], options=GenerationOptions(template="{{ .Prompt }}")
-        )
-
-
 def test_embed_batch_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         EmbedBatch("tiny-embed", ["a"], batch_size=0)

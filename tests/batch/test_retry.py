@@ -57,12 +57,12 @@ def test_client_errors_and_timeouts_are_not_retried(error: BaseException) -> Non
 
 
 def test_backoff_grows_exponentially_within_its_cap() -> None:
-    policy = RetryPolicy(initial_backoff=1.0, max_backoff=4.0)
+    policy = RetryPolicy(retry_delay=1.0, max_retry_delay=4.0)
     for failed, step in [(1, 1.0), (2, 2.0), (3, 4.0), (9, 4.0)]:
         for _ in range(20):
-            assert step / 2 <= policy.backoff(failed) <= step
+            assert step / 2 <= policy.delay(failed) <= step
 
 
-def test_at_least_one_attempt_is_required() -> None:
-    with pytest.raises(ValueError, match="max_attempts must be at least 1"):
-        RetryPolicy(max_attempts=0)
+def test_a_negative_retry_count_is_refused() -> None:
+    with pytest.raises(ValueError, match="retries must not be negative"):
+        RetryPolicy(retries=-1)

@@ -31,7 +31,7 @@ from tests.batch.stub_client import StubClient
 
 pytestmark = pytest.mark.asyncio
 
-FAST_RETRY = RetryPolicy(max_attempts=4, initial_backoff=0.001, max_backoff=0.005)
+FAST_RETRY = RetryPolicy(retries=3, retry_delay=0.001, max_retry_delay=0.005)
 
 
 def records_of(outcome: BatchOutcome) -> list[dict[str, Any]]:
@@ -153,7 +153,7 @@ async def test_client_errors_are_never_retried() -> None:
     assert outcome.errors[0]["attempts"] == 1
 
 
-async def test_retries_stop_after_max_attempts() -> None:
+async def test_retries_stop_after_the_last_retry() -> None:
     client = StubClient(failures={"prompt 0": [OllamaServerBusyError("server busy")] * 10})
 
     outcome = await run_batch(client, GenerateBatch("tiny", prompts(1)), on_error="collect", retry=FAST_RETRY)
@@ -206,17 +206,20 @@ async def test_generate_items_carry_metrics_and_shared_options() -> None:
     }
 
 
-async def test_item_images_are_sent_after_the_shared_ones() -> None:
+async def test_an_items_images_and_template_go_with_that_item_alone() -> None:
     client = StubClient()
     batch = GenerateBatch(
         "tiny",
-        ["plain", {"prompt": "describe", "images": ["aW1n"]}],
-        options=GenerationOptions(images=["c2hhcmVk"]),
+        ["plain", {"prompt": "describe", "images": ["aW1n"], "template": "{{ .Prompt }}!"}],
+        options=GenerationOptions(system="be brief"),
     )
 
     await run_batch(client, batch, max_concurrency=1)
 
-    assert [kwargs["images"] for kwargs in client.kwargs] == [["c2hhcmVk"], ["c2hhcmVk", "aW1n"]]
+    assert client.kwargs == [
+        {"system": "be brief"},
+        {"system": "be brief", "images": ["aW1n"], "template": "{{ .Prompt }}!"},
+    ]
 
 
 async def test_chat_items_get_the_shared_system_prompt_and_report_tool_calls() -> None:
@@ -315,7 +318,7 @@ async def test_busy_answers_from_a_full_load_queue_are_retried_until_done(
     # Ollama queues (and counts against OLLAMA_MAX_QUEUE) only requests waiting for a model to load:
     # the burst a cold batch sends while the model loads is where its 503s come from.
     server = emulated_ollama(num_parallel=1, max_queue=1, load_seconds=0.2, request_latency_seconds=0.02)
-    retry = RetryPolicy(max_attempts=30, initial_backoff=0.05, max_backoff=0.2)
+    retry = RetryPolicy(retries=29, retry_delay=0.05, max_retry_delay=0.2)
 
     outcome = await run_batch(
         server.hook, GenerateBatch(server.model, prompts(10)), max_concurrency=4, retry=retry

@@ -300,7 +300,7 @@ async def test_a_retried_batch_sends_the_server_only_the_items_it_lacks(
             sink=JsonlResultSink(location),
             max_concurrency=4,
             part_items=7,
-            retry=RetryPolicy(max_attempts=2, initial_backoff=0.001),
+            retry=RetryPolicy(retries=1, retry_delay=0.001),
         )
     server.emulator.faults.clear()
     server.emulator.stats.reset()

@@ -11,6 +11,7 @@ from airflow_provider_ollama.cache import S3ModelCache
 from airflow_provider_ollama.cache.registry import RegistryReadError
 from airflow_provider_ollama.exceptions import OllamaCacheIntegrityError
 from airflow_provider_ollama.names import ModelName
+from airflow_provider_ollama.registries import ENVIRONMENT_VARIABLE
 from airflow_provider_ollama.store import Manifest, ModelStore, blob_filename
 from airflow_provider_ollama.testing.registry import big_model_spec
 from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
@@ -125,9 +126,14 @@ def test_with_read_write_a_failed_mirror_is_a_failed_report_not_an_error(
     assert "has no" in (report.error or "")
 
 
-def test_a_plain_http_registry_needs_insecure(cache: S3ModelCache, ollama_registry: RegistryEmulator) -> None:
-    with pytest.raises(RegistryReadError, match="insecure=True"):
+def test_a_plain_http_registry_must_be_configured_as_insecure(
+    cache: S3ModelCache, ollama_registry: RegistryEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, "")
+    with pytest.raises(RegistryReadError, match=r"add 127.0.0.1:\d+ to \[ollama\] insecure_registries"):
         cache.mirror(f"http://{ollama_registry.model_name('tiny')}", raise_errors=True)
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, "127.0.0.1")
+    assert cache.mirror(ollama_registry.model_name("tiny")).status == "saved"
 
 
 def test_read_only_never_mirrors(make_cache: Any, model: str, ollama_registry: RegistryEmulator) -> None:

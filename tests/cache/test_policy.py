@@ -1,4 +1,4 @@
-"""Tests for airflow_provider_ollama.cache.policy: the spellings users type, and what each allows."""
+"""Tests for airflow_provider_ollama.cache.policy: one spelling per policy, and what each allows."""
 
 from __future__ import annotations
 
@@ -9,26 +9,23 @@ from airflow_provider_ollama.exceptions import OllamaCacheError
 
 
 @pytest.mark.parametrize(
-    ("text", "policy"),
+    ("value", "policy"),
     [
         ("read-write", CachePolicy.READ_WRITE),
-        ("READ_WRITE", CachePolicy.READ_WRITE),
-        ("rw", CachePolicy.READ_WRITE),
-        ("read only", CachePolicy.READ_ONLY),
-        ("readonly", CachePolicy.READ_ONLY),
-        ("write_only", CachePolicy.WRITE_ONLY),
-        (" Off ", CachePolicy.OFF),
-        ("disabled", CachePolicy.OFF),
+        ("read-only", CachePolicy.READ_ONLY),
+        ("refresh", CachePolicy.REFRESH),
+        ("off", CachePolicy.OFF),
         (CachePolicy.READ_ONLY, CachePolicy.READ_ONLY),
     ],
 )
-def test_parse_accepts_common_spellings(text: str, policy: CachePolicy) -> None:
-    assert CachePolicy.parse(text) is policy
+def test_parse_takes_each_policys_one_spelling_or_its_member(value: str, policy: CachePolicy) -> None:
+    assert CachePolicy.parse(value) is policy
 
 
-def test_parse_rejects_an_unknown_policy_listing_the_valid_ones() -> None:
-    with pytest.raises(OllamaCacheError, match="'read-write', 'read-only', 'write-only', 'off'"):
-        CachePolicy.parse("sometimes")
+@pytest.mark.parametrize("value", ["sometimes", "READ_WRITE", "rw", "read only", " off ", "write-only", True])
+def test_parse_refuses_anything_else_listing_the_four(value: object) -> None:
+    with pytest.raises(OllamaCacheError, match="'read-write', 'read-only', 'refresh', 'off'"):
+        CachePolicy.parse(value)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -36,7 +33,7 @@ def test_parse_rejects_an_unknown_policy_listing_the_valid_ones() -> None:
     [
         (CachePolicy.READ_WRITE, True, True, False),
         (CachePolicy.READ_ONLY, True, False, False),
-        (CachePolicy.WRITE_ONLY, False, True, True),
+        (CachePolicy.REFRESH, False, True, True),
         (CachePolicy.OFF, False, False, False),
     ],
 )
@@ -52,4 +49,4 @@ def test_each_policy_allows_its_directions(
 
 def test_a_policy_prints_as_users_write_it() -> None:
     assert str(CachePolicy.READ_ONLY) == "read-only"
-    assert f"{CachePolicy.WRITE_ONLY}" == "write-only"
+    assert f"{CachePolicy.REFRESH}" == "refresh"

@@ -1,7 +1,8 @@
-"""S3CachePreparer on real per-task servers (the emulator as ``ollama``), moto's S3 and the registry emulator.
+"""ModelSupply with the S3 cache on real per-task and shared servers (the emulator), moto's S3 and the registry emulator.
 
-Each test starts ``ollama serve`` for a "task" the way operators do, with the cache as its preparer, and
-reads the registry's own counters to prove where the bytes came from.
+Each test starts ``ollama serve`` for a "task" the way operators do, with the supply as its preparer (or
+prepares a shared server through it), and reads the registry's own counters to prove where the bytes
+came from.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from typing import Any
 import pytest
 
 from airflow_provider_ollama.cache import HostBlobCache, S3ModelCache
-from airflow_provider_ollama.cache.preparation import S3CachePreparer, SharedServerCache, prepare_models
 from airflow_provider_ollama.cache.reports import CacheRunReport
+from airflow_provider_ollama.cache.supply import ModelSupply
 from airflow_provider_ollama.exceptions import OllamaCacheError, OllamaCacheUnavailableError
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.server.local import LocalOllamaServer
 from airflow_provider_ollama.server.preparation import ModelPreparer
+from airflow_provider_ollama.server.settings import LocalServer
 from airflow_provider_ollama.store import Manifest, ModelStore, blob_filename
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
 from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
@@ -62,16 +64,13 @@ def run_task(
     def run(
         *,
         host_cache: HostBlobCache | None = None,
-        force_pull: bool = False,
         work: Callable[[LocalOllamaServer], Any] | None = None,
         **cache_kwargs: Any,
     ) -> tuple[CacheRunReport, Path]:
-        preparer = S3CachePreparer(
-            make_cache(**cache_kwargs), host_cache=host_cache, insecure=True, force_pull=force_pull
-        )
+        preparer = ModelSupply(make_cache(**cache_kwargs), host_cache=host_cache)
         store = tmp_path / f"task-{next(counter)}-models"
         with LocalOllamaServer(
-            binary=ollama_binary, models=[model], models_dir=store, preparer=preparer
+            LocalServer(binary=ollama_binary, models_dir=store), models=[model], preparer=preparer
         ) as server:
             answer = server.hook.generate(model, "Hello", options={"num_predict": 3})
             assert answer.response
@@ -92,8 +91,9 @@ def registry_blob_requests(registry: RegistryEmulator) -> int:
     return requests["blob_head"] + requests["blob_get"] + requests["cdn_get"]
 
 
-def test_the_cache_preparer_is_a_model_preparer(cache: S3ModelCache) -> None:
-    assert isinstance(S3CachePreparer(cache), ModelPreparer)
+def test_the_supply_is_a_per_task_servers_model_preparer(cache: S3ModelCache) -> None:
+    assert isinstance(ModelSupply(cache), ModelPreparer)
+    assert isinstance(ModelSupply(), ModelPreparer)
 
 
 @pytest.mark.smoke
@@ -229,31 +229,39 @@ def test_read_only_restores_but_never_saves(
     assert registry_blob_requests(ollama_registry) == 0
 
 
-def test_write_only_never_reads_the_cache_but_saves_what_it_pulled(
+def test_refresh_pulls_from_the_registry_although_the_cache_has_the_model_and_saves_it(
     run_task: RunTask, s3_calls: Any, ollama_registry: RegistryEmulator
 ) -> None:
     run_task()
     s3_calls.clear()
     ollama_registry.reset()
 
-    refreshed, _ = run_task(policy="write-only")
+    refreshed, _ = run_task(policy="refresh")
 
     outcome = refreshed.models[0]
-    assert (outcome.status, outcome.reason, outcome.saved) == ("skipped", "policy write-only", "saved")
+    assert (outcome.status, outcome.reason, outcome.saved) == ("skipped", "policy refresh", "saved")
     assert registry_blob_requests(ollama_registry) > 0
     assert s3_calls.operations("GetObject") == []
 
 
-def test_force_pull_pulls_from_the_registry_although_the_cache_has_the_model(
-    run_task: RunTask, ollama_registry: RegistryEmulator
+def test_refresh_pulls_a_model_the_server_has_already(
+    make_cache: Callable[..., S3ModelCache],
+    shared: OllamaEmulator,
+    model: str,
+    ollama_registry: RegistryEmulator,
 ) -> None:
-    run_task()
+    hook = OllamaHook(base_url=shared.url)
+    ModelSupply().prepare(hook, [model])
     ollama_registry.reset()
+    ModelSupply(make_cache(policy="read-write")).prepare(hook, [model])
+    assert ollama_registry.stats.total_requests == 0  # present: left alone
 
-    forced, _ = run_task(force_pull=True)
+    supply = ModelSupply(make_cache(policy="refresh"))
+    supply.prepare(hook, [model])
 
-    assert (forced.models[0].status, forced.models[0].reason) == ("skipped", "force_pull")
-    assert registry_blob_requests(ollama_registry) > 0
+    assert supply.report is not None
+    assert supply.report.models[0].reason == "policy refresh"
+    assert ollama_registry.stats.requests["manifest"] > 0
 
 
 # --- failures ------------------------------------------------------------------------------------
@@ -287,11 +295,11 @@ def test_a_save_that_s3_refuses_warns_and_the_task_goes_on_with_read_write(
     assert secret not in str(report.to_dict())
 
 
-def test_a_failed_save_fails_the_task_with_write_only(
+def test_a_failed_save_fails_the_task_with_refresh(
     run_task: RunTask, make_cache: Callable[..., S3ModelCache]
 ) -> None:
     with pytest.raises(OllamaCacheError, match="no-such-bucket"):
-        run_task(location="s3://no-such-bucket/models", policy="write-only")
+        run_task(location="s3://no-such-bucket/models", policy="refresh")
 
 
 def test_an_unreachable_cache_fails_the_task_before_any_pull_naming_bucket_and_connection(
@@ -322,7 +330,10 @@ def shared(ollama_emulator_factory: EmulatorFactory) -> OllamaEmulator:
 
 
 def prepare_shared(cache: S3ModelCache, shared: OllamaEmulator, model: str) -> CacheRunReport:
-    return prepare_models(SharedServerCache(cache, insecure=True), OllamaHook(base_url=shared.url), [model])
+    supply = ModelSupply(cache)
+    supply.prepare(OllamaHook(base_url=shared.url), [model])
+    assert supply.report is not None
+    return supply.report
 
 
 def test_a_miss_on_a_shared_server_is_copied_from_the_registry_into_s3_and_the_server_never_pulls(

@@ -142,7 +142,7 @@ def test_corrupt_weights_in_s3_never_reach_the_server(
 
     assert not hook.blob_exists(weights.digest)
     assert not hook.has_model(model)
-    assert cache.cached_blob(weights)[1] is False, "the next save must overwrite the bad copy"
+    assert cache.objects.cached_blob(weights)[1] is False, "the next save must overwrite the bad copy"
 
 
 def test_a_truncated_template_fails_before_any_upload(

@@ -6,6 +6,7 @@ import pytest
 
 from airflow_provider_ollama.cache.registry import RegistryReader, RegistryReadError
 from airflow_provider_ollama.names import ModelName
+from airflow_provider_ollama.registries import ENVIRONMENT_VARIABLE
 from airflow_provider_ollama.store import sha256_digest
 from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
 from tests.support.ports import unused_port
@@ -61,8 +62,10 @@ def test_an_unreachable_registry_is_a_read_error_naming_it() -> None:
         registry.manifest()
 
 
-def test_insecure_reads_plain_http_and_the_default_is_https() -> None:
+def test_insecure_reads_plain_http_and_the_default_is_https(monkeypatch: pytest.MonkeyPatch) -> None:
     name = ModelName.parse("registry.example.com/library/tiny")
 
     assert RegistryReader(name).base_url == "https://registry.example.com"
     assert RegistryReader(name, insecure=True).base_url == "http://registry.example.com"
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, "registry.example.com")
+    assert RegistryReader(name).base_url == "http://registry.example.com"

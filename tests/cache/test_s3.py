@@ -357,14 +357,14 @@ def test_read_only_restores_but_never_writes(
     assert s3_calls.writes == []
 
 
-def test_write_only_saves_but_never_reads_the_cache(
+def test_refresh_saves_but_never_reads_the_cache(
     saved_model: Manifest,
     make_cache: Callable[..., S3ModelCache],
     source_store: ModelStore,
     target_store: ModelStore,
     s3_calls: S3CallLog,
 ) -> None:
-    cache = make_cache(policy=CachePolicy.WRITE_ONLY)
+    cache = make_cache(policy=CachePolicy.REFRESH)
 
     assert cache.restore(target_store, MODEL).status == "skipped"
     assert cache.lookup(MODEL) is None
@@ -400,11 +400,11 @@ def test_read_write_save_failure_warns_and_returns_a_failed_report(
     assert AWS_SECRET not in caplog.text
 
 
-def test_write_only_save_failure_raises(
+def test_a_failed_save_raises_with_the_refresh_policy(
     make_cache: Callable[..., S3ModelCache], source_store: ModelStore
 ) -> None:
     write_model(source_store, MODEL, weights(1024))
-    cache = make_cache(location="s3://bucket-that-does-not-exist/models", policy="write-only")
+    cache = make_cache(location="s3://bucket-that-does-not-exist/models", policy="refresh")
 
     with pytest.raises(OllamaCacheError, match="bucket-that-does-not-exist"):
         cache.save(source_store, MODEL)

@@ -15,6 +15,7 @@ from airflow.sdk import dag, task
 from airflow_provider_ollama.operators.chat import OllamaChatOperator
 from airflow_provider_ollama.operators.embed import OllamaEmbedOperator
 from airflow_provider_ollama.operators.generate import OllamaGenerateOperator
+from airflow_provider_ollama.server.settings import LocalServer
 
 START = pendulum.datetime(2025, 1, 1, tz="UTC")
 SEEDED = {"seed": 7, "num_predict": 12}
@@ -28,7 +29,6 @@ VERDICT_SCHEMA = {
 PARAMS: dict[str, Any] = {
     "model": "",
     "embed_model": "",
-    "insecure": False,
     "output_uri": "",
     "name": "",
     "prompts": [],
@@ -47,7 +47,6 @@ def ollama_batch_shared() -> None:
         model="{{ params.model }}",
         prompt="Greet {{ params.name }}.",
         options=SEEDED,
-        insecure="{{ params.insecure }}",
     )
     OllamaGenerateOperator(
         task_id="generate_many",
@@ -56,14 +55,12 @@ def ollama_batch_shared() -> None:
         system="Answer briefly.",
         options=SEEDED,
         max_concurrency=3,
-        insecure="{{ params.insecure }}",
     )
     OllamaGenerateOperator(
         task_id="generate_templated_list",
         model="{{ params.model }}",
         prompts="{{ params.prompts }}",
         options=SEEDED,
-        insecure="{{ params.insecure }}",
     )
     OllamaGenerateOperator(
         task_id="generate_schema",
@@ -71,7 +68,6 @@ def ollama_batch_shared() -> None:
         prompts=["Rate apples.", "Rate pears.", "Rate plums."],
         format=VERDICT_SCHEMA,
         options=SEEDED_JSON,
-        insecure="{{ params.insecure }}",
     )
     OllamaGenerateOperator(
         task_id="generate_to_file",
@@ -79,21 +75,21 @@ def ollama_batch_shared() -> None:
         prompts=[f"Summarise chapter {index}." for index in range(7)],
         options=SEEDED,
         output_uri="{{ params.output_uri }}",
-        insecure="{{ params.insecure }}",
     )
     OllamaChatOperator(
         task_id="chat_one",
         model="{{ params.model }}",
         messages=[{"role": "user", "content": "Hello, {{ params.name }}!"}],
         options=SEEDED,
-        insecure="{{ params.insecure }}",
     )
     OllamaChatOperator(
         task_id="chat_many",
         model="{{ params.model }}",
-        system="You are terse.",
         conversations=[
-            [{"role": "user", "content": "Why is the sky blue?"}],
+            [
+                {"role": "system", "content": "You are terse."},
+                {"role": "user", "content": "Why is the sky blue?"},
+            ],
             [
                 {"role": "system", "content": "You are a poet."},
                 {"role": "user", "content": "Why is the sea salty?"},
@@ -102,20 +98,17 @@ def ollama_batch_shared() -> None:
         ],
         format="json",
         options=SEEDED_JSON,
-        insecure="{{ params.insecure }}",
     )
     OllamaEmbedOperator(
         task_id="embed_one",
         model="{{ params.embed_model }}",
         input="A single sentence.",
-        insecure="{{ params.insecure }}",
     )
     OllamaEmbedOperator(
         task_id="embed_many",
         model="{{ params.embed_model }}",
         input=[f"Passage number {index}." for index in range(5)],
         batch_size=2,
-        insecure="{{ params.insecure }}",
     )
 
 
@@ -124,12 +117,10 @@ def ollama_batch_local() -> None:
     """Each task starts its own server (the binary comes from $OLLAMA_BINARY) and pulls its model."""
     OllamaGenerateOperator(
         task_id="generate_local",
-        server="local",
-        num_parallel=2,
+        server=LocalServer(num_parallel=2),
         model="{{ params.model }}",
         prompts=["First question.", "Second question.", "Third question."],
         options=SEEDED,
-        insecure="{{ params.insecure }}",
     )
     OllamaChatOperator(
         task_id="chat_local",
@@ -137,14 +128,12 @@ def ollama_batch_local() -> None:
         model="{{ params.model }}",
         messages=[{"role": "user", "content": "Hello there."}],
         options=SEEDED,
-        insecure="{{ params.insecure }}",
     )
     OllamaEmbedOperator(
         task_id="embed_local",
         server="local",
         model="{{ params.embed_model }}",
         input=["one", "two", "three"],
-        insecure="{{ params.insecure }}",
     )
 
 
@@ -157,9 +146,8 @@ def ollama_batch_collect() -> None:
         prompts=[f"Item {index}." for index in range(6)],
         options=SEEDED,
         on_error="collect",
-        request_attempts=1,
+        request_retries=0,
         max_concurrency=1,
-        insecure="{{ params.insecure }}",
     )
 
 
@@ -173,12 +161,10 @@ def ollama_batch_resume() -> None:
         options=SEEDED,
         output_uri="{{ params.output_uri }}",
         max_concurrency=4,
-        request_attempts=2,
-        startup_timeout=60,
-        poll_interval=0.1,
+        request_retries=1,
+        timeout=60,
         retries=1,
         retry_delay=timedelta(0),
-        insecure="{{ params.insecure }}",
     )
 
 

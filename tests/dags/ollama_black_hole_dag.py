@@ -36,10 +36,10 @@ def ollama_sensors_wait_for_a_black_hole() -> None:
 def ollama_operators_wait_for_a_black_hole() -> None:
     warm_up() >> [
         OllamaServerOperator(
-            task_id="deferrable", ollama_conn_id=CONN_ID, deferrable=True, startup_timeout=TIMEOUT_S
+            task_id="deferrable", ollama_conn_id=CONN_ID, deferrable=True, timeout=TIMEOUT_S
         ),
         OllamaServerOperator(
-            task_id="on_the_worker", ollama_conn_id=CONN_ID, deferrable=False, startup_timeout=TIMEOUT_S
+            task_id="on_the_worker", ollama_conn_id=CONN_ID, deferrable=False, timeout=TIMEOUT_S
         ),
     ]
 

@@ -12,17 +12,16 @@ from typing import Any
 import pendulum
 from airflow.sdk import dag, task
 
+from airflow_provider_ollama.cache import ModelCache
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.operators.pull import OllamaPullOperator
 from airflow_provider_ollama.operators.server import OllamaServerOperator
 
 AWS_CONN_ID = "model_cache_s3"
 SHARED_CONN_ID = "ollama_cache_shared"
-CACHED: dict[str, Any] = {
-    "cache": "{{ params.cache }}",
-    "aws_conn_id": AWS_CONN_ID,
-    "insecure": True,
-}
+# One value for every task: the location is a template, rendered with each task's own fields.
+CACHE = ModelCache("{{ params.cache }}", aws_conn_id=AWS_CONN_ID)
+CACHED: dict[str, Any] = {"cache": CACHE}
 
 
 def complete(hook: OllamaHook, model: str) -> str:
@@ -71,8 +70,7 @@ def ollama_model_cache_operators() -> None:
         ollama_conn_id=SHARED_CONN_ID,
         model="{{ params.uncached_model }}",
         deferrable=True,
-        cache_policy="read-only",
-        **CACHED,
+        cache=ModelCache("{{ params.cache }}", aws_conn_id=AWS_CONN_ID, policy="read-only"),
     )
 
     decorated = decorated_on_task_server()

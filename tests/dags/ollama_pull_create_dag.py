@@ -23,10 +23,8 @@ TEXT_MODELFILE = "FROM {{ params.model }}\nSYSTEM You answer in one word.\nPARAM
 
 @dag(schedule=None, start_date=START, catchup=False, params=PARAMS, template_searchpath=[MODELFILE_DIR])
 def ollama_pull_create_shared() -> None:
-    pull = OllamaPullOperator(task_id="pull", model="{{ params.model }}", insecure=True)
-    pull_deferred = OllamaPullOperator(
-        task_id="pull_deferred", models=["{{ params.model }}"], insecure=True, deferrable=True
-    )
+    pull = OllamaPullOperator(task_id="pull", model="{{ params.model }}")
+    pull_deferred = OllamaPullOperator(task_id="pull_deferred", model=["{{ params.model }}"], deferrable=True)
     create_text = OllamaCreateOperator(task_id="create_text", model="terse:latest", modelfile=TEXT_MODELFILE)
     create_text_again = OllamaCreateOperator(
         task_id="create_text_again", model="terse:latest", modelfile=TEXT_MODELFILE
@@ -64,14 +62,13 @@ def ollama_pull_create_shared() -> None:
 
 @dag(schedule=None, start_date=START, catchup=False, params=PARAMS, template_searchpath=[MODELFILE_DIR])
 def ollama_pull_create_local() -> None:
-    pull = OllamaPullOperator(task_id="pull", server="local", model="{{ params.model }}", insecure=True)
+    pull = OllamaPullOperator(task_id="pull", server="local", model="{{ params.model }}")
     # The per-task server starts empty: the base model FROM names is pulled into it first.
     create_file = OllamaCreateOperator(
         task_id="create_file",
         server="local",
         model="pirate:latest",
         modelfile="pirate.modelfile",
-        insecure=True,
     )
     create_gguf = OllamaCreateOperator(
         task_id="create_gguf", server="local", model="local-weights:latest", modelfile="weights.modelfile"

@@ -12,6 +12,7 @@ from airflow.sdk import dag, task
 
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.operators.server import OllamaServerOperator
+from airflow_provider_ollama.server.settings import LocalServer
 
 SHARED_CONN_ID = "ollama_operator_test"
 START = pendulum.datetime(2025, 1, 1, tz="UTC")
@@ -28,24 +29,31 @@ def report_server_then_block(hook: OllamaHook, task: Any, pid_file: str) -> None
     time.sleep(120)
 
 
-@dag(schedule=None, start_date=START, catchup=False, params={"model": "tiny", "prompt": "Hello"})
+@dag(
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    params={"model": "tiny", "prompt": "Hello", "models_dir": "", "slots": 2},
+    render_template_as_native_obj=True,
+)
 def ollama_server_local() -> None:
     answer = OllamaServerOperator(
         task_id="complete_on_task_server",
         server="local",
         models=["{{ params.model }}"],
-        insecure=True,
         python_callable=complete,
         op_kwargs={"model": "{{ params.model }}", "prompt": "{{ params.prompt }}"},
     )
     facts = OllamaServerOperator(
         task_id="task_server_facts",
-        server="local",
+        # The settings' own fields are templates too, rendered with the task's.
+        server=LocalServer(
+            keep_alive=-1,
+            num_parallel="{{ params.slots }}",
+            models_dir="{{ params.models_dir }}",
+        ),
         models=["{{ params.model }}"],
-        insecure=True,
         preload=True,
-        keep_alive=-1,
-        num_parallel=2,
     )
 
     @task
@@ -74,12 +82,9 @@ def ollama_server_shared() -> None:
         server="shared",
         ollama_conn_id=SHARED_CONN_ID,
         deferrable=True,
-        poll_interval=0.25,
-        startup_timeout=60,
+        timeout=60,
         models=["{{ params.model }}"],
-        insecure=True,
         preload=True,
-        keep_alive="10m",
     )
 
 

@@ -26,7 +26,7 @@ def ollama_sensor_gives_up() -> None:
     OllamaServerSensor(
         task_id="wait_for_ollama",
         ollama_conn_id=CONN_ID,
-        models=["llama3.2:1b"],
+        wait_for_models=["llama3.2:1b"],
         deferrable=True,
         poke_interval=0.25,
         timeout=3,

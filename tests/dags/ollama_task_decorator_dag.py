@@ -21,10 +21,10 @@ SEEDED = {"seed": 7, "num_predict": 12}
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     render_template_as_native_obj=True,
-    params={"model": "", "insecure": False},
+    params={"model": ""},
 )
 def ollama_task_decorator() -> None:
-    @task.ollama(server="local", models=["{{ params.model }}"], insecure="{{ params.insecure }}")
+    @task.ollama(server="local", models=["{{ params.model }}"])
     def on_its_own_server(hook: OllamaHook, topic: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
         answer = hook.generate(params["model"], f"Tell me about {topic}.", options=SEEDED)
         return {
@@ -34,14 +34,14 @@ def ollama_task_decorator() -> None:
             "task_id": ti.task_id,
         }
 
-    @task.ollama(models=["{{ params.model }}"], insecure="{{ params.insecure }}")
+    @task.ollama(models=["{{ params.model }}"])
     async def on_the_shared_server(hook: OllamaHook, prompts: list[str], params: dict[str, Any]) -> list[str]:
         answers = await asyncio.gather(
             *(hook.agenerate(params["model"], prompt, options=SEEDED) for prompt in prompts)
         )
         return [answer.response or "" for answer in answers]
 
-    @task.ollama(models=["{{ params.model }}"], insecure="{{ params.insecure }}")
+    @task.ollama(models=["{{ params.model }}"])
     def one_word(hook: OllamaHook, word: str, params: dict[str, Any]) -> str:
         return hook.generate(params["model"], word, options=SEEDED).response or ""
 

@@ -30,7 +30,6 @@ def test_example_embeddings_dag_ranks_passages_by_similarity_to_the_question(
         conf={
             "embedding_model": batch_reference.embed_model,
             "question": question,
-            "insecure_registry": True,
         },
     )
 

@@ -33,7 +33,6 @@ def test_example_mapped_batch_answers_every_prompt_once_in_order_per_chunk(
             "documents": 10,
             "chunks": 3,
             "output_base_uri": f"file://{tmp_path}",
-            "insecure_registry": True,
         },
     )
 

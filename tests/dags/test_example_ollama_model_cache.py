@@ -45,7 +45,6 @@ def run_example(
             conf={
                 "model": ollama_registry.model_name("tiny"),
                 "cache": f"s3://{BUCKET}/cache",
-                "insecure_registry": True,
             },
         )
 

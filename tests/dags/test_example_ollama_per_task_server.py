@@ -23,7 +23,7 @@ def test_example_per_task_server_dag_pulls_summarises_and_reports(
     result = run_dag(
         REPO_ROOT / "dags" / "example_ollama_per_task_server.py",
         "example_ollama_per_task_server",
-        conf={"model": ollama_registry.model_name("tiny"), "texts": texts, "insecure_registry": True},
+        conf={"model": ollama_registry.model_name("tiny"), "texts": texts},
     )
 
     result.assert_success()
@@ -45,7 +45,7 @@ def test_example_per_task_server_dag_fails_clearly_without_a_gpu(
     result = run_dag(
         REPO_ROOT / "dags" / "example_ollama_per_task_server.py",
         "example_ollama_per_task_server",
-        conf={"model": ollama_registry.model_name("tiny"), "insecure_registry": True},
+        conf={"model": ollama_registry.model_name("tiny")},
     )
 
     assert result.task_states["summarise_on_gpu"] == "failed"

@@ -49,7 +49,6 @@ def test_pipeline_waits_pulls_creates_from_the_modelfile_triages_with_the_schema
             "base_model": base_model,
             "triage_model": "ticket-triage:test",
             "product": "Example Corp",
-            "insecure_registry": True,
         },
     )
 

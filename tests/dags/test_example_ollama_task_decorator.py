@@ -26,7 +26,7 @@ def test_example_task_decorator_dag_drafts_on_its_own_server_and_answers_on_the_
     result = run_dag(
         REPO_ROOT / "dags" / "example_ollama_task_decorator.py",
         "example_ollama_task_decorator",
-        conf={"model": batch_reference.model, "insecure_registry": True},
+        conf={"model": batch_reference.model},
     )
 
     result.assert_success()

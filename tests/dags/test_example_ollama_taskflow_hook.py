@@ -31,7 +31,7 @@ def test_example_taskflow_dag_pulls_generates_chats_and_embeds(
     result = run_dag(
         REPO_ROOT / "dags" / "example_ollama_taskflow_hook.py",
         "example_ollama_taskflow_hook",
-        conf={"model": model, "embedding_model": embedding_model, "insecure_registry": True},
+        conf={"model": model, "embedding_model": embedding_model},
     )
 
     result.assert_success()

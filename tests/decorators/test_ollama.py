@@ -86,9 +86,7 @@ def test_decorated_tasks_run_on_their_own_server_on_the_shared_one_and_mapped(
     monkeypatch.setenv("AIRFLOW_CONN_OLLAMA_DEFAULT", json.dumps({"conn_type": "ollama", "host": shared.url}))
     monkeypatch.setenv("OLLAMA_BINARY", str(emulator_binary()))
 
-    result = run_dag(
-        DECORATOR_DAG, "ollama_task_decorator", conf={"model": batch_reference.model, "insecure": True}
-    )
+    result = run_dag(DECORATOR_DAG, "ollama_task_decorator", conf={"model": batch_reference.model})
 
     result.assert_success()
     own = result.xcoms["on_its_own_server"]

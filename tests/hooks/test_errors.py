@@ -187,7 +187,7 @@ def test_wait_until_ready_reports_the_deadline_and_the_last_failure(closed_url: 
     hook = OllamaHook(base_url=closed_url)
     started = time.monotonic()
     with pytest.raises(OllamaServerNotReadyError) as raised:
-        hook.wait_until_ready(timeout=0.3, poll_interval=0.05)
+        hook.wait_until_ready(timeout=0.3, poke_interval=0.05)
     elapsed = time.monotonic() - started
     assert 0.3 <= elapsed < 3
     assert isinstance(raised.value, OllamaTimeoutError)
@@ -237,7 +237,7 @@ def test_creating_from_a_base_the_registry_lacks_names_the_base(
     emulator = ollama_emulator_factory(registry_url=ollama_registry_session.url)
     hook = OllamaHook(base_url=emulator.url)
     with pytest.raises(OllamaModelNotFoundError, match=r"The base model \('from'\) of the create request"):
-        hook.create("derived", from_="no-such-base")
+        hook.create("derived", from_model="no-such-base")
 
 
 def test_a_request_the_server_rejects_is_a_bad_request_quoting_the_server(

@@ -155,7 +155,7 @@ def test_create_from_a_base_model_returns_the_new_digest(
 
     digest = hook.create(
         "team/assistant:v1",
-        from_=tiny_model,
+        from_model=tiny_model,
         system="You answer in one word.",
         parameters={"temperature": 0.1, "stop": ["<end>"]},
         progress=updates.append,
@@ -187,7 +187,11 @@ def test_create_sends_fields_the_client_lacks_through_httpx(
     hook: OllamaHook, ollama_emulator: OllamaEmulator, tiny_model: str
 ) -> None:
     digest = hook.create(
-        "team/rendered:v1", from_=tiny_model, system="Be brief.", renderer="qwen3-coder", requires="0.12.0"
+        "team/rendered:v1",
+        from_model=tiny_model,
+        system="Be brief.",
+        renderer="qwen3-coder",
+        requires="0.12.0",
     )
 
     assert digest == _stored_digest(ollama_emulator, "team/rendered:v1")

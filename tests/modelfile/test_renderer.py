@@ -15,6 +15,7 @@ from airflow_provider_ollama.modelfile import (
     ModelfileError,
     ModelfileSpec,
     ParameterType,
+    build_spec,
     parse_modelfile,
     render_modelfile,
 )
@@ -23,7 +24,7 @@ from airflow_provider_ollama.modelfile.syntax import quote
 
 @pytest.mark.smoke
 def test_rendered_text_is_canonical() -> None:
-    spec = ModelfileSpec.build(
+    spec = build_spec(
         from_model="llama3.2",
         system='Say "yes" or "no".',
         template="{{ .System }}\nUSER: {{ .Prompt }}\nASSISTANT: ",
@@ -52,7 +53,7 @@ def test_rendered_text_is_canonical() -> None:
 def test_local_files_render_as_absolute_paths_and_read_back(tmp_path: Path) -> None:
     (tmp_path / "w.gguf").write_bytes(b"GGUF")
     (tmp_path / "lora.gguf").write_bytes(b"GGUF")
-    spec = ModelfileSpec.build(from_files=["w.gguf"], adapters=["./lora.gguf"], base_dir=tmp_path)
+    spec = build_spec(from_files=["w.gguf"], adapters=["./lora.gguf"], base_dir=tmp_path)
     text = render_modelfile(spec)
     assert text == f"FROM {tmp_path / 'w.gguf'}\nADAPTER {tmp_path / 'lora.gguf'}\n"
     assert parse_modelfile(text, base_dir=tmp_path) == spec

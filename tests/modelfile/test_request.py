@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from airflow_provider_ollama.modelfile import ModelfileSpec, parse_modelfile, to_create_request
+from airflow_provider_ollama.modelfile import build_spec, parse_modelfile, to_create_request
 from airflow_provider_ollama.names import InvalidModelNameError
 from airflow_provider_ollama.store import file_digest
 
@@ -40,7 +40,7 @@ def test_model_based_spec_maps_every_field() -> None:
 
 
 def test_minimal_spec_sends_only_model_and_from() -> None:
-    body = to_create_request(ModelfileSpec.build(from_model="llama3.2"), model="m", blob_digests={})
+    body = to_create_request(build_spec(from_model="llama3.2"), model="m", blob_digests={})
     assert body == {"model": "m", "from": "llama3.2"}
 
 
@@ -94,7 +94,7 @@ def test_missing_digest_names_the_file_to_upload(tmp_path: Path) -> None:
 
 def test_invalid_model_name_is_refused_before_building() -> None:
     with pytest.raises(InvalidModelNameError):
-        to_create_request(ModelfileSpec.build(from_model="llama3.2"), model="bad name", blob_digests={})
+        to_create_request(build_spec(from_model="llama3.2"), model="bad name", blob_digests={})
 
 
 def test_body_is_json_and_matches_ollamas_openapi_schema(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""ModelfileSpec.build checks structured arguments exactly like Modelfile lines, and lists local files."""
+"""build_spec checks structured arguments exactly like Modelfile lines, and lists local files."""
 
 from __future__ import annotations
 
@@ -7,11 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_ollama.modelfile import Message, ModelfileError, ModelfileSpec, parse_modelfile
+from airflow_provider_ollama.modelfile import (
+    Message,
+    ModelfileError,
+    build_spec,
+    parse_modelfile,
+)
 
 
 def test_build_equals_parsing_the_same_modelfile() -> None:
-    built = ModelfileSpec.build(
+    built = build_spec(
         from_model="llama3.2",
         system="Be brief.",
         template="{{ .Prompt }}",
@@ -34,7 +39,7 @@ def test_build_equals_parsing_the_same_modelfile() -> None:
 
 def test_build_reports_every_bad_argument_at_once() -> None:
     with pytest.raises(ModelfileError) as caught:
-        ModelfileSpec.build(
+        build_spec(
             from_model="Not A Name",
             parameters={"num_ctx": 4096.5, "top_k": [1, 2], "colour": 1, "stop": {"x": 1}},
             messages=[("robot", "beep")],
@@ -49,26 +54,26 @@ def test_build_reports_every_bad_argument_at_once() -> None:
         "invalid MESSAGE role 'robot'",
     ]
     assert all(problem.line is None for problem in caught.value.problems)
-    assert str(caught.value).startswith("ModelfileSpec.build: 6 problems")
+    assert str(caught.value).startswith("structured arguments: 6 problems")
 
 
 def test_build_needs_exactly_one_base(tmp_path: Path) -> None:
     with pytest.raises(ModelfileError, match="no FROM line"):
-        ModelfileSpec.build(system="orphan")
+        build_spec(system="orphan")
     (tmp_path / "w.gguf").write_bytes(b"GGUF")
     with pytest.raises(ModelfileError, match="more than one FROM"):
-        ModelfileSpec.build(from_model="llama3.2", from_files=["w.gguf"], base_dir=tmp_path)
+        build_spec(from_model="llama3.2", from_files=["w.gguf"], base_dir=tmp_path)
 
 
 def test_build_reads_from_files_as_paths_even_without_dot_slash(tmp_path: Path) -> None:
     (tmp_path / "w.gguf").write_bytes(b"GGUF")
-    spec = ModelfileSpec.build(from_files=[Path("w.gguf")], base_dir=tmp_path)
+    spec = build_spec(from_files=[Path("w.gguf")], base_dir=tmp_path)
     assert spec.from_files == (tmp_path / "w.gguf",)
 
 
 def test_build_from_model_is_never_read_as_a_path(tmp_path: Path) -> None:
     (tmp_path / "llama3.2").mkdir()
-    spec = ModelfileSpec.build(from_model="llama3.2", base_dir=tmp_path)
+    spec = build_spec(from_model="llama3.2", base_dir=tmp_path)
     assert spec.from_model == "llama3.2"
 
 
@@ -79,7 +84,7 @@ def test_local_files_expand_directories_and_skip_duplicates(tmp_path: Path) -> N
     (weights / "config.json").write_text("{}")
     (weights / "README.md").write_text("not uploaded")
     (tmp_path / "lora.gguf").write_bytes(b"GGUF")
-    spec = ModelfileSpec.build(from_files=["weights"], adapters=["lora.gguf"], base_dir=tmp_path)
+    spec = build_spec(from_files=["weights"], adapters=["lora.gguf"], base_dir=tmp_path)
     assert spec.local_files() == (
         weights / "model.safetensors",
         weights / "config.json",
@@ -89,7 +94,7 @@ def test_local_files_expand_directories_and_skip_duplicates(tmp_path: Path) -> N
 
 
 def test_model_based_spec_has_no_local_files() -> None:
-    assert ModelfileSpec.build(from_model="llama3.2").local_files() == ()
+    assert build_spec(from_model="llama3.2").local_files() == ()
 
 
 def test_local_files_report_a_directory_emptied_since_parsing(tmp_path: Path) -> None:
@@ -102,7 +107,7 @@ def test_local_files_report_a_directory_emptied_since_parsing(tmp_path: Path) ->
 
 def test_to_dict_is_json_native(tmp_path: Path) -> None:
     (tmp_path / "w.gguf").write_bytes(b"GGUF")
-    spec = ModelfileSpec.build(
+    spec = build_spec(
         from_files=["w.gguf"], parameters={"stop": ["a", "b"], "seed": 3}, license="MIT", base_dir=tmp_path
     )
     data = spec.to_dict()
@@ -112,7 +117,7 @@ def test_to_dict_is_json_native(tmp_path: Path) -> None:
 
 
 def test_spec_is_frozen_and_hashable() -> None:
-    spec = ModelfileSpec.build(from_model="llama3.2", parameters={"stop": "x"})
+    spec = build_spec(from_model="llama3.2", parameters={"stop": "x"})
     with pytest.raises(AttributeError):
         spec.system = "changed"  # type: ignore[misc]
-    assert hash(spec) == hash(ModelfileSpec.build(from_model="llama3.2", parameters={"stop": "x"}))
+    assert hash(spec) == hash(build_spec(from_model="llama3.2", parameters={"stop": "x"}))

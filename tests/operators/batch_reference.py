@@ -41,7 +41,7 @@ class Reference:
 
     def conf(self, **overrides: Any) -> dict[str, Any]:
         """The run conf the test DAGs read: these models, from this plain-HTTP registry."""
-        return {"model": self.model, "embed_model": self.embed_model, "insecure": True, **overrides}
+        return {"model": self.model, "embed_model": self.embed_model, **overrides}
 
 
 @pytest.fixture(scope="session")

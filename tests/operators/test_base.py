@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -10,10 +11,11 @@ import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 from airflow.sdk import Context
 
+from airflow_provider_ollama.cache import ModelSupply
 from airflow_provider_ollama.exceptions import OllamaAuthError, OllamaServerNotReadyError
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.operators.base import BaseOllamaOperator
-from airflow_provider_ollama.server.preparation import PullModels
+from airflow_provider_ollama.server.settings import LocalServer
 from airflow_provider_ollama.triggers.ollama import OllamaServerReadyTrigger
 from tests.server.connections import use_ollama_connection
 from tests.support.ports import unused_port
@@ -29,47 +31,49 @@ class VersionOperator(BaseOllamaOperator):
 
 
 class ModelOperator(BaseOllamaOperator):
-    """An operator whose own argument names a model the switch must prepare."""
+    """An operator whose own arguments name models the switch must prepare."""
 
-    def __init__(self, *, model: str, **kwargs: Any) -> None:
+    def __init__(self, *, model: str, also: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.model = model
+        self.also = also
 
     def models_to_prepare(self) -> list[str]:
-        return [self.model, *super().models_to_prepare()]
+        return [self.model, *self.also]
 
     def run(self, context: Context, hook: OllamaHook) -> Any:
         return hook.generate(self.model, "hi", options={"num_predict": 4}).response
 
 
-# --- checked when the DAG is parsed -----------------------------------------------------------------
+# --- checked once rendered, before any server is touched ------------------------------------------------
 
 
-def test_unknown_server_mode_fails_at_dag_parse_time_naming_the_modes():
-    with pytest.raises(ValueError, match=r"server='gpu'.*'shared'.*'local'"):
-        VersionOperator(task_id="v", server="gpu")  # type: ignore[arg-type]
+def test_a_timeout_that_is_not_a_template_field_fails_at_dag_parse_time():
+    with pytest.raises(ValueError, match="v: timeout must be a positive number of seconds"):
+        VersionOperator(task_id="v", timeout=0)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"models": "llama3"}, "list of model names"),
-        ({"gpus": [-1]}, "gpus"),
-        ({"keep_alive": "forever"}, "keep_alive"),
-        ({"num_parallel": 0}, "num_parallel"),
-        ({"server_env": {"OLLAMA_HOST": "0.0.0.0"}}, "port="),
-        ({"require_gpu": True, "gpus": None}, "contradicts"),
-        ({"startup_timeout": 0}, "startup_timeout"),
+        ({"server": "gpu"}, r"v: server='gpu' is not a server.*'shared'.*'local'.*LocalServer"),
+        ({"server": LocalServer(gpus=[-1])}, "v: gpus"),
+        ({"server": LocalServer(keep_alive="forever")}, "v: .*keep_alive"),
+        ({"server": LocalServer(num_parallel=0)}, "v: num_parallel"),
+        ({"server": LocalServer(env={"OLLAMA_HOST": "0.0.0.0"})}, r"v: env: OLLAMA_HOST .*port="),
+        ({"server": LocalServer(require_gpu=True, gpus=None)}, "v: require_gpu=True contradicts"),
+        ({"server": LocalServer(num_parallel="{{ n }}")}, "v: num_parallel is still a template"),  # type: ignore[arg-type]
     ],
 )
-def test_bad_arguments_fail_at_dag_parse_time(kwargs, message):
+def test_bad_rendered_arguments_fail_at_execute_start_naming_the_task(kwargs, message):
+    operator = VersionOperator(task_id="v", **kwargs)  # stored as given: nothing is checked yet
     with pytest.raises(ValueError, match=message):
-        VersionOperator(task_id="v", **kwargs)
+        operator.execute({})
 
 
-def test_templated_models_string_is_accepted_until_rendered():
-    operator = VersionOperator(task_id="v", models="{{ params.models }}")
-    with pytest.raises(ValueError, match="rendered to"):
+def test_a_connection_id_still_a_template_fails_at_execute():
+    operator = VersionOperator(task_id="v", ollama_conn_id="{{ params.conn }}")
+    with pytest.raises(ValueError, match="v: ollama_conn_id is still a template"):
         operator.execute({})
 
 
@@ -78,8 +82,8 @@ def test_connection_id_rendered_empty_fails_at_execute():
         VersionOperator(task_id="v", ollama_conn_id="  ").execute({})
 
 
-def test_template_fields_include_the_connection_and_the_models():
-    assert {"ollama_conn_id", "models"} <= set(BaseOllamaOperator.template_fields)
+def test_template_fields_are_the_server_the_connection_and_the_cache():
+    assert set(BaseOllamaOperator.template_fields) == {"server", "ollama_conn_id", "cache"}
 
 
 def test_an_operator_without_run_says_what_to_implement(ollama_emulator, monkeypatch):
@@ -102,7 +106,7 @@ def test_shared_mode_pulls_the_models_the_operator_names_before_the_work(
 ):
     use_ollama_connection(monkeypatch, CONN_ID, ollama_emulator.url)
     model = ollama_registry.model_name("tiny")
-    operator = ModelOperator(task_id="m", ollama_conn_id=CONN_ID, model=model, insecure=True)
+    operator = ModelOperator(task_id="m", ollama_conn_id=CONN_ID, model=model)
     assert operator.execute({})
     assert OllamaHook(base_url=ollama_emulator.url).has_model(model)
 
@@ -110,9 +114,7 @@ def test_shared_mode_pulls_the_models_the_operator_names_before_the_work(
 def test_shared_mode_without_deferral_waits_on_the_worker_then_fails_typed(monkeypatch):
     port = unused_port()
     use_ollama_connection(monkeypatch, CONN_ID, port)
-    operator = VersionOperator(
-        task_id="v", ollama_conn_id=CONN_ID, deferrable=False, startup_timeout=1, poll_interval=0.1
-    )
+    operator = VersionOperator(task_id="v", ollama_conn_id=CONN_ID, deferrable=False, timeout=1)
     started = time.monotonic()
     with pytest.raises(OllamaServerNotReadyError, match=f"127.0.0.1:{port}"):
         operator.execute({})
@@ -125,9 +127,7 @@ def test_shared_mode_defers_to_the_readiness_trigger_when_the_server_is_down(mon
         task_id="v",
         ollama_conn_id=CONN_ID,
         deferrable=True,
-        models=["tiny"],
-        startup_timeout=120,
-        poll_interval=2,
+        timeout=120,
     )
     before = time.time()
     with pytest.raises(TaskDeferred) as deferred:
@@ -136,9 +136,9 @@ def test_shared_mode_defers_to_the_readiness_trigger_when_the_server_is_down(mon
     assert isinstance(trigger, OllamaServerReadyTrigger)
     assert trigger.ollama_conn_id == CONN_ID
     # Models are pulled on the worker after resuming, never waited for or pulled in the triggerer.
-    assert trigger.models == []
+    assert trigger.wait_for_models == []
     assert before + 120 <= trigger.end_time <= time.time() + 120
-    assert trigger.poll_interval == 2
+    assert trigger.poke_interval == 5  # a tenth of the timeout, at most 5 s
     assert deferred.value.method_name == "execute_complete"
     assert deferred.value.timeout is not None
     assert deferred.value.timeout > timedelta(seconds=120)
@@ -181,9 +181,7 @@ def test_resuming_with_an_error_event_raises_its_typed_error():
 
 def test_local_mode_runs_the_work_on_a_server_of_its_own_and_stops_it(ollama_binary, ollama_registry):
     model = ollama_registry.model_name("tiny")
-    operator = ModelOperator(
-        task_id="m", server="local", binary=str(ollama_binary), model=model, insecure=True
-    )
+    operator = ModelOperator(task_id="m", server=LocalServer(binary=str(ollama_binary)), model=model)
     assert operator.execute({})
     assert operator.local_server is None
 
@@ -191,16 +189,17 @@ def test_local_mode_runs_the_work_on_a_server_of_its_own_and_stops_it(ollama_bin
 def test_local_server_is_built_from_the_operators_arguments():
     operator = ModelOperator(
         task_id="m",
-        server="local",
+        server=LocalServer(
+            gpus=[1],
+            keep_alive="15m",
+            num_parallel=3,
+            context_length=2048,
+            env={"OLLAMA_DEBUG": "1"},
+            models_dir="/srv/ollama-models",
+        ),
         model="tiny",
-        models=["tiny-embed"],
-        gpus=[1],
-        keep_alive="15m",
-        num_parallel=3,
-        context_length=2048,
-        server_env={"OLLAMA_DEBUG": "1"},
-        models_dir="/srv/ollama-models",
-        startup_timeout=90,
+        also=["tiny-embed"],
+        timeout=90,
     )
     server = operator.build_local_server()
     assert server.models == ["tiny", "tiny-embed"]
@@ -209,5 +208,6 @@ def test_local_server_is_built_from_the_operators_arguments():
     assert server.settings.num_parallel == 3
     assert server.settings.context_length == 2048
     assert dict(server.settings.env) == {"OLLAMA_DEBUG": "1"}
-    assert server.startup_timeout == 90
-    assert isinstance(server.preparer, PullModels)
+    assert server.timeout == 90
+    assert isinstance(server.preparer, ModelSupply)
+    assert server.preparer.cache is None  # no cache=: models come from the registry

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_ollama.cache import CachePolicy
+from airflow_provider_ollama.cache import CachePolicy, ModelCache
 from airflow_provider_ollama.operators.base import CACHE_XCOM_KEY
 from airflow_provider_ollama.operators.pull import OllamaPullOperator
 from airflow_provider_ollama.operators.server import OllamaServerOperator
@@ -37,57 +37,62 @@ on_cache_run = pytest.mark.xdist_group("ollama_model_cache_run")
 # --- arguments -----------------------------------------------------------------------------------
 
 
-def test_a_malformed_cache_location_fails_when_the_dag_is_parsed() -> None:
+def test_a_malformed_cache_location_fails_once_rendered_before_any_request() -> None:
+    operator = OllamaPullOperator(task_id="pull", model="tiny", cache="s3://No_Such/models")
     with pytest.raises(ValueError, match=r"^pull: invalid bucket name 'No_Such'"):
-        OllamaPullOperator(task_id="pull", model="tiny", cache="s3://No_Such/models")
+        operator.execute({})
 
 
-def test_an_unknown_cache_policy_fails_when_the_dag_is_parsed() -> None:
-    with pytest.raises(ValueError, match=r"unknown model cache policy 'sometimes'.*'read-write'"):
-        OllamaServerOperator(task_id="serve", cache="s3://bucket/models", cache_policy="sometimes")
+def test_an_unknown_cache_policy_fails_once_rendered_before_any_request() -> None:
+    cache = ModelCache("s3://bucket/models", policy="sometimes")
+    operator = OllamaServerOperator(task_id="serve", cache=cache)
+    with pytest.raises(ValueError, match=r"serve: unknown model cache policy 'sometimes'.*'read-write'"):
+        operator.execute({})
 
 
-def test_templated_cache_arguments_wait_for_rendering() -> None:
-    operator = OllamaServerOperator(
-        task_id="serve", cache="{{ params.cache }}", cache_policy="{{ params.p }}"
-    )
-
-    assert {"cache", "aws_conn_id", "cache_policy"} <= set(operator.template_fields)
+def test_the_cache_and_its_settings_are_template_fields() -> None:
+    assert "cache" in OllamaServerOperator.template_fields
+    assert set(ModelCache.template_fields) == {"location", "aws_conn_id", "policy", "host_blob_cache_dir"}
 
 
 @pytest.mark.parametrize("cache", [None, ""])
-def test_without_a_cache_location_there_is_no_cache(cache: str | None) -> None:
-    assert OllamaServerOperator(task_id="serve", cache=cache).model_cache() is None
+def test_without_a_cache_location_models_come_from_the_registry_only(cache: str | None) -> None:
+    assert OllamaServerOperator(task_id="serve", cache=cache).model_supply().cache is None
 
 
 def test_policy_off_means_no_cache_at_all() -> None:
-    operator = OllamaServerOperator(task_id="serve", cache="s3://bucket/models", cache_policy="off")
+    operator = OllamaServerOperator(task_id="serve", cache=ModelCache("s3://bucket/models", policy="off"))
 
-    assert operator.model_cache() is None
+    assert operator.model_supply().cache is None
 
 
-def test_the_cache_gets_the_connection_and_policy_of_the_operator() -> None:
-    operator = OllamaPullOperator(
-        task_id="pull", model="tiny", cache="s3://bucket/models", aws_conn_id="s3_conn", cache_policy="RO"
-    )
+def test_a_location_string_is_the_cache_with_the_default_connection_and_policy() -> None:
+    supply = OllamaPullOperator(task_id="pull", model="tiny", cache="s3://bucket/models").model_supply()
 
-    cache = operator.model_cache()
-
-    assert cache is not None
-    assert (cache.location.url, cache.aws_conn_id, cache.policy) == (
+    assert supply.cache is not None
+    assert (supply.cache.location.url, supply.cache.aws_conn_id, supply.cache.policy) == (
         "s3://bucket/models",
-        "s3_conn",
-        CachePolicy.READ_ONLY,
+        "aws_default",
+        CachePolicy.READ_WRITE,
     )
 
 
-def test_the_host_cache_directory_comes_from_the_argument_then_airflows_config(
+def test_the_cache_gets_the_connection_and_policy_of_its_settings() -> None:
+    cache = ModelCache("s3://bucket/models", aws_conn_id="s3_conn", policy=CachePolicy.READ_ONLY)
+
+    supply = OllamaPullOperator(task_id="pull", model="tiny", cache=cache).model_supply()
+
+    assert supply.cache is not None
+    assert (supply.cache.aws_conn_id, supply.cache.policy) == ("s3_conn", CachePolicy.READ_ONLY)
+
+
+def test_the_host_cache_directory_comes_from_the_settings_then_airflows_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AIRFLOW__OLLAMA__HOST_BLOB_CACHE_DIR", str(tmp_path / "configured"))
 
-    configured = OllamaServerOperator(task_id="a").host_blob_cache()
-    explicit = OllamaServerOperator(task_id="b", host_cache_dir=str(tmp_path / "mine")).host_blob_cache()
+    configured = ModelCache("s3://bucket/models").host_blob_cache()
+    explicit = ModelCache("s3://bucket/models", host_blob_cache_dir=str(tmp_path / "mine")).host_blob_cache()
 
     assert (configured.root, explicit.root) == (tmp_path / "configured", tmp_path / "mine")
 

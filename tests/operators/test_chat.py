@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_ollama.operators.chat import OllamaChatOperator
+from airflow_provider_ollama.server.settings import LocalServer
 from tests.dags.ollama_batch_operators_dag import SEEDED_JSON
 from tests.operators.batch_reference import Reference
 from tests.operators.batch_runs import BatchRun, records_without_timings
@@ -29,18 +30,19 @@ def test_one_conversation_returns_the_assistants_reply(
 
 
 @pytest.mark.airflow
-def test_conversations_are_answered_in_order_with_the_shared_system_prompt_where_none_is_given(
+def test_conversations_are_answered_in_order_each_with_its_own_system_message(
     shared_batch_run: BatchRun, batch_reference: Reference
 ):
-    terse = {"role": "system", "content": "You are terse."}
     conversations = [
-        [terse, {"role": "user", "content": "Why is the sky blue?"}],
-        # This one brings its own system prompt, which wins.
+        [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "Why is the sky blue?"},
+        ],
         [
             {"role": "system", "content": "You are a poet."},
             {"role": "user", "content": "Why is the sea salty?"},
         ],
-        [terse, {"role": "user", "content": "Name a colour."}],
+        [{"role": "user", "content": "Name a colour."}],
     ]
     replies = [batch_reference.chat(c, format="json", options=SEEDED_JSON) for c in conversations]
     expected = [
@@ -66,32 +68,39 @@ def test_a_conversation_on_a_per_task_server(local_batch_run: BatchRun, batch_re
     [
         ({"messages": [{"role": "user", "content": "a"}], "conversations": []}, "not both"),
         ({}, "nothing to answer: give messages (one conversation) or conversations (a list)"),
+        ({"messages": [{"role": "user", "content": "a"}], "format": {"type": 3}}, "not a valid JSON Schema"),
+        ({"messages": [{"role": "user", "content": "a"}], "tools": "search"}, "tools must be a list"),
+    ],
+)
+def test_bad_arguments_that_are_not_templates_fail_when_the_dag_is_parsed(
+    arguments: dict[str, Any], message: str
+):
+    with pytest.raises((ValueError, TypeError), match=r"^chat: ") as failure:
+        OllamaChatOperator(task_id="chat", model="llama3.2:1b", **arguments)
+    assert message in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
         ({"conversations": []}, "messages is empty"),
         (
             {"conversations": [{"role": "user", "content": "a"}]},
             "conversation 0 must be a list of message dicts",
         ),
         ({"messages": [{"content": "no role"}]}, "conversation 0, message 0 must be a dict with a 'role'"),
-        ({"messages": [{"role": "user", "content": "a"}], "format": {"type": 3}}, "not a valid JSON Schema"),
-        ({"messages": [{"role": "user", "content": "a"}], "tools": "search"}, "tools must be a list"),
+        ({"conversations": "[[{'role': 'user'}]]"}, "conversations rendered to a string"),
+        ({"messages": [{"role": "user", "content": "a"}], "options": {"seed": "x"}}, "option 'seed'"),
     ],
 )
-def test_literal_bad_arguments_fail_when_the_dag_is_parsed(arguments: dict[str, Any], message: str):
-    with pytest.raises((ValueError, TypeError), match=r"^chat: ") as failure:
-        OllamaChatOperator(task_id="chat", model="llama3.2:1b", **arguments)
-    assert message in str(failure.value)
-
-
-def test_a_templated_conversation_list_is_checked_at_execute_start_before_any_server_starts():
+def test_template_fields_are_checked_once_rendered_before_any_server_starts(
+    arguments: dict[str, Any], message: str
+):
     operator = OllamaChatOperator(
-        task_id="chat",
-        model="tiny",
-        conversations="{{ params.chats }}",
-        server="local",
-        binary="/nowhere/ollama",
+        task_id="chat", model="tiny", server=LocalServer(binary="/nowhere/ollama"), **arguments
     )
-    operator.conversations = "[[{'role': 'user'}]]"  # rendered without render_template_as_native_obj
     started = time.monotonic()
-    with pytest.raises(TypeError, match="conversations rendered to a string"):
+    with pytest.raises((ValueError, TypeError), match=r"^chat: ") as failure:
         operator.execute({})
+    assert message in str(failure.value)
     assert time.monotonic() - started < 1

@@ -16,6 +16,7 @@ from airflow.sdk import DAG
 from airflow_provider_ollama.exceptions import OllamaCreateError
 from airflow_provider_ollama.operators._modelfile_jinja import protect_go_templates
 from airflow_provider_ollama.operators.create import OllamaCreateOperator, names_modelfile_file
+from airflow_provider_ollama.server import LocalServer
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
 from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
 from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
@@ -32,6 +33,9 @@ from tests.operators.pull_create_runs import (
 from tests.support.dag_runs import run_dag
 
 __all__ = ["shared_run"]  # the session fixture, imported so that pytest finds it here
+
+# A per-task server that cannot start: an argument check that ran late would fail with another error.
+NO_SERVER = LocalServer(binary="/nowhere/ollama")
 
 
 def _use_emulator(monkeypatch: pytest.MonkeyPatch, emulator: OllamaEmulator) -> None:
@@ -147,20 +151,37 @@ def test_per_task_servers_pull_the_base_then_create_from_file_and_gguf(
         ({"modelfile": "FROM x", "system": "hi"}, "not both (got modelfile and system)"),
         ({"system": "hi"}, "say what to build the model from"),
         ({}, "say what to build the model from"),
-        ({"modelfile": "  "}, "modelfile must be Modelfile text"),
-        ({"modelfile": "a.modelfile", "base_dir": "/tmp"}, "drop base_dir"),
-        ({"from_model": "tiny", "adapters": "lora.gguf"}, "adapters must be a list"),
     ],
 )
-def test_bad_arguments_fail_when_the_dag_is_parsed(arguments: dict[str, Any], expected: str) -> None:
+def test_arguments_missing_or_clashing_fail_when_the_dag_is_parsed(
+    arguments: dict[str, Any], expected: str
+) -> None:
     with pytest.raises(ValueError, match="create") as raised:
         OllamaCreateOperator(task_id="create", model="mine:latest", **arguments)
     assert expected in str(raised.value)
 
 
-def test_a_bad_model_name_fails_when_the_dag_is_parsed() -> None:
-    with pytest.raises(ValueError, match=r"create: invalid model name 'no good'"):
-        OllamaCreateOperator(task_id="create", model="no good", from_model="tiny")
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"model": "no good", "from_model": "tiny"}, "invalid model name 'no good'"),
+        ({"model": "{{ params.model }}", "from_model": "tiny"}, "model is still a template"),
+        ({"from_model": "bad base!"}, "invalid model name 'bad base!'"),
+        ({"modelfile": "  "}, "modelfile must be Modelfile text"),
+        ({"modelfile": "a.modelfile", "base_dir": "/tmp"}, "drop base_dir"),
+        ({"from_model": "tiny", "adapters": "lora.gguf"}, "adapters must be a list"),
+        ({"from_model": "tiny", "parameters": "{'temperature': 0}"}, "parameters rendered to str"),
+        ({"from_model": "tiny", "messages": ["hi"]}, "messages must be a list of"),
+    ],
+)
+def test_rendered_arguments_are_checked_before_any_server_starts(
+    arguments: dict[str, Any], expected: str
+) -> None:
+    arguments = {"model": "mine:latest", **arguments}
+    operator = OllamaCreateOperator(task_id="create", server=NO_SERVER, **arguments)  # stored as given
+    with pytest.raises((ValueError, TypeError), match=r"^create: ") as raised:
+        operator.execute({})
+    assert expected in str(raised.value)
 
 
 BAD_MODELFILE = """FROM tiny
@@ -231,7 +252,6 @@ def test_a_server_refusal_names_the_model_and_the_modelfile(
         model="broken:latest",
         # Parses as a Modelfile; only the server checks Go template syntax.
         modelfile=f'FROM {base}\nTEMPLATE """{{{{ if .System }}"""\n',
-        insecure=True,
     )
     with pytest.raises(OllamaCreateError, match=r"refused to create 'broken:latest' from the modelfile text"):
         operator.execute({})

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_ollama.operators.embed import OllamaEmbedOperator
+from airflow_provider_ollama.server.settings import LocalServer
 from tests.operators.batch_reference import Reference
 from tests.operators.batch_runs import BatchRun
 
@@ -52,15 +53,34 @@ def test_texts_embedded_on_a_per_task_server(local_batch_run: BatchRun, batch_re
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"input": []}, "input is empty"),
-        ({"input": ["a", ""]}, "1 input(s) are empty (index 1)"),
-        ({"input": ["a", 3]}, "every input must be a string; index 1 is not"),
         ({"input": None}, "nothing to embed"),
         ({"input": "a", "batch_size": 0}, "batch_size must be a positive integer"),
         ({"input": "a", "dimensions": -1}, "dimensions must be a positive integer"),
     ],
 )
-def test_literal_bad_arguments_fail_when_the_dag_is_parsed(arguments: dict[str, Any], message: str):
+def test_bad_arguments_that_are_not_templates_fail_when_the_dag_is_parsed(
+    arguments: dict[str, Any], message: str
+):
     with pytest.raises((ValueError, TypeError), match=r"^embed: ") as failure:
         OllamaEmbedOperator(task_id="embed", model="nomic-embed-text", **arguments)
+    assert message in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"input": []}, "input is empty"),
+        ({"input": ["a", ""]}, "1 input(s) are empty (index 1)"),
+        ({"input": ["a", 3]}, "every input must be a string; index 1 is not"),
+        ({"input": "a", "options": ["temperature"]}, "options must be a dict"),
+    ],
+)
+def test_template_fields_are_checked_once_rendered_before_any_server_starts(
+    arguments: dict[str, Any], message: str
+):
+    operator = OllamaEmbedOperator(
+        task_id="embed", model="nomic-embed-text", server=LocalServer(binary="/nowhere/ollama"), **arguments
+    )
+    with pytest.raises((ValueError, TypeError), match=r"^embed: ") as failure:
+        operator.execute({})
     assert message in str(failure.value)

@@ -15,6 +15,7 @@ import pytest
 
 from airflow_provider_ollama.exceptions import OllamaGenerationError, OllamaModelNotFoundError
 from airflow_provider_ollama.operators.generate import OllamaGenerateOperator
+from airflow_provider_ollama.server.settings import LocalServer
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator, OllamaEmulatorProcess
 from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
 from tests.dags.ollama_batch_operators_dag import SEEDED_JSON, VERDICT_SCHEMA
@@ -129,7 +130,12 @@ def test_a_per_task_server_answers_the_batch_and_is_gone_afterwards(
 
 
 def test_max_concurrency_follows_the_per_task_servers_slots():
-    local = OllamaGenerateOperator(task_id="g", model="tiny", prompt="x", server="local", num_parallel=3)
+    local = OllamaGenerateOperator(
+        task_id="g",
+        model="tiny",
+        prompt="x",
+        server=LocalServer(num_parallel=3),
+    )
     shared = OllamaGenerateOperator(task_id="g", model="tiny", prompt="x")
     chosen = OllamaGenerateOperator(task_id="g", model="tiny", prompt="x", server="local", max_concurrency=2)
     assert (local.effective_max_concurrency(), shared.effective_max_concurrency()) == (5, 8)
@@ -161,7 +167,7 @@ def test_collected_errors_fail_the_task_at_the_end_with_a_count_and_keep_the_rec
     assert [record["index"] for record in records] == list(range(6))
     assert [record.get("error") for record in records[:2]] == ["OllamaServerError"] * 2
     assert all("response" in record for record in records[2:])
-    assert emulator.stats.requests_to("POST", "/api/generate") == 6  # no retries: request_attempts=1
+    assert emulator.stats.requests_to("POST", "/api/generate") == 6  # no retries: request_retries=0
     assert (
         "OllamaGenerationError: 2 of 6 items failed. First: item 0: OllamaServerError"
         in capfd.readouterr().out
@@ -230,7 +236,10 @@ def _s3_jsonl(endpoint: str, key: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in body.decode().splitlines()]
 
 
-# --- bad arguments: at construction when literal, at execute start when templated ----------------
+# --- bad arguments: at construction when not templated, at execute start when templated -----------
+
+# A per-task server that cannot start: an argument check that ran late would fail with another error.
+NO_SERVER = LocalServer(binary="/nowhere/ollama")
 
 
 @pytest.mark.smoke
@@ -239,30 +248,17 @@ def _s3_jsonl(endpoint: str, key: str) -> list[dict[str, Any]]:
     [
         ({"prompt": "a", "prompts": ["b"]}, "give either prompt (one) or prompts (a list), not both"),
         ({}, "nothing to generate: give prompt (one) or prompts (a list)"),
-        ({"prompts": []}, "prompts is empty"),
-        ({"prompts": ["ok", ""]}, "1 prompt(s) are empty (index 1)"),
-        ({"prompt": ""}, "1 prompt(s) are empty (index 0)"),
         ({"prompt": "a", "format": {"type": "objekt"}}, "format is not a valid JSON Schema"),
         ({"prompt": "a", "format": "yaml"}, "format='yaml' is not supported"),
-        ({"prompt": "a", "model": "bad model!"}, "invalid model name 'bad model!'"),
-        ({"prompt": "a", "model": ""}, "model is required"),
         ({"prompt": "a", "on_error": "ignore"}, "on_error='ignore' is not supported"),
         ({"prompt": "a", "max_concurrency": 0}, "max_concurrency must be at least 1"),
-        ({"prompts": "one prompt"}, "prompts must be a list of strings, not str; for one prompt use prompt="),
-        ({"prompt": "a", "options": "temperature=0"}, "options must be a dict"),
-        (
-            {"prompt": "a", "options": {"num_predict": "ten"}},
-            "option 'num_predict' expects an integer, got 'ten'",
-        ),
-        (
-            {"prompt": "a", "options": {"temperature": "hot"}},
-            "option 'temperature' expects a number, got 'hot'",
-        ),
-        ({"prompt": "a", "options": {"stop": "END"}}, "option 'stop' expects a list of strings"),
-        ({"prompt": "a", "options": {"use_mmap": 1}}, "option 'use_mmap' expects true or false, got 1"),
+        ({"prompt": "a", "request_retries": -1}, "request_retries must be 0 or more"),
+        ({"prompt": "a", "timeout": 0}, "timeout must be a positive number of seconds"),
     ],
 )
-def test_literal_bad_arguments_fail_when_the_dag_is_parsed(arguments: dict[str, Any], message: str):
+def test_bad_arguments_that_are_not_templates_fail_when_the_dag_is_parsed(
+    arguments: dict[str, Any], message: str
+):
     arguments = {"model": "llama3.2:1b", **arguments}
     with pytest.raises((ValueError, TypeError)) as failure:
         OllamaGenerateOperator(task_id="generate", **arguments)
@@ -271,30 +267,31 @@ def test_literal_bad_arguments_fail_when_the_dag_is_parsed(arguments: dict[str, 
 
 
 @pytest.mark.parametrize(
-    ("rendered", "message"),
+    ("arguments", "message"),
     [
         ({"prompts": []}, "prompts is empty"),
+        ({"prompts": ["ok", ""]}, "1 prompt(s) are empty (index 1)"),
+        ({"prompt": ""}, "1 prompt(s) are empty (index 0)"),
         ({"prompts": "['a', 'b']"}, "prompts rendered to a string"),
-        ({"model": ""}, "model is required"),
-        ({"options": "{'seed': 1}"}, "render_template_as_native_obj=True"),
-        ({"insecure": "False"}, "insecure rendered to 'False', not a boolean"),
-        ({"images": [["a.png"]]}, "images has 1 lists but there are 2 prompts"),
-        ({"images": ["/nowhere/cat.png"]}, "image file(s) not found on the worker: ['/nowhere/cat.png']"),
+        ({"prompt": "a", "model": "bad model!"}, "invalid model name 'bad model!'"),
+        ({"prompt": "a", "model": ""}, "model must name a model"),
+        ({"prompt": "a", "model": "{{ params.model }}"}, "model is still a template"),
+        ({"prompt": "a", "options": "{'seed': 1}"}, "render_template_as_native_obj=True"),
+        ({"prompt": "a", "options": {"num_predict": "ten"}}, "option 'num_predict' expects an integer"),
+        ({"prompt": "a", "options": {"temperature": "hot"}}, "option 'temperature' expects a number"),
+        ({"prompt": "a", "options": {"stop": "END"}}, "option 'stop' expects a list of strings"),
+        ({"prompt": "a", "options": {"use_mmap": 1}}, "option 'use_mmap' expects true or false, got 1"),
+        ({"prompts": [{"prompt": "a", "images": "cat.png"}]}, "prompt 0: images must be a list"),
+        ({"prompts": [{"prompt": "a", "images": ["/nowhere/cat.png"]}]}, "image file(s) not found"),
+        ({"prompts": [{"prompt": "a", "system": "x"}]}, "unknown keys ['system']"),
+        ({"prompt": "a", "output_uri": 7}, "output_uri rendered to int"),
     ],
 )
-def test_templated_bad_arguments_fail_at_execute_start_before_any_server_starts(
-    rendered: dict[str, Any], message: str
+def test_template_fields_are_checked_once_rendered_before_any_server_starts(
+    arguments: dict[str, Any], message: str
 ):
-    operator = OllamaGenerateOperator(
-        task_id="generate",
-        model="{{ params.model }}",
-        prompts="{{ params.prompts }}",
-        server="local",
-        binary="/nowhere/ollama",  # a server start would fail with OllamaBinaryNotFoundError instead
-    )
-    operator.model, operator.prompts = "tiny", ["a", "b"]  # what rendering would produce...
-    for name, value in rendered.items():  # ...but with one bad value
-        setattr(operator, name, value)
+    arguments = {"model": "llama3.2:1b", **arguments}
+    operator = OllamaGenerateOperator(task_id="generate", server=NO_SERVER, **arguments)  # stored as given
     started = time.monotonic()
     with pytest.raises((ValueError, TypeError), match=r"^generate: ") as failure:
         operator.execute({})
@@ -337,9 +334,7 @@ def test_a_server_that_refuses_an_option_type_is_asked_once_not_retried(
     operator = OllamaGenerateOperator(
         task_id="generate",
         model=model,
-        models=[model],
         prompt="hello",
-        insecure=True,
         options={"future_knob": "high"},  # unknown here, typed by a newer server
     )
     emulator.faults.fail_next(
@@ -355,7 +350,7 @@ def test_a_model_the_registry_lacks_fails_fast_naming_it(
 ):
     emulator = default_emulator
     missing = batch_reference.registry.model_name("no-such-model")
-    operator = OllamaGenerateOperator(task_id="generate", model=missing, prompt="hello", insecure=True)
+    operator = OllamaGenerateOperator(task_id="generate", model=missing, prompt="hello")
     started = time.monotonic()
     with pytest.raises(OllamaModelNotFoundError, match="no-such-model"):
         operator.execute({})
@@ -363,18 +358,13 @@ def test_a_model_the_registry_lacks_fails_fast_naming_it(
     assert emulator.stats.requests_to("POST", "/api/generate") == 0
 
 
-def test_images_are_shared_or_attached_to_their_own_prompt(tmp_path: Path):
+def test_images_and_a_template_go_with_their_own_prompt(tmp_path: Path):
     picture = tmp_path / "cat.png"
     picture.write_bytes(b"\x89PNG")
-    shared = OllamaGenerateOperator(task_id="g", model="tiny", prompts=["a", "b"], images=[str(picture)])
-    own = OllamaGenerateOperator(task_id="g", model="tiny", prompts=["a", "b"], images=[["aGk="], []])
+    items: list[Any] = [{"prompt": "a", "images": [str(picture)], "template": "{{ .Prompt }}"}, "b"]
+    operator = OllamaGenerateOperator(task_id="g", model="tiny", prompts=items)
 
-    shared_batch, own_batch = shared.build_batch(), own.build_batch()
-
-    assert shared_batch.options.images == [str(picture)]
-    assert shared_batch.prompts == ["a", "b"]
-    assert own_batch.options.images is None
-    assert own_batch.prompts == [{"prompt": "a", "images": ["aGk="]}, {"prompt": "b", "images": []}]
+    assert operator.build_batch().prompts == items
 
 
 def test_mapping_over_prompts_is_accepted_when_the_dag_is_parsed():

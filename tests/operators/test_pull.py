@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
@@ -19,6 +20,7 @@ from airflow_provider_ollama.exceptions import (
     OllamaTriggerEventError,
 )
 from airflow_provider_ollama.operators.pull import OllamaPullOperator
+from airflow_provider_ollama.registries import ENVIRONMENT_VARIABLE
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
 from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
 from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
@@ -242,8 +244,12 @@ def test_a_registry_host_that_does_not_resolve_fails_at_once_naming_it(
 
 
 def test_a_registry_whose_tls_certificate_is_not_trusted_fails_at_once_naming_it(
-    emulator: OllamaEmulator, logs: list[MutableMapping[str, Any]], tmp_path: Path
+    emulator: OllamaEmulator,
+    logs: list[MutableMapping[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, "")  # a TLS registry on 127.0.0.1, unlike the emulators
     with self_signed_tls_server(tmp_path) as port:
         model = f"127.0.0.1:{port}/library/tiny:latest"
         message = _fails_at_once(OllamaPullOperator(task_id="pull", model=model), emulator, logs)
@@ -265,13 +271,25 @@ def test_a_registry_answering_4xx_fails_at_once_naming_it(
     assert f"registry {ollama_registry.host} refused the pull with HTTP {status}" in message
 
 
-def test_a_plain_http_registry_without_insecure_fails_at_once_saying_so(
-    emulator: OllamaEmulator, ollama_registry: RegistryEmulator
+def test_a_plain_http_registry_that_is_not_configured_fails_at_once_naming_the_option(
+    emulator: OllamaEmulator, ollama_registry: RegistryEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, "registry.lab:5000")
     operator = OllamaPullOperator(task_id="pull", model=ollama_registry.model_name("tiny"), pull_retries=3)
-    with pytest.raises(OllamaPullError, match="Set insecure=True"):
+    with pytest.raises(OllamaPullError) as failure:
         operator.execute({})
+    assert f"Add {ollama_registry.host} to [ollama] insecure_registries" in str(failure.value)
     assert emulator.stats.counter("pulls") == 1
+
+
+def test_a_configured_registry_needs_no_flag_and_the_flag_alone_is_enough(
+    emulator: OllamaEmulator, ollama_registry: RegistryEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = ollama_registry.model_name("tiny")
+    assert OllamaPullOperator(task_id="pull", model=model).execute({}) == {model: ANY}
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, "")
+    embed = ollama_registry.model_name("tiny-embed")
+    assert OllamaPullOperator(task_id="pull", model=embed, insecure=True).execute({}) == {embed: ANY}
 
 
 def test_pull_timeout_bounds_the_whole_pull(
@@ -370,23 +388,35 @@ def test_resuming_with_a_failure_or_malformed_event_raises_a_typed_error(
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
-        ({}, "name the model to pull"),
-        ({"model": "a", "models": ["b"]}, "not both"),
-        ({"model": "no good"}, "invalid model name 'no good'"),
-        ({"models": ["ok", "bad name"]}, "invalid model name 'bad name'"),
-        ({"models": "tiny"}, "models must be a list"),
         ({"model": "tiny", "stall_timeout": 0}, "stall_timeout must be positive"),
         ({"model": "tiny", "pull_retries": -1}, "must not be negative"),
         ({"model": "tiny", "pull_timeout": 0}, "pull_timeout must be positive"),
         ({"model": "tiny", "progress_interval": 0}, "progress_interval must be positive"),
     ],
 )
-def test_bad_arguments_fail_when_the_dag_is_parsed(arguments: dict[str, Any], expected: str) -> None:
+def test_bad_arguments_that_are_not_templates_fail_when_the_dag_is_parsed(
+    arguments: dict[str, Any], expected: str
+) -> None:
     started = time.monotonic()
     with pytest.raises(ValueError, match="pull") as raised:
         OllamaPullOperator(task_id="pull", **arguments)
     assert expected in str(raised.value)
     assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ([], "pull: model rendered to an empty list"),
+        (["ok", "bad name"], "pull: invalid model name 'bad name'"),
+        ("no good", "pull: invalid model name 'no good'"),
+        ("{{ params.model }}", "pull: model is still a template"),
+        (3, "pull: model rendered to 3"),
+    ],
+)
+def test_model_is_checked_once_rendered_naming_the_task(model: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        OllamaPullOperator(task_id="pull", model=model).execute({})
 
 
 def test_templated_names_are_checked_once_rendered(emulator: OllamaEmulator) -> None:

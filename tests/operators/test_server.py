@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 
 from airflow_provider_ollama.hooks.ollama import OllamaHook
+from airflow_provider_ollama.names import ModelName
 from airflow_provider_ollama.operators.server import OllamaServerOperator
+from airflow_provider_ollama.server.settings import LocalServer
+from airflow_provider_ollama.store import ModelStore
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulatorProcess
 from tests.server.connections import use_ollama_connection
 from tests.server.processes import is_gone, kill_leftover_group, wait_until_gone
@@ -33,10 +36,13 @@ def task_server_binary(monkeypatch: pytest.MonkeyPatch, ollama_binary: Path) -> 
 
 @pytest.mark.airflow
 @pytest.mark.usefixtures("task_server_binary")
-def test_local_mode_prepares_models_runs_the_callable_and_returns_its_value(ollama_registry):
+def test_local_mode_prepares_models_runs_the_callable_and_returns_its_value(ollama_registry, tmp_path):
     model = ollama_registry.model_name("tiny")
+    store = tmp_path / "kept-store"
     result = run_dag(
-        OPERATOR_DAGS, "ollama_server_local", conf={"model": model, "prompt": "Why is the sky blue?"}
+        OPERATOR_DAGS,
+        "ollama_server_local",
+        conf={"model": model, "prompt": "Why is the sky blue?", "models_dir": str(store), "slots": 3},
     )
     result.assert_success()
     answer = result.xcoms["complete_on_task_server"]
@@ -48,6 +54,8 @@ def test_local_mode_prepares_models_runs_the_callable_and_returns_its_value(olla
     assert facts["url"].startswith("http://127.0.0.1:")
     assert list(facts["models"]) == [model]
     assert facts["models"][model].startswith("sha256:")
+    # LocalServer(models_dir="{{ params.models_dir }}") was rendered: the kept store holds the model.
+    assert ModelStore(store).read_manifest(ModelName.parse(model)) is not None
 
 
 @pytest.mark.airflow
@@ -117,7 +125,7 @@ def test_on_kill_from_the_sigterm_handler_stops_the_per_task_server(
     ollama_binary, airflow_like_sigterm_handler
 ):
     operator = OllamaServerOperator(
-        task_id="killed", server="local", binary=str(ollama_binary), python_callable=_killing_callable
+        task_id="killed", server=LocalServer(binary=str(ollama_binary)), python_callable=_killing_callable
     )
     airflow_like_sigterm_handler.append(operator)
     observed = operator.execute({"task": operator})
@@ -139,8 +147,7 @@ def test_callable_receives_the_hook_op_kwargs_and_the_context_entries_it_names(o
 
     operator = OllamaServerOperator(
         task_id="callable",
-        server="local",
-        binary=str(ollama_binary),
+        server=LocalServer(binary=str(ollama_binary)),
         python_callable=work,
         op_kwargs={"greeting": "hi"},
     )

@@ -89,14 +89,14 @@ def test_poke_is_true_when_the_server_answers(emulator, monkeypatch):
 
 def test_poke_is_false_while_a_named_model_is_missing(emulator, monkeypatch):
     use_ollama_connection(monkeypatch, CONN_ID, emulator.port)
-    assert _sensor(models=["llama3.2:1b"]).poke({}) is False
+    assert _sensor(wait_for_models=["llama3.2:1b"]).poke({}) is False
 
 
 def test_poke_raises_at_once_for_a_rejected_token(monkeypatch):
     with OllamaEmulatorProcess(required_token="right").start(wait_ready=False) as guarded:
         use_ollama_connection(monkeypatch, CONN_ID, guarded.port, token="wrong")
         with pytest.raises(OllamaAuthError):
-            _sensor(models=["llama3.2:1b"]).poke({})
+            _sensor(wait_for_models=["llama3.2:1b"]).poke({})
 
 
 def test_deferrable_sensor_returns_without_deferring_when_already_ready(emulator, monkeypatch):
@@ -106,15 +106,15 @@ def test_deferrable_sensor_returns_without_deferring_when_already_ready(emulator
 
 def test_deferrable_sensor_defers_with_an_absolute_deadline_and_a_later_backstop(monkeypatch):
     use_ollama_connection(monkeypatch, CONN_ID, unused_port())
-    sensor = _sensor(deferrable=True, models=["tiny"])
+    sensor = _sensor(deferrable=True, wait_for_models=["tiny"])
     before = time.time()
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({})
     trigger = deferred.value.trigger
     assert isinstance(trigger, OllamaServerReadyTrigger)
     assert before + 30 <= trigger.end_time <= time.time() + 30
-    assert trigger.models == ["tiny"]
-    assert trigger.poll_interval == 0.5
+    assert trigger.wait_for_models == ["tiny"]
+    assert trigger.poke_interval == 0.5
     assert deferred.value.method_name == "execute_complete"
     assert deferred.value.timeout is not None
     assert deferred.value.timeout > timedelta(seconds=30)
@@ -133,4 +133,4 @@ def test_execute_complete_validates_the_event(monkeypatch):
 def test_models_rendered_to_a_string_are_rejected_at_execute(monkeypatch):
     use_ollama_connection(monkeypatch, CONN_ID, unused_port())
     with pytest.raises(ValueError, match="list of model names"):
-        _sensor(models="tiny").poke({})
+        _sensor(wait_for_models="tiny").poke({})

@@ -20,8 +20,9 @@ from airflow_provider_ollama.exceptions import (
     OllamaModelNotFoundError,
     OllamaServerStartError,
 )
+from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.server.local import LocalOllamaServer
-from airflow_provider_ollama.server.settings import ServerSettings
+from airflow_provider_ollama.server.settings import LocalServer
 from tests.server.processes import (
     is_gone,
     kill_leftover_group,
@@ -59,18 +60,15 @@ class RecordingPreparer:
     def __init__(self) -> None:
         self.calls: list[tuple[str, object]] = []
 
-    def prepare(self, server: LocalOllamaServer, models: Sequence[str]) -> None:
-        assert server.hook.is_ready(), "prepare must run once the server answers HTTP"
+    def prepare(self, hook: OllamaHook, models: Sequence[str], *, models_dir: Path) -> None:
+        assert hook.is_ready(), "prepare must run once the server answers HTTP"
+        assert models_dir.is_dir(), "prepare gets the server's model store"
         self.calls.append(("prepare", list(models)))
-
-    def finish(self, server: LocalOllamaServer, *, succeeded: bool) -> None:
-        assert server.is_running, "finish must run while the server still runs"
-        self.calls.append(("finish", succeeded))
 
 
 @pytest.mark.smoke
 def test_server_starts_answers_http_and_stops(ollama_binary):
-    with LocalOllamaServer(binary=ollama_binary) as server:
+    with LocalOllamaServer(LocalServer(binary=ollama_binary)) as server:
         assert server.url is not None
         assert server.url.startswith("http://127.0.0.1:")
         assert server.hook.version()
@@ -82,7 +80,7 @@ def test_server_starts_answers_http_and_stops(ollama_binary):
 
 def test_named_models_are_pulled_before_the_work_and_generate(ollama_binary, ollama_registry):
     model = ollama_registry.model_name("tiny")
-    with LocalOllamaServer(binary=ollama_binary, models=[model], insecure=True) as server:
+    with LocalOllamaServer(LocalServer(binary=ollama_binary), models=[model]) as server:
         assert server.hook.has_model(model)
         assert server.hook.generate(model, "Why is the sky blue?", options={"num_predict": 8}).response
         assert server.models_dir is not None
@@ -92,17 +90,26 @@ def test_named_models_are_pulled_before_the_work_and_generate(ollama_binary, oll
 def test_shared_store_reuses_models_a_previous_server_pulled(ollama_binary, ollama_registry, tmp_path):
     model = ollama_registry.model_name("tiny")
     store = tmp_path / "store"
-    with LocalOllamaServer(binary=ollama_binary, models=[model], insecure=True, models_dir=store):
+    with LocalOllamaServer(
+        LocalServer(binary=ollama_binary, models_dir=store),
+        models=[model],
+    ):
         pass
     served = ollama_registry.stats.blob_bytes_served
-    with LocalOllamaServer(binary=ollama_binary, models=[model], insecure=True, models_dir=store) as server:
+    with LocalOllamaServer(
+        LocalServer(binary=ollama_binary, models_dir=store),
+        models=[model],
+    ) as server:
         assert server.hook.has_model(model)
     assert ollama_registry.stats.blob_bytes_served == served, "the second server pulled again"
 
 
 def test_require_gpu_fails_clearly_when_the_model_loads_without_vram(ollama_binary, ollama_registry):
     model = ollama_registry.model_name("tiny")
-    server = LocalOllamaServer(binary=ollama_binary, models=[model], insecure=True, require_gpu=True)
+    server = LocalOllamaServer(
+        LocalServer(binary=ollama_binary, require_gpu=True),
+        models=[model],
+    )
     with pytest.raises(OllamaGPUUnavailableError) as raised:
         server.start()
     message = str(raised.value)
@@ -117,12 +124,8 @@ def test_require_gpu_fails_clearly_when_the_model_loads_without_vram(ollama_bina
 def test_require_gpu_passes_when_the_model_sits_in_vram(ollama_binary, ollama_registry):
     model = ollama_registry.model_name("tiny")
     server = LocalOllamaServer(
-        binary=ollama_binary,
+        LocalServer(binary=ollama_binary, require_gpu=True, keep_alive=-1, env={"OLLAMA_EMULATOR_GPU": "1"}),
         models=[model],
-        insecure=True,
-        require_gpu=True,
-        keep_alive=-1,
-        env={"OLLAMA_EMULATOR_GPU": "1"},
     )
     with server:
         loaded = server.hook.ps()
@@ -132,18 +135,18 @@ def test_require_gpu_passes_when_the_model_sits_in_vram(ollama_binary, ollama_re
 def test_require_gpu_also_checks_an_embedding_model_first_in_the_list(ollama_binary, ollama_registry):
     model = ollama_registry.model_name("tiny-embed")
     server = LocalOllamaServer(
-        binary=ollama_binary,
+        LocalServer(binary=ollama_binary, require_gpu=True, env={"OLLAMA_EMULATOR_GPU": "1"}),
         models=[model],
-        insecure=True,
-        require_gpu=True,
-        env={"OLLAMA_EMULATOR_GPU": "1"},
     )
     with server:
         assert [entry.model for entry in server.hook.ps()] == [model]
 
 
 def test_two_servers_on_one_worker_get_different_ports_and_both_answer(ollama_binary):
-    with LocalOllamaServer(binary=ollama_binary) as first, LocalOllamaServer(binary=ollama_binary) as second:
+    with (
+        LocalOllamaServer(LocalServer(binary=ollama_binary)) as first,
+        LocalOllamaServer(LocalServer(binary=ollama_binary)) as second,
+    ):
         assert first.url != second.url
         assert first.hook.version() == second.hook.version()
         assert first.models_dir != second.models_dir
@@ -152,7 +155,7 @@ def test_two_servers_on_one_worker_get_different_ports_and_both_answer(ollama_bi
 def test_server_that_listens_before_it_serves_is_ready_only_when_http_answers(ollama_binary):
     # The emulator accepts TCP connections at once but answers HTTP after 2 s, like Ollama during GPU
     # discovery: a TCP probe would call it ready far too early.
-    server = LocalOllamaServer(binary=ollama_binary, env={"OLLAMA_EMULATOR_START_DELAY": "2"})
+    server = LocalOllamaServer(LocalServer(binary=ollama_binary, env={"OLLAMA_EMULATOR_START_DELAY": "2"}))
     started = time.monotonic()
     with server:
         elapsed = time.monotonic() - started
@@ -161,7 +164,7 @@ def test_server_that_listens_before_it_serves_is_ready_only_when_http_answers(ol
 
 
 def test_crash_during_start_raises_with_the_servers_last_log_lines(ollama_binary):
-    server = LocalOllamaServer(binary=ollama_binary, env={"OLLAMA_EMULATOR_CRASH_ON_START": "1"})
+    server = LocalOllamaServer(LocalServer(binary=ollama_binary, env={"OLLAMA_EMULATOR_CRASH_ON_START": "1"}))
     started = time.monotonic()
     with pytest.raises(OllamaServerStartError) as raised:
         server.start()
@@ -172,7 +175,7 @@ def test_crash_during_start_raises_with_the_servers_last_log_lines(ollama_binary
 
 
 def test_missing_binary_fails_before_anything_starts(tmp_path):
-    server = LocalOllamaServer(binary=tmp_path / "no-such-ollama")
+    server = LocalOllamaServer(LocalServer(binary=tmp_path / "no-such-ollama"))
     with pytest.raises(OllamaBinaryNotFoundError, match=r"install\.sh"):
         server.start()
     assert server.pid is None
@@ -183,7 +186,7 @@ def test_fixed_port_already_taken_fails_fast_naming_the_port(ollama_binary):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = LocalOllamaServer(binary=ollama_binary, port=port)
+        server = LocalOllamaServer(LocalServer(binary=ollama_binary), port=port)
         started = time.monotonic()
         with pytest.raises(OllamaServerStartError) as raised:
             server.start()
@@ -195,13 +198,13 @@ def test_default_port_never_collides_with_a_taken_one(ollama_binary):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        with LocalOllamaServer(binary=ollama_binary) as server:
+        with LocalOllamaServer(LocalServer(binary=ollama_binary)) as server:
             assert server.url != f"http://127.0.0.1:{taken.getsockname()[1]}"
             assert server.hook.is_ready()
 
 
 def test_each_server_has_its_own_home_and_model_store_removed_at_stop(ollama_binary):
-    with LocalOllamaServer(binary=ollama_binary) as server:
+    with LocalOllamaServer(LocalServer(binary=ollama_binary)) as server:
         assert server.pid is not None
         environment = _environ(server.pid)
         models_dir = Path(environment["OLLAMA_MODELS"])
@@ -218,7 +221,7 @@ def test_each_server_has_its_own_home_and_model_store_removed_at_stop(ollama_bin
 
 def test_shared_model_store_is_kept_and_never_pruned(ollama_binary, tmp_path):
     store = tmp_path / "store"
-    with LocalOllamaServer(binary=ollama_binary, models_dir=store) as server:
+    with LocalOllamaServer(LocalServer(binary=ollama_binary, models_dir=store)) as server:
         assert server.pid is not None
         environment = _environ(server.pid)
         assert environment["OLLAMA_MODELS"] == str(store)
@@ -228,13 +231,15 @@ def test_shared_model_store_is_kept_and_never_pruned(ollama_binary, tmp_path):
 
 def test_settings_and_gpu_selection_reach_the_servers_environment(ollama_binary):
     server = LocalOllamaServer(
-        binary=ollama_binary,
-        gpus=["GPU-1234", "GPU-5678"],
-        keep_alive="10m",
-        num_parallel=3,
-        context_length=8192,
-        flash_attention=False,
-        env={"OLLAMA_DEBUG": "1"},
+        LocalServer(
+            binary=ollama_binary,
+            gpus=["GPU-1234", "GPU-5678"],
+            keep_alive="10m",
+            num_parallel=3,
+            context_length=8192,
+            flash_attention=False,
+            env={"OLLAMA_DEBUG": "1"},
+        )
     )
     with server:
         assert server.pid is not None
@@ -251,7 +256,7 @@ def test_settings_and_gpu_selection_reach_the_servers_environment(ollama_binary)
 
 def test_server_output_goes_to_the_task_log_and_to_no_file_of_its_own(ollama_binary, caplog, scratch_root):
     caplog.set_level(logging.INFO, logger="airflow_provider_ollama")
-    with LocalOllamaServer(binary=ollama_binary) as server:
+    with LocalOllamaServer(LocalServer(binary=ollama_binary)) as server:
         port = server.url.rsplit(":", 1)[1] if server.url else ""
         assert server.log_path is None
         written = [path.name for path in scratch_root.rglob("*") if path.is_file()]
@@ -261,13 +266,13 @@ def test_server_output_goes_to_the_task_log_and_to_no_file_of_its_own(ollama_bin
 
 def test_a_log_file_named_by_the_user_gets_the_output_and_is_kept(ollama_binary, tmp_path):
     log_path = tmp_path / "logs" / "ollama.log"
-    with LocalOllamaServer(binary=ollama_binary, log_path=log_path) as server:
+    with LocalOllamaServer(LocalServer(binary=ollama_binary), log_path=log_path) as server:
         port = server.url.rsplit(":", 1)[1] if server.url else ""
     assert f"Listening on 127.0.0.1:{port}" in log_path.read_text()
 
 
 def test_error_in_the_work_stops_the_server_and_propagates(ollama_binary):
-    server = LocalOllamaServer(binary=ollama_binary)
+    server = LocalOllamaServer(LocalServer(binary=ollama_binary))
 
     def work_that_fails() -> None:
         with server:
@@ -280,7 +285,7 @@ def test_error_in_the_work_stops_the_server_and_propagates(ollama_binary):
 
 
 def test_stop_is_idempotent_and_safe_from_several_threads(ollama_binary):
-    server = LocalOllamaServer(binary=ollama_binary).start()
+    server = LocalOllamaServer(LocalServer(binary=ollama_binary)).start()
     pid = server.pid
     assert pid is not None
     stoppers = [threading.Thread(target=server.stop) for _ in range(4)]
@@ -293,7 +298,7 @@ def test_stop_is_idempotent_and_safe_from_several_threads(ollama_binary):
 
 
 def test_stop_from_another_thread_while_starting_aborts_the_start(ollama_binary):
-    server = LocalOllamaServer(binary=ollama_binary, env={"OLLAMA_EMULATOR_START_DELAY": "30"})
+    server = LocalOllamaServer(LocalServer(binary=ollama_binary, env={"OLLAMA_EMULATOR_START_DELAY": "30"}))
     timer = threading.Timer(1.0, server.stop)
     timer.start()
     started = time.monotonic()
@@ -308,80 +313,70 @@ def test_stop_from_another_thread_while_starting_aborts_the_start(ollama_binary)
 
 
 def test_a_stopped_server_cannot_be_restarted(ollama_binary):
-    server = LocalOllamaServer(binary=ollama_binary)
+    server = LocalOllamaServer(LocalServer(binary=ollama_binary))
     with server:
         pass
     with pytest.raises(RuntimeError, match="new LocalOllamaServer"):
         server.start()
 
 
-def test_preparer_runs_after_readiness_and_finishes_before_stop(ollama_binary):
+def test_preparer_runs_once_after_readiness_and_the_server_checks_its_work(ollama_binary):
     preparer = RecordingPreparer()
     with pytest.raises(OllamaModelNotFoundError, match="RecordingPreparer did not make tiny"):
-        LocalOllamaServer(binary=ollama_binary, models=["tiny"], preparer=preparer).start()
+        LocalOllamaServer(LocalServer(binary=ollama_binary), models=["tiny"], preparer=preparer).start()
     assert preparer.calls == [("prepare", ["tiny"])]
 
     preparer = RecordingPreparer()
-    with LocalOllamaServer(binary=ollama_binary, preparer=preparer):
-        pass
-    assert preparer.calls == [("prepare", []), ("finish", True)]
-
-    preparer = RecordingPreparer()
-    with pytest.raises(KeyError), LocalOllamaServer(binary=ollama_binary, preparer=preparer):
+    with pytest.raises(KeyError), LocalOllamaServer(LocalServer(binary=ollama_binary), preparer=preparer):
         raise KeyError("work failed")
-    assert preparer.calls == [("prepare", []), ("finish", False)]
+    assert preparer.calls == [("prepare", [])]
 
 
-def test_a_server_can_be_built_from_settings_validated_earlier():
-    settings = ServerSettings(keep_alive="15m", num_parallel=2, gpus=None, env={"OLLAMA_DEBUG": "1"})
-    server = LocalOllamaServer.from_settings(settings, models=["tiny"], startup_timeout=5)
-    assert server.settings == settings
+def test_the_server_is_what_its_settings_say():
+    settings = LocalServer(keep_alive="15m", num_parallel=2, gpus=None, env={"OLLAMA_DEBUG": "1"})
+    server = LocalOllamaServer(settings, models=["tiny"], timeout=5)
+    assert server.settings is settings
     assert server.models == ["tiny"]
-    assert server.startup_timeout == 5
-
-
-def test_settings_validated_earlier_are_used_as_they_are_and_checked_against_require_gpu():
-    settings = ServerSettings(gpus=None)
-    assert LocalOllamaServer.from_settings(settings).settings is settings
-    with pytest.raises(ValueError, match="contradicts"):
-        LocalOllamaServer.from_settings(settings, models=["tiny"], require_gpu=True)
+    assert server.timeout == 5
+    assert LocalOllamaServer().settings == LocalServer()
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("settings", "kwargs", "message"),
     [
-        ({"models": "llama3"}, "list of model names"),
-        ({"models": ["bad name!"]}, "invalid model name"),
-        ({"require_gpu": True, "gpus": None, "models": ["m"]}, "contradicts"),
-        ({"require_gpu": True}, "needs models"),
-        ({"port": 70000}, "port"),
-        ({"gpus": [-1]}, "gpus"),
-        ({"env": {"HOME": "/"}}, "home="),
+        (LocalServer(), {"models": "llama3"}, "list of model names"),
+        (LocalServer(), {"models": ["bad name!"]}, "invalid model name"),
+        (LocalServer(require_gpu=True, gpus=None), {"models": ["m"]}, "contradicts"),
+        (LocalServer(require_gpu=True), {}, "needs models"),
+        (LocalServer(), {"port": 70000}, "port"),
+        (LocalServer(gpus=[-1]), {}, "gpus"),
+        (LocalServer(env={"HOME": "/"}), {}, r"LocalOllamaServer\(home=\)"),
+        (LocalServer(models_dir="/data/{{ ds }}"), {}, "models_dir is still a template"),
     ],
 )
-def test_bad_arguments_fail_at_construction(kwargs, message):
+def test_bad_settings_or_arguments_fail_at_construction(settings, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        LocalOllamaServer(**kwargs)
+        LocalOllamaServer(settings, **kwargs)
 
 
 # --- nothing stays on disk ----------------------------------------------------------------------------
 
 
 def test_nothing_of_the_server_stays_on_disk_after_a_normal_stop(ollama_binary, scratch_root):
-    with LocalOllamaServer(binary=ollama_binary) as server:
+    with LocalOllamaServer(LocalServer(binary=ollama_binary)) as server:
         assert server.pid is not None
         assert _work_dir(server.pid).parent == scratch_root
     assert list(scratch_root.iterdir()) == []
 
 
 def test_nothing_of_the_server_stays_on_disk_when_the_work_fails(ollama_binary, scratch_root):
-    with pytest.raises(ZeroDivisionError), LocalOllamaServer(binary=ollama_binary):
+    with pytest.raises(ZeroDivisionError), LocalOllamaServer(LocalServer(binary=ollama_binary)):
         raise ZeroDivisionError("the work failed")
     assert list(scratch_root.iterdir()) == []
 
 
 def test_nothing_of_the_server_stays_on_disk_when_it_crashes_at_start(ollama_binary, scratch_root):
-    server = LocalOllamaServer(binary=ollama_binary, env={"OLLAMA_EMULATOR_CRASH_ON_START": "1"})
+    server = LocalOllamaServer(LocalServer(binary=ollama_binary, env={"OLLAMA_EMULATOR_CRASH_ON_START": "1"}))
     with pytest.raises(OllamaServerStartError, match="unable to start server"):
         server.start()
     assert list(scratch_root.iterdir()) == []
@@ -393,8 +388,8 @@ def test_a_sigkilled_task_leaves_neither_its_server_nor_its_directory(ollama_bin
     monkeypatch.delenv("OLLAMA_EMULATOR_PARENT_PID", raising=False)
     code = f"""
         import time
-        from airflow_provider_ollama.server.local import LocalOllamaServer
-        server = LocalOllamaServer(binary={str(ollama_binary)!r}).start()
+        from airflow_provider_ollama.server import LocalOllamaServer, LocalServer
+        server = LocalOllamaServer(LocalServer(binary={str(ollama_binary)!r})).start()
         print(f"SERVER_PID={{server.pid}}\\n", end="", flush=True)  # one write: log lines of other threads cannot split it
         time.sleep(600)
         """
@@ -415,8 +410,8 @@ def test_a_server_start_removes_what_a_task_killed_with_its_watchdog_left(ollama
     code = f"""
         import tempfile, time
         tempfile.tempdir = {str(scratch_root)!r}
-        from airflow_provider_ollama.server.local import LocalOllamaServer
-        server = LocalOllamaServer(binary={str(ollama_binary)!r}).start()
+        from airflow_provider_ollama.server import LocalOllamaServer, LocalServer
+        server = LocalOllamaServer(LocalServer(binary={str(ollama_binary)!r})).start()
         print(f"SERVER_PID={{server.pid}}\\n", end="", flush=True)  # one write: log lines of other threads cannot split it
         time.sleep(600)
         """
@@ -428,7 +423,7 @@ def test_a_server_start_removes_what_a_task_killed_with_its_watchdog_left(ollama
         kill_leftover_group(server_pid)
         assert wait_until_gone(server_pid, timeout=5)
     assert abandoned.is_dir(), "nothing should have removed it yet"
-    with LocalOllamaServer(binary=ollama_binary) as server:
+    with LocalOllamaServer(LocalServer(binary=ollama_binary)) as server:
         assert server.pid is not None
         assert not abandoned.exists()
         # The running server's own folder is in use, and stays until it stops.
@@ -437,8 +432,8 @@ def test_a_server_start_removes_what_a_task_killed_with_its_watchdog_left(ollama
 
 
 def test_a_server_start_leaves_the_folder_of_another_running_server_alone(ollama_binary, scratch_root):
-    with LocalOllamaServer(binary=ollama_binary) as first:
+    with LocalOllamaServer(LocalServer(binary=ollama_binary)) as first:
         assert first.pid is not None
-        with LocalOllamaServer(binary=ollama_binary) as second:
+        with LocalOllamaServer(LocalServer(binary=ollama_binary)) as second:
             assert first.hook.version() == second.hook.version()
             assert _work_dir(first.pid).is_dir()

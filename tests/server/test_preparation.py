@@ -7,9 +7,9 @@ import logging
 import pytest
 
 from airflow_provider_ollama.hooks.ollama import OllamaHook
-from airflow_provider_ollama.pulling import PullRetryPolicy
-from airflow_provider_ollama.server import preparation
-from airflow_provider_ollama.server.preparation import ModelPreparer, PullModels, pull_missing_models
+from airflow_provider_ollama.pulling import PullRetryPolicy, missing
+from airflow_provider_ollama.pulling.missing import pull_missing_models
+from airflow_provider_ollama.server.preparation import ModelPreparer, PullModels
 from airflow_provider_ollama.testing.emulator.server import OllamaEmulator
 from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
 
@@ -34,12 +34,12 @@ def test_a_pull_logs_layer_progress_with_its_rate_and_a_summary(
     built = ollama_registry.catalogue.model("library/tiny")
     assert built is not None
     ollama_registry.faults.stall(digest=built.model_digest, seconds=0.3, times=1)
-    caplog.set_level(logging.INFO, logger=preparation.log.name)
+    caplog.set_level(logging.INFO, logger=missing.log.name)
     model = ollama_registry.model_name("tiny")
 
     pull_missing_models(OllamaHook(base_url=ollama_server.url), [model], insecure=True)
 
-    lines = [record.getMessage() for record in caplog.records if record.name == preparation.log.name]
+    lines = [record.getMessage() for record in caplog.records if record.name == missing.log.name]
     layer = f"pull {model}: layer {built.model_digest[7:19]}"
     assert any(line.startswith(layer) and " 50% " in line and "MB/s, ETA" in line for line in lines), lines
     assert any(line.startswith(f"Pulled {model} (") and "MB/s" in line for line in lines), lines

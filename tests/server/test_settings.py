@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_ollama.server.settings import (
-    ServerSettings,
+    LocalServer,
     build_server_environment,
     format_keep_alive,
     gpu_environment,
@@ -121,16 +121,29 @@ def test_invalid_keep_alive_is_rejected(keep_alive):
         ({"env": {"OLLAMA_HOST": "0.0.0.0:80"}}, "port="),
         ({"env": {"OLLAMA_MODELS": "/models"}}, "models_dir="),
         ({"env": {"OLLAMA_DEBUG": 1}}, "strings"),
+        ({"env": "OLLAMA_DEBUG=1"}, "env: expected a dict"),
         ({"gpus": [-3]}, "gpus"),
+        ({"require_gpu": True, "gpus": "none"}, "contradicts"),
+        ({"models_dir": 3}, "models_dir: expected a path"),
+        ({"keep_alive": "{{ params.keep_alive }}"}, "keep_alive is still a template"),
     ],
 )
-def test_bad_settings_fail_at_construction_naming_the_argument(kwargs, message):
+def test_bad_settings_fail_validation_naming_the_setting(kwargs, message):
+    settings = LocalServer(**kwargs)  # a value to render first: kept as given
     with pytest.raises(ValueError, match=message):
-        ServerSettings(**kwargs)
+        settings.validate()
+
+
+def test_settings_are_airflow_template_fields_and_show_no_environment_values():
+    assert {"models_dir", "keep_alive", "num_parallel", "env", "binary"} <= set(LocalServer.template_fields)
+    settings = LocalServer(num_parallel=2, env={"HTTPS_PROXY": "http://user:secret@proxy:3128"})
+    assert repr(settings) == "LocalServer(num_parallel=2, env={...})"
+    assert "secret" not in str(settings)
+    assert repr(LocalServer()) == "LocalServer()"
 
 
 def test_settings_become_ollama_variables():
-    settings = ServerSettings(
+    settings = LocalServer(
         keep_alive=-1,
         num_parallel=4,
         max_loaded_models=2,
@@ -160,7 +173,7 @@ def test_environment_owns_host_models_and_home_and_keeps_the_workers_path(tmp_pa
         "HIP_VISIBLE_DEVICES": "1",
     }
     environment = build_server_environment(
-        ServerSettings(gpus=[0], env={"OLLAMA_DEBUG": "1"}),
+        LocalServer(gpus=[0], env={"OLLAMA_DEBUG": "1"}),
         host="127.0.0.1:0",
         models_dir=tmp_path / "models",
         home=tmp_path / "home",
@@ -178,14 +191,14 @@ def test_environment_owns_host_models_and_home_and_keeps_the_workers_path(tmp_pa
 
 def test_shared_store_turns_pruning_off(tmp_path: Path):
     environment = build_server_environment(
-        ServerSettings(), host="127.0.0.1:0", models_dir=tmp_path, home=tmp_path, shared_store=True, base={}
+        LocalServer(), host="127.0.0.1:0", models_dir=tmp_path, home=tmp_path, shared_store=True, base={}
     )
     assert environment["OLLAMA_NOPRUNE"] == "1"
 
 
 def test_all_gpus_leaves_the_workers_device_variables_alone(tmp_path: Path):
     environment = build_server_environment(
-        ServerSettings(gpus="all"),
+        LocalServer(gpus="all"),
         host="127.0.0.1:0",
         models_dir=tmp_path,
         home=tmp_path,

@@ -75,15 +75,15 @@ def emulator() -> Iterator[OllamaEmulatorProcess]:
 @pytest.mark.smoke
 def test_serialised_trigger_rebuilds_identically_through_its_classpath():
     trigger = OllamaServerReadyTrigger(
-        CONN_ID, models=["llama3.2:1b"], end_time=1_900_000_000.5, poll_interval=2
+        CONN_ID, wait_for_models=["llama3.2:1b"], end_time=1_900_000_000.5, poke_interval=2
     )
     classpath, kwargs = trigger.serialize()
     assert classpath == TRIGGER_CLASSPATH
     assert kwargs == {
         "ollama_conn_id": CONN_ID,
-        "models": ["llama3.2:1b"],
+        "wait_for_models": ["llama3.2:1b"],
         "end_time": 1_900_000_000.5,
-        "poll_interval": 2.0,
+        "poke_interval": 2.0,
     }
     # What the task runner stores and the triggerer reads back.
     stored = deserialize(serialize(kwargs))
@@ -127,7 +127,7 @@ async def test_ready_server_yields_one_success_event_with_its_version(
     emulator, monkeypatch, no_slow_callbacks
 ):
     use_ollama_connection(monkeypatch, CONN_ID, emulator.port)
-    events = await _events(OllamaServerReadyTrigger(CONN_ID, end_time=time.time() + 30, poll_interval=0.2))
+    events = await _events(OllamaServerReadyTrigger(CONN_ID, end_time=time.time() + 30, poke_interval=0.2))
     assert len(events) == 1
     assert events[0]["status"] == TriggerStatus.SUCCESS.value
     assert events[0]["version"] == emulator.settings.version
@@ -146,7 +146,7 @@ async def test_refused_connections_mean_not_ready_until_the_server_comes_up(monk
     starter.start()
     try:
         events = await _events(
-            OllamaServerReadyTrigger(CONN_ID, end_time=time.time() + 30, poll_interval=0.2)
+            OllamaServerReadyTrigger(CONN_ID, end_time=time.time() + 30, poke_interval=0.2)
         )
     finally:
         starter.cancel()
@@ -164,15 +164,15 @@ async def test_5xx_storm_is_polled_at_the_interval_not_in_a_busy_loop(
     use_ollama_connection(monkeypatch, CONN_ID, emulator.port)
     storm = 100_000
     emulator.faults.fail_next(storm, status=500)
-    window, poll_interval = 2.0, 0.25
+    window, poke_interval = 2.0, 0.25
     started = time.monotonic()
     events = await _events(
-        OllamaServerReadyTrigger(CONN_ID, end_time=time.time() + window, poll_interval=poll_interval)
+        OllamaServerReadyTrigger(CONN_ID, end_time=time.time() + window, poke_interval=poke_interval)
     )
     elapsed = time.monotonic() - started
     remaining = emulator.faults.describe()["errors"][0]["remaining"]
     requests = storm - remaining
-    checks_expected = window / poll_interval + 1
+    checks_expected = window / poke_interval + 1
     # Each check is one request: GET / answers why it failed, no second request to ask.
     assert 2 <= requests <= checks_expected + 2, f"{requests} requests in {elapsed:.1f} s"
     assert window - 0.1 <= elapsed < window + 2
@@ -188,7 +188,7 @@ async def test_deadline_is_absolute_and_kept_by_a_trigger_rebuilt_after_a_restar
     use_ollama_connection(monkeypatch, CONN_ID, unused_port())
     started = time.time()
     # The deadline leaves 2 s of slack after the first triggerer's second, for a loaded machine.
-    first = OllamaServerReadyTrigger(CONN_ID, end_time=started + 3.0, poll_interval=0.2)
+    first = OllamaServerReadyTrigger(CONN_ID, end_time=started + 3.0, poke_interval=0.2)
     classpath, kwargs = first.serialize()
     # The triggerer dies after a second of polling...
     with pytest.raises(asyncio.TimeoutError):
@@ -215,7 +215,9 @@ async def test_named_models_missing_then_present(emulator, ollama_registry, monk
     puller.start()
     try:
         events = await _events(
-            OllamaServerReadyTrigger(CONN_ID, models=[model], end_time=time.time() + 30, poll_interval=0.2)
+            OllamaServerReadyTrigger(
+                CONN_ID, wait_for_models=[model], end_time=time.time() + 30, poke_interval=0.2
+            )
         )
     finally:
         puller.cancel()
@@ -230,7 +232,7 @@ async def test_models_still_missing_at_the_deadline_are_named(emulator, monkeypa
     use_ollama_connection(monkeypatch, CONN_ID, emulator.port)
     events = await _events(
         OllamaServerReadyTrigger(
-            CONN_ID, models=["tiny", "llama3.2:1b"], end_time=time.time() + 1, poll_interval=0.2
+            CONN_ID, wait_for_models=["tiny", "llama3.2:1b"], end_time=time.time() + 1, poke_interval=0.2
         )
     )
     assert events[0]["status"] == "timeout"
@@ -247,7 +249,7 @@ async def test_rejected_token_ends_the_wait_at_once_with_an_auth_error(monkeypat
         use_ollama_connection(monkeypatch, CONN_ID, guarded.port, token="wrong-token")
         started = time.monotonic()
         events = await _events(
-            OllamaServerReadyTrigger(CONN_ID, end_time=time.time() + 60, poll_interval=0.2)
+            OllamaServerReadyTrigger(CONN_ID, end_time=time.time() + 60, poke_interval=0.2)
         )
         assert time.monotonic() - started < 10
         assert events[0]["status"] == "error"
@@ -256,7 +258,7 @@ async def test_rejected_token_ends_the_wait_at_once_with_an_auth_error(monkeypat
 
         use_ollama_connection(monkeypatch, CONN_ID, guarded.port, token="right-token")
         events = await _events(
-            OllamaServerReadyTrigger(CONN_ID, end_time=time.time() + 30, poll_interval=0.2)
+            OllamaServerReadyTrigger(CONN_ID, end_time=time.time() + 30, poke_interval=0.2)
         )
         assert events[0]["status"] == "success"
 
@@ -264,7 +266,7 @@ async def test_rejected_token_ends_the_wait_at_once_with_an_auth_error(monkeypat
 @pytest.mark.asyncio
 async def test_unknown_connection_ends_the_wait_with_an_error_naming_it(no_slow_callbacks):
     events = await _events(
-        OllamaServerReadyTrigger("no_such_ollama", end_time=time.time() + 30, poll_interval=0.2)
+        OllamaServerReadyTrigger("no_such_ollama", end_time=time.time() + 30, poke_interval=0.2)
     )
     assert events[0]["status"] == "error"
     assert "no_such_ollama" in events[0]["message"]
