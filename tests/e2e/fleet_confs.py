@@ -21,13 +21,9 @@ WORKER_LOSS = "fleet_worker_loss"
 def registry_environment(registry: RegistryEmulator) -> dict[str, str]:
     """Variables every Airflow component gets so that tasks may pull from ``registry`` (plain HTTP).
 
-    None today: each run says so through its ``insecure_registry`` param (:func:`_insecure`).
+    The deployment lists the registry among its insecure registries once, as it would its own.
     """
-    return {}
-
-
-def _insecure() -> dict[str, Any]:
-    return {"insecure_registry": True}
+    return {"AIRFLOW__OLLAMA__INSECURE_REGISTRIES": registry.host}
 
 
 def mapped_batch(model: str, *, documents: int, chunks: int, output_base_uri: str) -> dict[str, Any]:
@@ -36,18 +32,17 @@ def mapped_batch(model: str, *, documents: int, chunks: int, output_base_uri: st
         "documents": documents,
         "chunks": chunks,
         "output_base_uri": output_base_uri,
-        **_insecure(),
     }
 
 
 def model_cache(model: str, *, cache: str) -> dict[str, Any]:
-    return {"model": model, "cache": cache, **_insecure()}
+    return {"model": model, "cache": cache}
 
 
 def pipeline(base_model: str) -> dict[str, Any]:
-    return {"base_model": base_model, **_insecure()}
+    return {"base_model": base_model}
 
 
 def fleet(model: str) -> dict[str, Any]:
     """For both DAGs of tests/e2e/dags/celery_fleet_dags.py."""
-    return {"model": model, **_insecure()}
+    return {"model": model}

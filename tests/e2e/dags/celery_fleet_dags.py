@@ -4,7 +4,7 @@ This is the only file of the Celery tests that writes operator arguments (the ex
 when the operators' API changes, this file and ``tests/e2e/fleet_confs.py`` are what to adapt.
 
 - ``fleet_gpu_queue``: per-task servers that must land on a GPU host. Routed with ``queue="gpu"`` and
-  ``require_gpu=True``, so a try on a host without a GPU fails instead of passing unnoticed.
+  ``LocalServer(require_gpu=True)``, so a try on a host without a GPU fails instead of passing unnoticed.
 - ``fleet_worker_loss``: a per-task server whose first try stays busy until the test kills its worker;
   the retry must then run on another worker and finish.
 """
@@ -19,6 +19,7 @@ from airflow.sdk import Param, dag
 
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.operators.server import OllamaServerOperator
+from airflow_provider_ollama.server import LocalServer
 
 START = pendulum.datetime(2025, 1, 1, tz="UTC")
 GPU_QUEUE = "gpu"
@@ -41,21 +42,16 @@ def answer_on_retry(hook: OllamaHook, model: str, prompt: str, try_number: int |
 
 
 def params() -> dict[str, Param]:
-    return {
-        "model": Param("llama3.2:1b", type="string"),
-        "insecure_registry": Param(False, type="boolean"),
-    }
+    return {"model": Param("llama3.2:1b", type="string")}
 
 
-@dag(schedule=None, start_date=START, catchup=False, render_template_as_native_obj=True, params=params())
+@dag(schedule=None, start_date=START, catchup=False, params=params())
 def fleet_gpu_queue() -> None:
     OllamaServerOperator.partial(
         task_id="answer_on_gpu",
         queue=GPU_QUEUE,
-        server="local",
+        server=LocalServer(require_gpu=True),
         models=["{{ params.model }}"],
-        insecure="{{ params.insecure_registry }}",
-        require_gpu=True,
         python_callable=answer,
     ).expand(
         op_kwargs=[
@@ -64,13 +60,12 @@ def fleet_gpu_queue() -> None:
     )
 
 
-@dag(schedule=None, start_date=START, catchup=False, render_template_as_native_obj=True, params=params())
+@dag(schedule=None, start_date=START, catchup=False, params=params())
 def fleet_worker_loss() -> None:
     OllamaServerOperator(
         task_id="answer_after_worker_loss",
         server="local",
         models=["{{ params.model }}"],
-        insecure="{{ params.insecure_registry }}",
         python_callable=answer_on_retry,
         op_kwargs={
             "model": "{{ params.model }}",
