@@ -104,7 +104,6 @@ class SchedulerStats:
         return asdict(self)
 
 
-
 def runner_key(model: LocalModel) -> str:
     """``schedulerModelKey``: the model file (its layer digest), else the manifest digest."""
     layer = model.manifest.layer("model")
