@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_ollama.testing.emulator import gojson
-from airflow_provider_ollama.testing.emulator.registry_client import (
+from airflow_provider_ollama.testing.emulator.registry_client import RegistryClient
+from airflow_provider_ollama.testing.emulator.registry_errors import (
     DirectURLError,
-    RegistryClient,
     RegistryError,
     transport_error,
 )

@@ -24,7 +24,8 @@ from airflow_provider_ollama.store import (
 )
 from airflow_provider_ollama.testing.emulator.download import download_blob
 from airflow_provider_ollama.testing.emulator.http import ApiError, ndjson_response, read_json_body
-from airflow_provider_ollama.testing.emulator.registry_client import RegistryClient, RegistryError
+from airflow_provider_ollama.testing.emulator.registry_client import RegistryClient
+from airflow_provider_ollama.testing.emulator.registry_errors import RegistryError
 from airflow_provider_ollama.testing.emulator.state import EmulatorState, parse_model_name
 from airflow_provider_ollama.testing.emulator.storage import remove_unreferenced_blobs
 from airflow_provider_ollama.testing.emulator.transfer import progress_event

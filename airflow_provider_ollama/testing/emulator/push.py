@@ -26,11 +26,8 @@ from airflow_provider_ollama.testing.emulator import transfer
 from airflow_provider_ollama.testing.emulator.http import ApiError, ndjson_response, read_json_body
 from airflow_provider_ollama.testing.emulator.manifests import reencode
 from airflow_provider_ollama.testing.emulator.registry_auth import TokenError, fetch_token, parse_challenge
-from airflow_provider_ollama.testing.emulator.registry_client import (
-    RegistryClient,
-    RegistryError,
-    transport_error,
-)
+from airflow_provider_ollama.testing.emulator.registry_client import RegistryClient
+from airflow_provider_ollama.testing.emulator.registry_errors import RegistryError, transport_error
 from airflow_provider_ollama.testing.emulator.state import EmulatorState
 
 if TYPE_CHECKING:

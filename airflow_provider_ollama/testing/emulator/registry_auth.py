@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from airflow_provider_ollama.testing.emulator import keypair
+from airflow_provider_ollama.testing.emulator.registry_errors import transport_error
 
 if TYPE_CHECKING:
     import httpx
@@ -111,8 +112,6 @@ async def fetch_token(
 ) -> str:
     """``getAuthorizationToken``: the realm's token for ``challenge`` (raises :class:`TokenError`)."""
     import httpx
-
-    from airflow_provider_ollama.testing.emulator.registry_client import transport_error
 
     url = token_url(challenge)
     realm_host = urllib.parse.urlsplit(url).netloc

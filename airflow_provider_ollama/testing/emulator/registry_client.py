@@ -2,12 +2,11 @@
 
 Pull and push report registry failures to clients verbatim (``pull model manifest: file does not
 exist``, ``500: <body>``, ``Get "...": dial tcp ...: connection refused``), so those strings are
-built here once, from httpx's exceptions and the registry's answers.
+built once, from httpx's exceptions (:mod:`registry_errors`) and the registry's answers (here).
 """
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -15,6 +14,12 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_ollama.names import DEFAULT_HOST, ModelName
 from airflow_provider_ollama.testing.emulator.registry_auth import TokenError, fetch_token, parse_challenge
+from airflow_provider_ollama.testing.emulator.registry_errors import (
+    DirectURLError,
+    InsecureProtocolError,
+    RegistryError,
+    transport_error,
+)
 from airflow_provider_ollama.testing.emulator.settings import EmulatorSettings
 from airflow_provider_ollama.testing.emulator.version import registry_user_agent
 
@@ -25,51 +30,6 @@ MANIFEST_ACCEPT = "application/vnd.docker.distribution.manifest.v2+json"
 _MAX_REDIRECTS = 10
 #: ``errMaxRedirectsExceeded`` of the direct-URL request.
 _REDIRECT_LIMIT = "maximum redirects exceeded (10) for directURL"
-
-
-class RegistryError(Exception):
-    """A registry request failed; ``str()`` is the text Ollama would report."""
-
-
-class DirectURLError(RegistryError):
-    """The registry answered a blob GET without a usable direct URL (Ollama does not retry this)."""
-
-
-class InsecureProtocolError(RegistryError):
-    """An ``http://`` name without ``insecure: true`` (Ollama's ``errInsecureProtocol``)."""
-
-    def __init__(self) -> None:
-        super().__init__("insecure protocol http")
-
-
-def transport_error(method: str, url: str, error: Exception) -> RegistryError:
-    """Go's ``*url.Error`` text for a request that never got an answer."""
-    import httpx
-
-    go_method = method[:1].upper() + method[1:].lower()
-    parsed = urllib.parse.urlsplit(url)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    address = f"{parsed.hostname}:{port}"
-    text = str(error)
-    if isinstance(error, httpx.ConnectError):
-        if "name resolution" in text.lower() or "name or service not known" in text.lower():
-            reason = f"dial tcp: lookup {parsed.hostname}: no such host"
-        elif "certificate verify failed" in text.lower():
-            # crypto/tls's CertificateVerificationError around x509.UnknownAuthorityError.
-            reason = "tls: failed to verify certificate: x509: certificate signed by unknown authority"
-        elif alert := re.search(r"alert ([a-z ]+)", text.lower()):
-            reason = f"remote error: tls: {alert.group(1).strip()}"  # the server refused the handshake
-        elif "ssl" in text.lower() or "wrong version number" in text.lower():
-            reason = "http: server gave HTTP response to HTTPS client"
-        else:
-            reason = f"dial tcp {address}: connect: connection refused"
-    elif isinstance(error, httpx.TimeoutException):
-        reason = "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
-    elif isinstance(error, httpx.RemoteProtocolError):
-        reason = "EOF"
-    else:
-        reason = text or type(error).__name__
-    return RegistryError(f'{go_method} "{url}": {reason}')
 
 
 class RegistryClient:
