@@ -196,7 +196,7 @@ def _run(settings: EmulatorSettings, sock: socket.socket, started: float) -> int
             self.should_exit = True
 
     server = make_uvicorn_server(
-        app, server_header=False, graceful_shutdown_s=1, server_class=OllamaLikeServer
+        app, server_header=False, graceful_shutdown_s=1, server_class=OllamaLikeServer, lifespan="on"
     )
     _log_startup_time(started)
     _stop_when_parent_exits(os.environ.get(PARENT_PID_VARIABLE, ""))

@@ -110,6 +110,7 @@ class OllamaEmulator:
             port=settings.port,
             server_header=False,
             graceful_shutdown_s=1,
+            lifespan="on",
         )
         state.settings = self._settings = replace(settings, port=server.port)
         self._state, self._server = state, server

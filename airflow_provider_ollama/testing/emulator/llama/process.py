@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from airflow_provider_ollama.testing.emulator.engine import EngineError
 from airflow_provider_ollama.testing.emulator.llama.runner_log import RunnerLog
 
 log = logging.getLogger(__name__)
@@ -39,13 +40,8 @@ _STOPPED = (
 _HTTP_TIMEOUT = httpx.Timeout(None, connect=10.0)
 
 
-class RunnerError(Exception):
+class RunnerError(EngineError):
     """A load or request the runner failed; ``status_code`` is the HTTP status Ollama answers with."""
-
-    def __init__(self, message: str, status_code: int = 500) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
 
 
 @dataclass(frozen=True)
@@ -225,7 +221,9 @@ class LlamaRunner:
             try:
                 async with self._http().stream("POST", "/completion", json=body) as response:
                     if response.status_code >= 400:
-                        raise RunnerError(_error_message(await response.aread()), response.status_code)
+                        # Ollama relays llama-server's whole error body as the message.
+                        error = (await response.aread()).decode(errors="replace").strip()
+                        raise RunnerError(error, response.status_code)
                     async for chunk in _completion_chunks(response):
                         yield chunk
             except httpx.TransportError as error:
