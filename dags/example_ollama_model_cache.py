@@ -56,7 +56,10 @@ def example_ollama_model_cache() -> None:
     )
     def summarise(hook: OllamaHook, params: dict[str, Any]) -> str:
         """The model is on this task's server before the function runs: restored, not pulled."""
-        reply = hook.generate(params["model"], f"Summarise in one line: {params['text']}")
+        # num_predict bounds the answer: one line needs no more, and a small model can ramble for minutes.
+        reply = hook.generate(
+            params["model"], f"Summarise in one line: {params['text']}", options={"num_predict": 64}
+        )
         return (reply.response or "").strip()
 
     @task

@@ -163,6 +163,16 @@ class ModelRunner(Protocol):
     measured: bool
 
     @property
+    def pid(self) -> int | None:
+        """The runner's process, when it has one of its own."""
+        ...
+
+    @property
+    def alive(self) -> bool:
+        """False once the runner can answer no more (its process ended): the next request reloads."""
+        ...
+
+    @property
     def size(self) -> int | None:
         """Bytes the loaded model holds (``/api/ps``), or None to report the model's file sizes."""
         ...
@@ -247,6 +257,8 @@ class SyntheticRunner:
 
     measured = False
     size = None
+    pid = None
+    alive = True
 
     async def complete(self, request: CompletionRequest) -> Completion:
         return _SyntheticCompletion(request)

@@ -247,8 +247,9 @@ class _Runner:
         return self.loaded.done() and not self.loaded.cancelled() and self.loaded.result()
 
     def needs_reload(self, request: RunnerRequest) -> bool:
-        """``runnerRef.needsReload``: other adapters, projectors, runner options or context shift."""
-        if self.unloaded:
+        """``runnerRef.needsReload``: other adapters, projectors, runner options or context shift, or a
+        runner that no longer answers (Ollama pings it)."""
+        if self.unloaded or (self.served is not None and not self.served.alive):
             return True
         if _layers(self.model, "adapter") != _layers(request.model, "adapter"):
             return True
@@ -713,6 +714,12 @@ class Scheduler:
             )
         entries.sort(key=lambda entry: entry[0], reverse=True)
         return [entry for _, entry in entries]
+
+    def loaded_runners(self) -> list[tuple[LocalModel, ModelRunner]]:
+        """Each loaded model (as the request that loaded it named it) and its runner."""
+        return [
+            (runner.model, runner.served) for runner in self._runners.values() if runner.served is not None
+        ]
 
     def is_loaded(self, model: LocalModel) -> bool:
         self._purge_expired()

@@ -37,11 +37,11 @@ def _make_scheduler(settings: EmulatorSettings, engines: EngineRegistry) -> Any:
     return Scheduler(settings, engines=engines)
 
 
-def _engines(store: ModelStore) -> EngineRegistry:
+def _engines(store: ModelStore, settings: EmulatorSettings) -> EngineRegistry:
     """The synthetic engine, and llama.cpp for models with real weights (when the extra is installed)."""
     from airflow_provider_ollama.testing.emulator.llama.serving import llama_claim
 
-    return EngineRegistry([llama_claim(store)])
+    return EngineRegistry([llama_claim(store, threads=settings.llama_threads)])
 
 
 class EmulatorState:
@@ -53,7 +53,7 @@ class EmulatorState:
         self.faults = Faults(exit_allowed=exit_allowed)
         self.stats = Stats()
         #: Which engine answers for each model (the synthetic one unless another claims it).
-        self.engines = _engines(self.store)
+        self.engines = _engines(self.store, settings)
         self.scheduler = _make_scheduler(settings, self.engines)
         #: Monotonic time before which HTTP requests wait (``start_delay_seconds``).
         self.ready_at = time.monotonic() + settings.start_delay_seconds

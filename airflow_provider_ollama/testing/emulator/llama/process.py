@@ -107,6 +107,8 @@ class LlamaRunner:
         self._client: httpx.AsyncClient | None = None
         self._slots = asyncio.Semaphore(config.num_parallel)
         self.load_duration_ns = 0
+        #: Set when a request found the runner gone (before its exit status is even collected).
+        self._stopped_answering = False
 
     # ---------------------------------------------------------------------------------------- life cycle
 
@@ -177,7 +179,8 @@ class LlamaRunner:
 
     @property
     def running(self) -> bool:
-        return self._process.returncode is None
+        """Whether the runner can still answer: its process has not ended and no request lost it."""
+        return self._process.returncode is None and not self._stopped_answering
 
     @property
     def memory_size(self) -> int:
@@ -209,6 +212,7 @@ class LlamaRunner:
         return self._client
 
     def _stopped(self) -> RunnerError:
+        self._stopped_answering = True
         message = self._log.last_error
         return RunnerError(f"{_STOPPED}: {message}" if message else _STOPPED)
 

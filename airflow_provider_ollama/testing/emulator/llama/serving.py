@@ -45,9 +45,10 @@ PROMPT_TOO_LONG = (
 )
 
 
-def llama_claim(store: ModelStore) -> EngineClaim:
-    """The claim that gives models with real weights to llama.cpp (see :func:`.weights.choose_engine`)."""
-    engine = LlamaEngine(store)
+def llama_claim(store: ModelStore, *, threads: int = 1) -> EngineClaim:
+    """The claim that gives models with real weights to llama.cpp (see :func:`.weights.choose_engine`);
+    their runners use ``threads`` CPU threads unless a request says (0: llama.cpp's choice)."""
+    engine = LlamaEngine(store, threads=threads)
 
     def claim(model: LocalModel) -> InferenceEngine | None:
         layer = model.manifest.layer("model")
@@ -64,8 +65,9 @@ class LlamaEngine:
 
     name = "llama.cpp"
 
-    def __init__(self, store: ModelStore) -> None:
+    def __init__(self, store: ModelStore, *, threads: int = 1) -> None:
         self.store = store
+        self.threads = threads
 
     async def load(self, model: LocalModel, options: LoadOptions) -> ModelRunner:
         layer = model.manifest.layer("model")
@@ -78,7 +80,7 @@ class LlamaEngine:
             num_ctx=options.num_ctx,
             num_parallel=options.num_parallel,
             num_batch=options.num_batch,
-            num_thread=options.num_thread,
+            num_thread=options.num_thread or self.threads,
         )
         return LlamaServedModel(loaded)
 
@@ -98,6 +100,10 @@ class LlamaServedModel:
     @property
     def pid(self) -> int:
         return self.model.runner.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.model.runner.running
 
     async def render(self, request: CompletionRequest) -> str:
         """The prompt Ollama sends llama-server: raw, the template's fill-in, or the conversation."""
