@@ -52,8 +52,9 @@ def _main_job(demo_dir: Path, *arguments: str) -> subprocess.CompletedProcess[st
 #: What differs from run to run or machine to machine in the main job's output, and what stands for it.
 _VARIABLE_PARTS = [
     (re.compile(r"^(  Ollama:   the Ollama emulator).*"), r"\1<why>"),  # why this server: machine-dependent
-    (re.compile(r"^(\s+-> )(URGENT )?\w+: .*"), r"\1<answer>"),  # the emulator's made-up words
+    (re.compile(r"^(\s+-> )(URGENT )?\w+: .*"), r"\1<answer>"),  # the model's answers
     (re.compile(r"^(\s+(?:by_category|urgent|generated_tokens): ).*"), r"\1<value>"),  # follow the answers
+    (re.compile(r"^(  summarise \(the model's answer[^:]*: ).*"), r"\1<answer>"),  # the model's own words
     (re.compile(r"sha256:[0-9a-f]{64}"), "<digest>"),
     (re.compile(r"127\.0\.0\.1:\d+"), "<address>"),
     (re.compile(r"(?<![\w/.:>])/[^\s)]+"), "<path>"),

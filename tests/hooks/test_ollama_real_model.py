@@ -100,6 +100,16 @@ def test_a_json_schema_gives_a_valid_instance(hook: OllamaHook, model: str) -> N
     assert set(parsed) == {"category", "urgent"}  # the grammar admits no other property
 
 
+def test_format_json_gives_a_json_object(hook: OllamaHook, model: str) -> None:
+    answer = hook.generate(
+        model, 'Give {"colour": ...} for the sky.', format="json", options={**GREEDY, "num_predict": 30}
+    )
+
+    # Ollama's JSON grammar held the model to one object, which it closed before num_predict ran out.
+    assert answer.done_reason == "stop"
+    assert isinstance(json.loads(answer.response or ""), dict)
+
+
 def test_a_stop_sequence_ends_the_answer_before_it(hook: OllamaHook, model: str) -> None:
     options = {**GREEDY, "num_predict": 10}
     free = hook.generate(model, "List three fruits.", options=options).response or ""

@@ -115,11 +115,6 @@ class SchedulerStats:
     def snapshot(self) -> dict[str, int]:
         return asdict(self)
 
-    def reset_peaks(self) -> None:
-        self.peak_active = self.active
-        self.peak_pending = self.pending
-        self.peak_waiting = self.waiting
-
 
 def runner_key(model: LocalModel) -> str:
     """``schedulerModelKey``: the model file (its layer digest), else the manifest digest."""

@@ -290,6 +290,42 @@ def test_debug_render_shows_the_prompt_llama_server_gets(emulator: OllamaEmulato
     )
 
 
+def test_tools_reach_the_models_template_and_think_is_refused(
+    client: ollama.Client, emulator: OllamaEmulator, model: str
+) -> None:
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "The weather in a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": [{"role": "user", "content": "Weather in Paris?"}],
+        "tools": [tool],
+        "_debug_render_only": True,
+    }
+    rendered = httpx.post(f"{emulator.url}/api/chat", json=body, timeout=30).json()["_debug_info"][
+        "rendered_template"
+    ]
+
+    # The template lists the tools in the system turn, as JSON, and says how to call one.
+    assert rendered.startswith("<|im_start|>system\n")
+    assert '"name":"get_weather"' in rendered
+    assert "<tool_call>" in rendered
+    # SmolLM2's template has no thinking tags: Ollama refuses think for it before loading anything.
+    with pytest.raises(ollama.ResponseError) as refused:
+        client.chat(model, [{"role": "user", "content": "Hi"}], think=True)
+    assert refused.value.status_code == 400
+    assert "does not support thinking" in refused.value.error
+
+
 def test_weights_that_do_not_load_are_ollamas_error(client: ollama.Client, tmp_path: Path) -> None:
     broken = truncated(smollm2_path(), tmp_path / "broken.gguf", 20 << 20)
     digest = client.create_blob(broken)
