@@ -132,7 +132,10 @@ def main() -> None:
     )
     with RegistryEmulator() as registry:
         emulator_env = {"OMP_WAIT_POLICY": args.omp_wait} if args.omp_wait else {}
-        with OllamaEmulatorProcess(registry_url=registry.url, env=emulator_env) as emulator:
+        # The runner's threads: the binding's (0: llama.cpp's choice for both, as Ollama's).
+        with OllamaEmulatorProcess(
+            registry_url=registry.url, llama_threads=args.threads, env=emulator_env
+        ) as emulator:
             hook = OllamaHook(base_url=emulator.url, timeout=600)
             model = registry.model_name(SMOLLM2_NAME)
             hook.get_client().pull(model, insecure=True)
