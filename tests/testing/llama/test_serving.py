@@ -26,7 +26,7 @@ from airflow_provider_ollama.testing import OllamaEmulator, RegistryEmulator
 from airflow_provider_ollama.testing.registry.real_models import SMOLLM2_NAME
 from tests.support.real_model import GREEDY, ServedModel, real_model_emulator
 from tests.testing.emulator.support import ndjson_lines
-from tests.testing.llama.support import process_alive, smollm2_path, truncated
+from tests.testing.llama.support import process_alive, smollm2_path, truncated, with_metadata
 
 pytestmark = pytest.mark.xdist_group("llama")
 
@@ -252,6 +252,40 @@ def test_embeddings_of_a_model_without_pooling_are_refused(client: ollama.Client
 
     assert refused.value.status_code == 501
     assert refused.value.error == "This server does not support embeddings. Start it with `--embeddings`"
+
+
+def test_chat_streams_a_token_per_message_with_the_runners_counts(client: ollama.Client, model: str) -> None:
+    messages = [{"role": "user", "content": "Name three colours."}]
+    options = {**GREEDY, "num_predict": 5}
+
+    *pieces, final = client.chat(model, messages, stream=True, options=options)
+    whole = client.chat(model, messages, options=options)
+
+    assert len(pieces) == 5
+    assert all(piece.message.role == "assistant" and not piece.done for piece in pieces)
+    assert final.done_reason == "length"
+    assert final.eval_count == 5
+    assert final.prompt_eval_count == whole.prompt_eval_count
+    assert "".join(piece.message.content or "" for piece in pieces) == whole.message.content
+
+
+def test_openai_embeddings_are_the_native_vectors_of_a_pooled_model(
+    client: ollama.Client, emulator: OllamaEmulator, tmp_path: Path
+) -> None:
+    pooled = with_metadata(smollm2_path(), tmp_path / "pooled.gguf", "llama.pooling_type", 1)
+    client.create(model="smollm2-pooled", files={"pooled.gguf": client.create_blob(pooled)})
+    openai_client = openai.OpenAI(base_url=f"{emulator.url}/v1", api_key="unused")
+
+    native = client.embed("smollm2-pooled", ["The sea is blue.", "Tax forms are due."])
+    mapped = openai_client.embeddings.create(
+        model="smollm2-pooled", input=["The sea is blue.", "Tax forms are due."]
+    )
+    _unload(client, "smollm2-pooled")
+
+    assert len(mapped.data) == 2
+    for item, vector in zip(mapped.data, native.embeddings, strict=True):
+        assert item.embedding == pytest.approx(vector, abs=1e-6)
+    assert mapped.usage.prompt_tokens == native.prompt_eval_count
 
 
 def test_the_openai_routes_answer_with_the_models_text_and_counts(
