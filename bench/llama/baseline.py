@@ -86,7 +86,7 @@ class Binding:
             "temperature": 0,
             "seed": 42,
             "stream": True,
-            "cache_prompt": True,  # as Ollama sends it
+            "cache_prompt": False,  # as the emulator sends it: each prompt evaluated whole
             "stop": SMOLLM2_PARAMS["stop"],
         }
         sent = time.perf_counter()
