@@ -3,8 +3,11 @@
 Needs nothing but this repository's virtualenv: Airflow's metadata DB is SQLite in ``.demo/airflow``, S3
 is moto's server (its bucket saved to ``.demo/s3`` between runs, since moto keeps objects in memory),
 models come from the registry emulator, and Ollama is a real one when one is reachable, else the
-emulator. Each example DAG runs once with Airflow's own ``dag.test()`` in a child process whose log goes
-to ``.demo/logs/airflow.log``; this script prints task states, results read back from XCom, registry
+emulator. The emulator runs the registry emulator's real model, SmolLM2-135M-Instruct (``smollm2:135m``),
+on llama.cpp when the ``real-model`` extra is installed (it is in the development install), so the
+triage printed is that model's own; without the extra it falls back to the synthetic engine and says so.
+Each example DAG runs once with Airflow's own ``dag.test()`` in a child process whose log goes to
+``.demo/logs/airflow.log``; this script prints task states, results read back from XCom, registry
 traffic and cache hits, and exits non-zero if anything failed.
 
     python3 .ci/dev.py main                     # the same as: .venv/bin/python .ci/main_job.py
@@ -44,7 +47,9 @@ FLAGSHIP_DAG = "example_ollama_pipeline"
 CACHE_DAG = "example_ollama_model_cache"
 CACHE_BUCKET = "ollama-models"
 CACHE_LOCATION = f"s3://{CACHE_BUCKET}/cache"
-DEMO_MODEL = "tiny"
+#: The model the emulator runs: real weights on llama.cpp, or the synthetic one without the extra.
+REAL_MODEL = "smollm2:135m"
+SYNTHETIC_MODEL = "tiny"
 _READY_PROBE_S = 1.5
 
 
@@ -103,6 +108,40 @@ class DemoPaths:
 
 
 # --- the servers the DAGs talk to ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoModel:
+    """The registry emulator's model the examples use on the emulator, and the line that says why."""
+
+    name: str
+    real: bool
+    description: str
+
+
+def demo_model() -> DemoModel:
+    """``smollm2:135m`` on llama.cpp when the real-model extra is installed, else the synthetic ``tiny``."""
+    from airflow_provider_ollama.testing.emulator.llama import engine_available
+    from airflow_provider_ollama.testing.registry.real_models import RealModelMissing, smollm2_weights
+
+    try:
+        smollm2_weights()
+    except RealModelMissing:
+        installed = False
+    else:
+        installed = engine_available()
+    if installed:
+        return DemoModel(
+            REAL_MODEL,
+            True,
+            f"{REAL_MODEL} (SmolLM2-135M-Instruct, Apache-2.0: real weights, run by llama.cpp in the emulator)",
+        )
+    return DemoModel(
+        SYNTHETIC_MODEL,
+        False,
+        f"{SYNTHETIC_MODEL} on the synthetic engine (fell back: the real-model extra is not installed; "
+        "`pip install 'airflow-provider-ollama[real-model]'` runs the real SmolLM2 on llama.cpp)",
+    )
 
 
 @dataclass
@@ -437,7 +476,7 @@ class Report:
                 f"{outcome['dag_id']} ended {state}" + (f" (tasks: {', '.join(failed)})" if failed else "")
             )
 
-    def flagship_results(self, xcoms: dict[str, Any], *, emulated: bool) -> None:
+    def flagship_results(self, xcoms: dict[str, Any], *, synthetic: bool) -> None:
         tickets = xcoms.get("load_tickets") or []
         records = xcoms.get("triage_tickets") or []
         if not records:
@@ -458,7 +497,7 @@ class Report:
             self.line("  route_tickets (the downstream task's return value):")
             for key, value in routed.items():
                 self.line(f"    {key}: {json.dumps(value)}")
-        if emulated:
+        if synthetic:
             self.line()
             self.line(
                 "  (The emulator's answers are deterministic stand-ins that fit the schema, not real "
@@ -486,6 +525,9 @@ class Report:
                 self.line(
                     f"    {task_id:<12} {outcome['status']:<5} {model}: {', '.join(sources) or 'nothing moved'}"
                 )
+        summary = xcoms.get("summarise")
+        if isinstance(summary, str):
+            self.line(f"  summarise (the model's answer on its per-task server): {_short(summary, 90)!r}")
         fill = next(iter(tasks.get("fill_cache", {}).values()), None)
         if fill is not None and fill.get("status") == "hit":
             self.line("  The model came from S3, verified: the registry was not asked for it.")
@@ -530,18 +572,18 @@ def _parse_arguments(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def flagship_conf(choice: OllamaChoice, registry: RegistryEmulator) -> dict[str, Any]:
+def flagship_conf(choice: OllamaChoice, registry: RegistryEmulator, model: DemoModel) -> dict[str, Any]:
     """The flagship's params: the registry emulator's model for the emulator, the DAG's defaults otherwise."""
     if choice.kind == "emulator":
-        return {"base_model": registry.model_name(DEMO_MODEL)}
+        return {"base_model": registry.model_name(model.name)}
     # A real Ollama runs real weights: the DAG's own defaults (llama3.2:1b from Ollama's registry).
     return {}
 
 
-def cache_conf(choice: OllamaChoice, registry: RegistryEmulator) -> dict[str, Any]:
+def cache_conf(choice: OllamaChoice, registry: RegistryEmulator, model: DemoModel) -> dict[str, Any]:
     """The cache example's params: the same model as the flagship, cached in the demo's moto bucket."""
     if choice.kind == "emulator":
-        return {"model": registry.model_name(DEMO_MODEL), "cache": CACHE_LOCATION}
+        return {"model": registry.model_name(model.name), "cache": CACHE_LOCATION}
     return {"cache": CACHE_LOCATION}
 
 
@@ -568,6 +610,9 @@ def run_demo(arguments: argparse.Namespace) -> Report:
         report.line(f"            shared server (connection ollama_default): {choice.url}")
         report.line(f"            per-task servers start: {choice.binary}")
         report.line(f"  Registry: the registry emulator at {registry.url}")
+        model = demo_model()
+        if choice.kind == "emulator":
+            report.line(f"  Model:    {model.description}")
         report.line(
             f"  S3:       moto at {s3_endpoint}, bucket {CACHE_BUCKET} "
             f"({s3_object_count(paths)} objects restored from {paths.s3})"
@@ -581,10 +626,11 @@ def run_demo(arguments: argparse.Namespace) -> Report:
         )
 
         before = registry.stats.blob_bytes_served
-        conf = {**flagship_conf(choice, registry), **arguments.conf}
+        conf = {**flagship_conf(choice, registry, model), **arguments.conf}
         outcome = run_example(paths, environment, FLAGSHIP_DAG, conf)
         report.dag_outcome(outcome, registry.stats.blob_bytes_served - before)
-        report.flagship_results(outcome.get("xcoms", {}), emulated=choice.kind == "emulator")
+        synthetic = choice.kind == "emulator" and not model.real
+        report.flagship_results(outcome.get("xcoms", {}), synthetic=synthetic)
 
         if (DAGS_FOLDER / f"{CACHE_DAG}.py").exists():
             # Each run is a new worker: its host blob cache starts empty, so models come from S3 or the
@@ -592,7 +638,7 @@ def run_demo(arguments: argparse.Namespace) -> Report:
             with tempfile.TemporaryDirectory(prefix="host-blob-cache-", dir=paths.root) as host_cache:
                 environment["AIRFLOW__OLLAMA__HOST_BLOB_CACHE_DIR"] = host_cache
                 before = registry.stats.blob_bytes_served
-                outcome = run_example(paths, environment, CACHE_DAG, cache_conf(choice, registry))
+                outcome = run_example(paths, environment, CACHE_DAG, cache_conf(choice, registry, model))
             report.dag_outcome(outcome, registry.stats.blob_bytes_served - before)
             report.cache_results(outcome.get("xcoms", {}))
         else:

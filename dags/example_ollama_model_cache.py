@@ -49,7 +49,13 @@ def example_ollama_model_cache() -> None:
     )
     def summarise(hook: OllamaHook, params: dict[str, Any]) -> str:
         """The model is on this task's server before the function runs: restored, not pulled."""
-        reply = hook.generate(params["model"], f"Summarise in one line: {params['text']}")
+        # num_predict bounds the answer: one line needs no more, and a small model can ramble for minutes.
+        # Temperature 0 with a seed: the same text gets the same summary on every run.
+        reply = hook.generate(
+            params["model"],
+            f"Summarise in one line: {params['text']}",
+            options={"num_predict": 64, "temperature": 0, "seed": 42},
+        )
         return (reply.response or "").strip()
 
     @task

@@ -33,12 +33,14 @@ from airflow_provider_ollama.sensors.ollama import OllamaServerSensor
 
 #: The shape every answer must have. Ollama constrains the model's output to it, and the operator
 #: validates each parsed answer again (a cut-off answer fails its item instead of reaching you broken).
+#: maxLength bounds the summary in the grammar itself: a small model that starts rambling inside the
+#: string is made to close it, instead of running on until Ollama gives up on the answer.
 TICKET_SCHEMA = {
     "type": "object",
     "properties": {
         "category": {"type": "string", "enum": ["billing", "bug", "feature", "account", "other"]},
         "urgent": {"type": "boolean"},
-        "summary": {"type": "string"},
+        "summary": {"type": "string", "maxLength": 80},
     },
     "required": ["category", "urgent", "summary"],
 }

@@ -10,7 +10,7 @@ import asyncio
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -38,14 +38,17 @@ def make_uvicorn_server(
     server_header: bool = True,
     graceful_shutdown_s: int | None = None,
     server_class: type[uvicorn.Server] = uvicorn.Server,
+    lifespan: Literal["auto", "on", "off"] = "off",
 ) -> uvicorn.Server:
     """A uvicorn server for ``app``; ``server_header=False`` drops ``Server: uvicorn`` (Go's net/http
-    sends none) and ``graceful_shutdown_s`` bounds how long stop waits for open responses."""
+    sends none), ``graceful_shutdown_s`` bounds how long stop waits for open responses, and
+    ``lifespan="on"`` runs the app's start-up and shut-down (the Ollama emulator closes its model
+    runners there)."""
     config = uvicorn.Config(
         app,
         log_level=log_level,
         access_log=False,
-        lifespan="off",
+        lifespan=lifespan,
         ws="none",
         timeout_keep_alive=30,
         # Streams of progress lines must reach the client as they are produced.

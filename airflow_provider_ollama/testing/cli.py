@@ -45,6 +45,8 @@ Emulator-only environment variables:
   OLLAMA_EMULATOR_FIRST_TOKEN_SECONDS Time to the first token of an answer
   OLLAMA_EMULATOR_TOKENS_PER_SECOND   Generation speed (0 = as fast as possible)
   OLLAMA_EMULATOR_REQUEST_LATENCY     Fixed extra seconds per generate/chat/embed request
+  OLLAMA_EMULATOR_NUM_THREAD          CPU threads of a real model's runner when a request sets no num_thread
+                                      (default 1; 0 lets llama.cpp take every core, as Ollama does)
   OLLAMA_EMULATOR_GPU                 Report loaded models as fully in VRAM
   OLLAMA_EMULATOR_TOKEN               Require "Authorization: Bearer <token>" (401 otherwise)
   OLLAMA_EMULATOR_START_DELAY         Listen at once but answer HTTP only after this many seconds
@@ -196,7 +198,7 @@ def _run(settings: EmulatorSettings, sock: socket.socket, started: float) -> int
             self.should_exit = True
 
     server = make_uvicorn_server(
-        app, server_header=False, graceful_shutdown_s=1, server_class=OllamaLikeServer
+        app, server_header=False, graceful_shutdown_s=1, server_class=OllamaLikeServer, lifespan="on"
     )
     _log_startup_time(started)
     _stop_when_parent_exits(os.environ.get(PARENT_PID_VARIABLE, ""))

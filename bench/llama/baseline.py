@@ -86,7 +86,7 @@ class Binding:
             "temperature": 0,
             "seed": 42,
             "stream": True,
-            "cache_prompt": True,  # as Ollama sends it
+            "cache_prompt": False,  # as the emulator sends it: each prompt evaluated whole
             "stop": SMOLLM2_PARAMS["stop"],
         }
         sent = time.perf_counter()
@@ -146,9 +146,9 @@ async def interleaved(path: str, rounds: int, num_predict: int, threads: int, en
     finally:
         if model is not None:
             await model.close()
-    print(_row("binding in process", binding.load_s, binding_runs))
+    print(table_row("binding in process", binding.load_s, binding_runs))
     if engine_runs:
-        print(_row("engine (runner + /completion)", engine_load_s, engine_runs))
+        print(table_row("engine (runner + /completion)", engine_load_s, engine_runs))
         ratios = [e.stream_tps / b.stream_tps for e, b in zip(engine_runs, binding_runs, strict=True)]
         print(
             f"\nengine/binding tokens per second, per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
@@ -156,7 +156,9 @@ async def interleaved(path: str, rounds: int, num_predict: int, threads: int, en
         )
 
 
-def _row(name: str, load_s: float, runs: list[Run]) -> str:
+def table_row(name: str, load_s: float, runs: list[Run]) -> str:
+    """One path's row of the results table: medians of the runs."""
+
     def median(values: list[float]) -> float:
         return statistics.median(values)
 

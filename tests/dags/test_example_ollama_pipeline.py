@@ -1,4 +1,7 @@
-"""The flagship pipeline runs end to end with dag.test() against the emulator and the registry emulator."""
+"""The flagship pipeline runs end to end with dag.test() against the emulator and the registry emulator, on
+the registry emulator's real model (SmolLM2-135M-Instruct on llama.cpp): the answers are the model's own,
+so the test checks what only real weights give (the same answers again at temperature 0 with the seed
+the Modelfile sets, every answer valid for the schema, counts in the model's own tokens)."""
 
 from __future__ import annotations
 
@@ -11,11 +14,14 @@ import httpx
 import jsonschema
 import pytest
 
+from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
 from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
+from airflow_provider_ollama.testing.registry.real_models import SMOLLM2_NAME
 from tests.support.dag_runs import REPO_ROOT, run_dag
+from tests.testing.llama.support import smollm2_path
 
-pytestmark = pytest.mark.airflow
+pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("llama")]
 
 EXAMPLE = REPO_ROOT / "dags" / "example_ollama_pipeline.py"
 TASKS = (
@@ -40,7 +46,8 @@ def test_pipeline_waits_pulls_creates_from_the_modelfile_triages_with_the_schema
     # The example reads its Modelfile from the folder beside it; run_dag copies only the DAG file.
     dags_folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     shutil.copytree(EXAMPLE.parent / "modelfiles", dags_folder / "modelfiles", dirs_exist_ok=True)
-    base_model = ollama_registry.model_name("tiny")
+    smollm2_path()  # fails naming the real-model extra when it is not installed
+    base_model = ollama_registry.model_name(SMOLLM2_NAME)
 
     result = run_dag(
         EXAMPLE,
@@ -54,9 +61,9 @@ def test_pipeline_waits_pulls_creates_from_the_modelfile_triages_with_the_schema
 
     result.assert_success()
     assert set(result.task_states) == set(TASKS)
-    tiny = ollama_registry.catalogue.model("library/tiny")
-    assert tiny is not None
-    assert result.xcoms["pull_base_model"] == {base_model: tiny.digest}
+    smollm2 = ollama_registry.catalogue.model("library/smollm2", "135m")
+    assert smollm2 is not None
+    assert result.xcoms["pull_base_model"] == {base_model: smollm2.digest}
     created = result.xcoms["create_triage_model"]
     assert created["model"] == "ticket-triage:test"
     assert created["status"] == "created"
@@ -78,3 +85,20 @@ def test_pipeline_waits_pulls_creates_from_the_modelfile_triages_with_the_schema
     assert "temperature" in shown["parameters"]
     assert "num_ctx                        4096" in shown["parameters"]
     assert [message["role"] for message in shown["messages"]] == ["user", "assistant"]
+    assert "seed" in shown["parameters"]
+
+    # The model's own answers: asked again with the Modelfile's temperature 0 and seed, each ticket gets
+    # the same answer in the same number of tokens, and the counts are the model's tokenizer's: context is
+    # the prompt and the answer's text tokenized again, which lacks only the end-of-turn token that
+    # stopped the answer (generated, so in eval_count, but no text).
+    hook = OllamaHook(base_url=shared.url, timeout=120)
+    for ticket, record in zip(result.xcoms["load_tickets"], records, strict=True):
+        again = hook.generate("ticket-triage:test", ticket, format=TICKET_SCHEMA)
+        assert json.loads(again.response or "") == record["response"]
+        assert (again.prompt_eval_count, again.eval_count) == (
+            record["prompt_eval_count"],
+            record["eval_count"],
+        )
+        assert again.context is not None
+        assert again.done_reason == "stop"
+        assert len(again.context) == record["prompt_eval_count"] + record["eval_count"] - 1

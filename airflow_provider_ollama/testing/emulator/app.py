@@ -7,7 +7,9 @@ Store and transfer routes live here; inference routes (generate, chat, embed, ps
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -87,10 +89,27 @@ def _default_log(line: str) -> None:
     _log.info("%s", line)
 
 
+def _lifespan(state: EmulatorState) -> Callable[[Starlette], Any]:
+    """On shutdown, unload every model: a real model's runner process never outlives the emulator."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await state.scheduler.close()
+
+    return lifespan
+
+
 def create_app(state: EmulatorState, *, log: Callable[[str], None] | None = None) -> Starlette:
-    """The emulator app for ``state``; ``log`` receives gin-style request lines (default: logging)."""
+    """The emulator app for ``state``; ``log`` receives gin-style request lines (default: logging).
+
+    Serve it with the ASGI lifespan on (``make_uvicorn_server(..., lifespan="on")``), so that
+    stopping the server closes the model runners."""
     settings = state.settings
     app = Starlette(
+        lifespan=_lifespan(state),
         routes=[*ollama_routes(), *control_routes()],
         middleware=[
             Middleware(StartDelayMiddleware, state=state),

@@ -4,7 +4,9 @@ Each request is *prepared* (decoded, checked, scheduled; every refusal an :class
 Ollama's status and text) into either an immediate answer (the load and unload forms) or a stream of
 events; the native routes write those as NDJSON, the OpenAI-compatible routes
 (:mod:`.openai_routes`) translate the same events, as Ollama's middleware wraps the same handlers.
-The text comes from the model's engine (:mod:`.engine`); this module only shapes it.
+The text comes from the loaded model's runner (:mod:`.engine`); this module only shapes it. For a
+runner that does not measure itself (the synthetic engine) it also plays the runner's part that
+costs time: the performance model's latency and token rate, and the context shift.
 """
 
 from __future__ import annotations
@@ -14,14 +16,19 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from airflow_provider_ollama.testing.emulator import inference_fields as fields
-from airflow_provider_ollama.testing.emulator.engine import Completion, CompletionRequest, InferenceEngine
+from airflow_provider_ollama.testing.emulator.engine import (
+    Completion,
+    CompletionRequest,
+    ModelRunner,
+    Timings,
+)
 from airflow_provider_ollama.testing.emulator.generation import Chunk, FormatError, OutputFormat
 from airflow_provider_ollama.testing.emulator.gojson import go_quote
 from airflow_provider_ollama.testing.emulator.http import (
@@ -36,14 +43,12 @@ from airflow_provider_ollama.testing.emulator.inference_steps import (
     InferenceState,
     check_capabilities,
     check_remote,
-    engine_for,
+    engine_errors,
     find_model,
-    iterate,
     merged_options,
     multimodal_unsupported,
     nonzero,
     now,
-    run_blocking,
     schedule,
     state_of,
     thinking_level,
@@ -102,16 +107,21 @@ class _Run:
 
     name: str
     model: LocalModel
-    engine: InferenceEngine
     request: CompletionRequest
     lease: Lease
     stack: AsyncExitStack
     started: float
     media: list[str]
     format_value: Any
-    prompt_tokens: int
     loaded_at: float = 0.0
+    prompt_tokens: int = 0
+    #: The runner's answer, prepared (its prompt counted) before a slot is taken.
+    completion: Completion | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def runner(self) -> ModelRunner:
+        return self.lease.runner
 
 
 def _check_top_logprobs(body: Mapping[str, Any]) -> None:
@@ -225,20 +235,18 @@ async def prepare_generate(state: InferenceState, body: Mapping[str, Any]) -> Pr
             problem = template_parse_error(template)
             if problem:
                 raise ApiError(500, problem)
+        truncate = body.get("truncate") is not False
         completion = _generate_completion(
             model, options, body, raw, system, prompt, suffix, context, images, level
         )
+        completion = replace(completion, truncate=truncate, shift=lease_shift(body, model))
+        run = _Run(requested, model, completion, lease, stack, started, images, body.get("format"), loaded_at)
+        run.completion, run.prompt_tokens = await _prompt_tokens(run.runner, completion, model, images)
     except BaseException:
         await stack.aclose()
         raise
-    engine = engine_for(state, model)
-    run = _Run(
-        requested, model, engine, completion, lease, stack, started, images, body.get("format"), 0, loaded_at
-    )
-    run.prompt_tokens = _prompt_tokens(engine, completion, model, images)
     shell = {"model": requested, "created_at": now(), "response": "", "done": False}
-    truncate = body.get("truncate") is not False
-    return await _prepared(run, body, shell, lambda: _generate_events(run, raw, truncate), stream)
+    return await _prepared(run, body, shell, lambda: _generate_events(run, raw), stream)
 
 
 async def _prepared(
@@ -249,10 +257,12 @@ async def _prepared(
     stream: bool,
 ) -> Prepared:
     """The request's events, or with ``_debug_render_only`` the prompt the model would have seen."""
-    run.extra["shift"] = lease_shift(body, run.model)
     if body.get("_debug_render_only"):
-        await run.stack.aclose()
-        debug_shell["_debug_info"] = _debug_info(run.request, run.media)
+        try:
+            with engine_errors():
+                debug_shell["_debug_info"] = _debug_info(await run.runner.render(run.request), run.media)
+        finally:
+            await run.stack.aclose()
         return Prepared(immediate=debug_shell, model=run.name)
     return Prepared(events=events(), stream=stream, model=run.name)
 
@@ -297,46 +307,57 @@ def _generate_completion(
     )
 
 
-def _prompt_tokens(
-    engine: InferenceEngine, completion: CompletionRequest, model: LocalModel, media: Sequence[str]
-) -> int:
-    counted = engine.complete(completion).prompt_eval_count
-    return counted + (IMAGE_TOKENS * len(media) if model.supports("vision") else 0)
+async def _prompt_tokens(
+    runner: ModelRunner, request: CompletionRequest, model: LocalModel, media: Sequence[str]
+) -> tuple[Completion, int]:
+    """The runner's answer to ``request`` (not started yet) and the prompt's tokens, images included."""
+    with engine_errors():
+        completion = await runner.complete(request)
+    images = IMAGE_TOKENS * len(media) if model.supports("vision") else 0
+    return completion, completion.prompt_eval_count + images
 
 
-def _debug_info(completion: CompletionRequest, media: Sequence[str]) -> dict[str, Any]:
-    info: dict[str, Any] = {"rendered_template": completion.prompt_text()}
+def _debug_info(rendered: str, media: Sequence[str]) -> dict[str, Any]:
+    info: dict[str, Any] = {"rendered_template": rendered}
     if media:
         info["image_count"] = len(media)
     return info
 
 
-async def _started(run: _Run, pacer: Pacer, truncate: bool) -> tuple[int, int, Completion]:
-    """What the runner does once it holds a slot: check the format, media support and the context,
-    evaluate the prompt, and start the engine. Returns the prompt's tokens and time, and the answer."""
+async def _started(run: _Run, pacer: Pacer) -> tuple[int, int, Completion]:
+    """What the runner does once it holds a slot: check the format and media support; a runner that
+    does not measure itself gets the context check and the prompt's time from the performance model
+    here (a real one does both as it answers). Returns the prompt's tokens and time, and the answer."""
     _check_format(run.format_value)
     if run.media and not run.model.supports("vision"):
         raise multimodal_unsupported()
+    assert run.completion is not None
+    if run.runner.measured:
+        return run.prompt_tokens, 0, run.completion
     tokens = run.prompt_tokens
-    if truncate:
-        shift = bool(run.extra.get("shift", True))
-        tokens = _context_fit(tokens, run.lease.context_length, run.request.options, shift, bool(run.media))
+    request = run.request
+    if request.truncate:
+        tokens = _context_fit(
+            tokens, run.lease.context_length, request.options, request.shift, bool(run.media)
+        )
     prompt_ns = await pacer.prompt()
-    completion = await run_blocking(run.engine, lambda: run.engine.complete(run.request))
-    return tokens, prompt_ns, completion
+    return tokens, prompt_ns, run.completion
 
 
 async def _paced(run: _Run, pacer: Pacer, completion: Completion) -> AsyncIterator[Chunk]:
-    """The engine's chunks, each released when the token rate says it is due."""
-    async for chunk in iterate(run.engine, completion.chunks()):
-        await pacer.tokens(chunk.tokens)
-        yield chunk
+    """The runner's chunks; a synthetic runner's each released when the token rate says it is due."""
+    paced = not run.runner.measured
+    with engine_errors():
+        async for chunk in completion.chunks():
+            if paced:
+                await pacer.tokens(chunk.tokens)
+            yield chunk
 
 
-async def _generate_events(run: _Run, raw: bool, truncate: bool) -> AsyncIterator[dict[str, Any]]:
+async def _generate_events(run: _Run, raw: bool) -> AsyncIterator[dict[str, Any]]:
     try:
         async with run.lease.slot() as pacer:
-            prompt_tokens, prompt_ns, completion = await _started(run, pacer, truncate)
+            prompt_tokens, prompt_ns, completion = await _started(run, pacer)
             async for chunk in _paced(run, pacer, completion):
                 if not (chunk.content or chunk.thinking or chunk.logprobs):
                     continue
@@ -345,16 +366,27 @@ async def _generate_events(run: _Run, raw: bool, truncate: bool) -> AsyncIterato
                     event["logprobs"] = chunk.logprobs
                 yield event
             eval_ns = pacer.eval_duration_ns()
+        if not completion.done_reason:
+            return  # the runner gave up (token repeats): Ollama ends the answer without a final object
         final = _generate_object(run.name, done=True, done_reason=completion.done_reason)
         if not raw:
-            final["context"] = completion.context_ids()
-        final.update(_metrics(run, prompt_tokens, prompt_ns, completion.eval_count, eval_ns))
+            with engine_errors():
+                final["context"] = await completion.context_ids()
+        final.update(_metrics(run, prompt_tokens, prompt_ns, completion, eval_ns))
         yield final
     finally:
         await run.stack.aclose()
 
 
-def _metrics(run: _Run, prompt_tokens: int, prompt_ns: int, eval_count: int, eval_ns: int) -> dict[str, int]:
+def _metrics(
+    run: _Run, prompt_tokens: int, prompt_ns: int, completion: Completion, eval_ns: int
+) -> dict[str, int]:
+    """The final object's metrics: the runner's own timings when it measures, else the pacer's."""
+    eval_count = completion.eval_count
+    timings: Timings | None = completion.timings
+    if timings is not None:
+        prompt_tokens, prompt_ns = timings.prompt_eval_count, timings.prompt_eval_duration_ns
+        eval_ns = timings.eval_duration_ns
     return nonzero(
         total_duration=int((time.monotonic() - run.started) * 1e9),
         load_duration=int((run.loaded_at - run.started) * 1e9) or run.lease.load_duration_ns,
@@ -378,8 +410,15 @@ def _generate_object(
     return event
 
 
+#: Go's zero ``time.Time``, which a response that never got an object carries.
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
 def reduce_generate(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """``stream: false``: the last object with the whole response, thinking and log probabilities."""
+    """``stream: false``: the last object with the whole response, thinking and log probabilities
+    (Go's zero response when the runner gave up before the first piece)."""
+    if not events:
+        return {"model": "", "created_at": _ZERO_TIME, "response": "", "done": False}
     final = dict(events[-1])
     thinking = "".join(event.get("thinking", "") for event in events)
     logprobs = [entry for event in events for entry in event.get("logprobs", [])]
@@ -448,15 +487,17 @@ async def prepare_chat(
         tools=tuple(tools),
         top_logprobs=top,
         tool_calls_allowed=bool(tools) and conversation[-1].get("role") == "user",
+        truncate=body.get("truncate") is not False,
+        shift=lease_shift(body, model),
     )
-    engine = engine_for(state, model)
-    truncate = body.get("truncate") is not False
-    run = _Run(
-        requested, model, engine, completion, lease, stack, started, images, body.get("format"), 0, loaded_at
-    )
-    run.prompt_tokens = _chat_prompt_tokens(engine, completion, model, lease.context_length, truncate)
+    run = _Run(requested, model, completion, lease, stack, started, images, body.get("format"), loaded_at)
+    try:
+        await _chat_prompt(run, lease.context_length)
+    except BaseException:
+        await stack.aclose()
+        raise
     shell = {"model": requested, "created_at": now(), "message": {"role": "", "content": ""}, "done": False}
-    return await _prepared(run, body, shell, lambda: _chat_events(run, truncate), stream)
+    return await _prepared(run, body, shell, lambda: _chat_events(run), stream)
 
 
 def lease_shift(body: Mapping[str, Any], model: LocalModel) -> bool:
@@ -466,38 +507,28 @@ def lease_shift(body: Mapping[str, Any], model: LocalModel) -> bool:
     return str(model.config.get("model_family") or "") != "deepseek2"
 
 
-def _chat_prompt_tokens(
-    engine: InferenceEngine, completion: CompletionRequest, model: LocalModel, num_ctx: int, truncate: bool
-) -> int:
+async def _chat_prompt(run: _Run, num_ctx: int) -> None:
     """``chatPrompt``: with ``truncate`` the oldest messages are left out (system messages kept) until
-    the rendered conversation fits the context; the last message always stays."""
-    messages = list(completion.messages)
-
-    def tokens(kept: list[Mapping[str, Any]]) -> int:
-        request = CompletionRequest(
-            model=model, messages=tuple(kept), options=completion.options, tools=completion.tools
-        )
-        images = sum(len(message.get("images") or []) for message in kept)
-        return engine.complete(request).prompt_eval_count + (
-            IMAGE_TOKENS * images if model.supports("vision") else 0
-        )
-
-    if not truncate:
-        return tokens(messages)
-    for start in range(len(messages)):
+    the rendered conversation fits the context; the last message always stays. Sets the run's
+    request to the conversation kept, its prepared answer and the prompt's tokens."""
+    messages = list(run.request.messages)
+    starts = range(len(messages)) if run.request.truncate else range(1)
+    for start in starts:
         kept = [message for message in messages[:start] if message.get("role") == "system"] + messages[start:]
-        counted = tokens(kept)
-        if counted <= num_ctx or start == len(messages) - 1:
-            return counted
-    return tokens(messages)
+        request = replace(run.request, messages=tuple(kept))
+        images = [image for message in kept for image in message.get("images") or []]
+        completion, counted = await _prompt_tokens(run.runner, request, run.model, images)
+        if counted <= num_ctx or start == len(messages) - 1 or not run.request.truncate:
+            break
+    run.request, run.completion, run.prompt_tokens = request, completion, counted
 
 
-async def _chat_events(run: _Run, truncate: bool) -> AsyncIterator[dict[str, Any]]:
+async def _chat_events(run: _Run) -> AsyncIterator[dict[str, Any]]:
     native = not run.model.rendered_chat
     held_calls: list[dict[str, Any]] = []
     try:
         async with run.lease.slot() as pacer:
-            prompt_tokens, prompt_ns, completion = await _started(run, pacer, truncate)
+            prompt_tokens, prompt_ns, completion = await _started(run, pacer)
             async for chunk in _paced(run, pacer, completion):
                 calls = chunk.tool_calls
                 if native and calls:
@@ -513,8 +544,10 @@ async def _chat_events(run: _Run, truncate: bool) -> AsyncIterator[dict[str, Any
                     event["logprobs"] = chunk.logprobs
                 yield event
             eval_ns = pacer.eval_duration_ns()
+        if not completion.done_reason:
+            return  # the runner gave up (token repeats): Ollama ends the answer without a final object
         final = chat_object(run.name, tool_calls=held_calls, done=True, done_reason=completion.done_reason)
-        final.update(_metrics(run, prompt_tokens, prompt_ns, completion.eval_count, eval_ns))
+        final.update(_metrics(run, prompt_tokens, prompt_ns, completion, eval_ns))
         yield final
     finally:
         await run.stack.aclose()
@@ -563,6 +596,8 @@ _METRIC_KEYS = (
 def reduce_chat(events: list[dict[str, Any]]) -> dict[str, Any]:
     """``writeChatResponse`` with ``stream: false``: the last object with the whole message, then the
     log probabilities of every chunk before the metrics (``api.ChatResponse`` field order)."""
+    if not events:
+        return {"model": "", "created_at": _ZERO_TIME, "message": {"role": "", "content": ""}, "done": False}
     final = dict(events[-1])
     content = "".join(event["message"].get("content", "") for event in events)
     thinking = "".join(event["message"].get("thinking", "") for event in events)

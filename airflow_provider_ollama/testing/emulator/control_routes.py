@@ -70,6 +70,15 @@ async def get_info(request: Request) -> Response:
             "models_dir": str(settings.models_dir),
             "registry_url": settings.registry_url,
             "exit_allowed": state.faults.exit_allowed,
+            # What answers for each loaded model: a real model's runner process, or the synthetic engine.
+            "runners": [
+                {
+                    "model": model.name.display_shortest(),
+                    "engine": "llama.cpp" if runner.measured else "synthetic",
+                    "pid": runner.pid,
+                }
+                for model, runner in state.scheduler.loaded_runners()
+            ],
         }
     )
 

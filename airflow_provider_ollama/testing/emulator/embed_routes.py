@@ -22,16 +22,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from airflow_provider_ollama.testing.emulator import inference_fields as fields
-from airflow_provider_ollama.testing.emulator.engine import InferenceEngine
+from airflow_provider_ollama.testing.emulator.engine import ModelRunner
 from airflow_provider_ollama.testing.emulator.gojson import go_quote, shortest_float32
 from airflow_provider_ollama.testing.emulator.http import ApiError, json_response, read_json_body
 from airflow_provider_ollama.testing.emulator.inference_steps import (
     InferenceState,
-    engine_for,
+    engine_errors,
     find_model,
     merged_options,
     nonzero,
-    run_blocking,
     schedule,
     state_of,
     unless_disconnected,
@@ -117,27 +116,25 @@ class _Limits:
 
 
 async def _embed_one(
-    engine: InferenceEngine, model: LocalModel, text: str, limits: _Limits, truncate: bool
+    runner: ModelRunner, model: LocalModel, text: str, limits: _Limits, truncate: bool
 ) -> tuple[list[float], int]:
-    tokens = await run_blocking(engine, lambda: engine.tokenize(model, text))
+    with engine_errors():
+        tokens = await runner.tokenize(model, text)
     limit = limits.for_tokens(tokens, model)
     if limit <= 0:
         raise ApiError(400, INPUT_TOO_LONG_AFTER_TRUNCATION)
     if len(tokens) > limit:
         if not truncate:
             raise ApiError(400, INPUT_TOO_LONG)
-        text = _truncated(text, limit)
+        with engine_errors():
+            text = await runner.truncated(model, text, limit)
     if not model.supports("embedding") or f"{model.architecture}.pooling_type" not in model.gguf_metadata:
         raise ApiError(501, NO_EMBEDDINGS)
-    embedding = await run_blocking(engine, lambda: engine.embed(model, text))
+    with engine_errors():
+        embedding = await runner.embed(model, text)
+    if runner.measured:
+        return embedding.vector, embedding.tokens  # llama-server counts the special tokens itself
     return embedding.vector, embedding.tokens + _special_tokens(model)
-
-
-def _truncated(text: str, limit: int) -> str:
-    """The text of the first ``limit`` tokens (Ollama detokenizes the kept tokens)."""
-    from airflow_provider_ollama.testing.emulator.generation import tokenize
-
-    return "".join(tokenize(text)[:limit])
 
 
 async def prepare_embed(state: InferenceState, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -156,7 +153,7 @@ async def prepare_embed(state: InferenceState, body: Mapping[str, Any]) -> dict[
         loaded_ns = int((time.monotonic() - started) * 1e9)
         if not inputs:
             return {"model": requested, "embeddings": []}
-        engine = engine_for(state, model)
+        runner = lease.runner
         num_ctx = int(options.get("num_ctx") or 0) or state.settings.context_length or DEFAULT_NUM_CTX
         train = model.context_length
         limits = _Limits(min(num_ctx, train) if num_ctx > 0 else train)
@@ -165,9 +162,10 @@ async def prepare_embed(state: InferenceState, body: Mapping[str, Any]) -> dict[
         vectors: list[list[float]] = []
         counted = 0
         async with lease.slot() as pacer:
-            await pacer.prompt()
+            if not runner.measured:
+                await pacer.prompt()
             for text in inputs:
-                vector, tokens = await _embed_one(engine, model, text, limits, truncate)
+                vector, tokens = await _embed_one(runner, model, text, limits, truncate)
                 vector = _normalize(vector)
                 if 0 < dimensions < len(vector):
                     vector = _normalize(vector[:dimensions])
@@ -214,10 +212,12 @@ async def prepare_embeddings(state: InferenceState, body: Mapping[str, Any]) -> 
         lease = await schedule(stack, state, model, keep_alive, options)
         if not prompt:
             return {"embedding": []}
-        engine = engine_for(state, model)
+        runner = lease.runner
         async with lease.slot() as pacer:
-            await pacer.prompt()
-            tokens = await run_blocking(engine, lambda: engine.tokenize(model, prompt))
+            if not runner.measured:
+                await pacer.prompt()
+            with engine_errors():
+                tokens = await runner.tokenize(model, prompt)
             if (
                 not model.supports("embedding")
                 or f"{model.architecture}.pooling_type" not in model.gguf_metadata
@@ -225,7 +225,8 @@ async def prepare_embeddings(state: InferenceState, body: Mapping[str, Any]) -> 
                 raise ApiError(500, NO_EMBEDDINGS)
             if len(tokens) > lease.context_length:
                 raise ApiError(500, INPUT_TOO_LONG)
-            embedding = await run_blocking(engine, lambda: engine.embed(model, prompt))
+            with engine_errors():
+                embedding = await runner.embed(model, prompt)
     vector = [_float32(value) for value in embedding.vector]
     if not legacy_embeddings_were_raw(model):
         vector = _normalize(vector)

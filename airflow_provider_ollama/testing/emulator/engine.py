@@ -1,27 +1,33 @@
 """The seam between the emulator's routes and what produces text, tokens and vectors: the engines.
 
 Routes (generate, chat, embed and their OpenAI-compatible forms) do everything Ollama's server does
-around a model: decoding, validation, capability checks, scheduling, pacing, response shapes and
-errors. For the model itself they call an :class:`InferenceEngine`, found for each model by
-:meth:`EngineRegistry.engine_for`. The synthetic engine (deterministic, instant) serves every model
-no other engine claims; an engine for models with real weights registers a claim and takes over the
-models it recognises, behind the same three calls:
+around a model: decoding, validation, capability checks, scheduling, response shapes and errors. The
+model itself is an :class:`InferenceEngine`, found for each model by :meth:`EngineRegistry.engine_for`
+when the scheduler loads it. The synthetic engine (deterministic, instant) serves every model no other
+engine claims; an engine for models with real weights registers a claim and takes over the models it
+recognises. Loading gives a :class:`ModelRunner` (Ollama's ``llm.LlamaServer``: one loaded model with
+its slots), which the scheduler keeps until the model unloads and the routes call:
 
-* :meth:`InferenceEngine.complete` gets a :class:`CompletionRequest` (the conversation or raw prompt
-  as Ollama would hand it to llama-server, options, format, thinking, tools, logprobs) and returns a
-  :class:`Completion`: an iterator of :class:`~.generation.Chunk` plus the final counts;
-* :meth:`InferenceEngine.embed` returns one input's vector (as the runner returns it, before Ollama
+* :meth:`ModelRunner.complete` gets a :class:`CompletionRequest` (the conversation or raw prompt
+  as Ollama hands it to llama-server, options, format, thinking, tools, logprobs) and returns a
+  :class:`Completion`: the prompt's token count at once, then an async stream of
+  :class:`~.generation.Chunk` and the final counts;
+* :meth:`ModelRunner.embed` returns one input's vector (as the runner returns it, before Ollama
   normalises) and its token count;
-* :meth:`InferenceEngine.tokenize` counts and truncates inputs the way the model's tokenizer would.
+* :meth:`ModelRunner.tokenize` and :meth:`ModelRunner.truncated` count and cut inputs the way the
+  model's tokenizer would;
+* :meth:`ModelRunner.render` is the prompt text ``_debug_render_only`` shows.
 
-An engine whose calls block (a real model on a CPU) sets ``blocking = True`` and the routes run its
-calls in a worker thread; the synthetic engine answers at once on the event loop.
+A runner that evaluates prompts itself (``measured``: a real model) reports its own durations, cuts
+prompts to its context and answers as fast as it computes; for one that does not (the synthetic
+engine) the routes apply the performance model (latency, token rate) and Ollama's context shift. An
+engine's failure is an :class:`EngineError` with the status and text Ollama answers with.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -34,8 +40,31 @@ from airflow_provider_ollama.testing.emulator.generation import (
     count_tokens,
     prompt_token_count,
     token_ids,
+    tokenize,
 )
 from airflow_provider_ollama.testing.emulator.model import LocalModel
+
+
+class EngineError(Exception):
+    """A load or request an engine failed; ``status_code`` and ``message`` are what Ollama answers."""
+
+    def __init__(self, message: str, status_code: int = 500) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What a model is loaded with (Ollama's runner options after ``getRunner``'s adjustments)."""
+
+    #: Tokens of context per slot (the effective ``num_ctx``).
+    num_ctx: int
+    #: Parallel slots (``OLLAMA_NUM_PARALLEL``, one for embedding models and some families).
+    num_parallel: int = 1
+    num_batch: int = 512
+    #: 0 lets the engine choose.
+    num_thread: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,6 +90,10 @@ class CompletionRequest:
     context: tuple[int, ...] = ()
     #: Whether the caller offered tools whose calls the answer may contain (chat with tools).
     tool_calls_allowed: bool = False
+    #: ``truncate`` and ``shift``: a prompt longer than the context is cut (keeping ``num_keep``
+    #: tokens) when both hold, refused when shifting is off (``completionPromptForRequest``).
+    truncate: bool = True
+    shift: bool = True
 
     def prompt_text(self) -> str:
         """The conversation flattened to ``role: content`` lines (what the synthetic engine reads)."""
@@ -70,12 +103,27 @@ class CompletionRequest:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Timings:
+    """What a measured runner reports once an answer is done (llama-server's ``timings``)."""
+
+    prompt_eval_count: int
+    prompt_eval_duration_ns: int
+    eval_duration_ns: int
+
+
 class Completion(Protocol):
     """A generation under way: iterate :meth:`chunks` once, then read the counts."""
 
     @property
+    def prompt_eval_count(self) -> int:
+        """Tokens of the prompt as rendered (for ``prompt_eval_count``); known before the chunks."""
+        ...
+
+    @property
     def done_reason(self) -> str:
-        """``stop`` or ``length`` once the chunks are exhausted."""
+        """``stop`` or ``length`` once the chunks are exhausted; empty when the runner aborted the
+        answer without a final chunk (Ollama's token-repeat limit), which the routes pass on."""
         ...
 
     @property
@@ -84,15 +132,15 @@ class Completion(Protocol):
         ...
 
     @property
-    def prompt_eval_count(self) -> int:
-        """Tokens of the prompt (for ``prompt_eval_count``); known before the chunks are read."""
+    def timings(self) -> Timings | None:
+        """The runner's own counts and durations after the chunks, or None when the routes time it."""
         ...
 
-    def chunks(self) -> Iterator[Chunk]:
+    def chunks(self) -> AsyncIterator[Chunk]:
         """The answer piece by piece: content, thinking, tool calls and log probabilities."""
         ...
 
-    def context_ids(self) -> list[int]:
+    async def context_ids(self) -> list[int]:
         """Generate's ``context``: token ids of the prompt and the answer (after :meth:`chunks`)."""
         ...
 
@@ -105,17 +153,54 @@ class Embedding:
     tokens: int
 
 
+class ModelRunner(Protocol):
+    """A loaded model (Ollama's ``llm.LlamaServer``); see the module docstring for the contract.
+
+    ``model`` arguments name the model a request was made for: two names of one model file share a
+    runner, while the template, system prompt and digest come from each name."""
+
+    #: True when the runner evaluates prompts and times answers itself (a real model).
+    measured: bool
+
+    @property
+    def pid(self) -> int | None:
+        """The runner's process, when it has one of its own."""
+        ...
+
+    @property
+    def alive(self) -> bool:
+        """False once the runner can answer no more (its process ended): the next request reloads."""
+        ...
+
+    @property
+    def size(self) -> int | None:
+        """Bytes the loaded model holds (``/api/ps``), or None to report the model's file sizes."""
+        ...
+
+    async def complete(self, request: CompletionRequest) -> Completion: ...
+
+    async def render(self, request: CompletionRequest) -> str: ...
+
+    async def embed(self, model: LocalModel, text: str) -> Embedding: ...
+
+    async def tokenize(self, model: LocalModel, text: str) -> list[int]: ...
+
+    async def truncated(self, model: LocalModel, text: str, tokens: int) -> str:
+        """The text of the first ``tokens`` tokens of ``text`` (Ollama detokenizes what it keeps)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
 class InferenceEngine(Protocol):
-    """What produces a model's answers; see the module docstring for the contract."""
+    """What loads models into runners; see the module docstring for the contract."""
 
-    #: True when the calls block (run them in a worker thread); False for instant engines.
-    blocking: bool
+    #: The name the load log line and ``/api/ps`` diagnostics use (``synthetic``, ``llama.cpp``).
+    name: str
 
-    def complete(self, request: CompletionRequest) -> Completion: ...
-
-    def embed(self, model: LocalModel, text: str) -> Embedding: ...
-
-    def tokenize(self, model: LocalModel, text: str) -> list[int]: ...
+    async def load(self, model: LocalModel, options: LoadOptions) -> ModelRunner:
+        """Load ``model``; raise :class:`EngineError` with Ollama's message when it cannot load."""
+        ...
 
 
 # --------------------------------------------------------------------------------------------------
@@ -123,6 +208,8 @@ class InferenceEngine(Protocol):
 
 
 class _SyntheticCompletion:
+    timings = None
+
     def __init__(self, request: CompletionRequest) -> None:
         self._request = request
         text = request.prompt_text()
@@ -157,26 +244,51 @@ class _SyntheticCompletion:
     def eval_count(self) -> int:
         return self._generation.eval_count
 
-    def chunks(self) -> Iterator[Chunk]:
-        return self._generation.chunks()
+    async def chunks(self) -> AsyncIterator[Chunk]:
+        for chunk in self._generation.chunks():
+            yield chunk
 
-    def context_ids(self) -> list[int]:
+    async def context_ids(self) -> list[int]:
         return [*self._prompt_ids, *self._generation.response_token_ids()]
 
 
-class SyntheticEngine:
+class SyntheticRunner:
     """Deterministic answers for models without real weights: same request, same output, instantly."""
 
-    blocking = False
+    measured = False
+    size = None
+    pid = None
+    alive = True
 
-    def complete(self, request: CompletionRequest) -> Completion:
+    async def complete(self, request: CompletionRequest) -> Completion:
         return _SyntheticCompletion(request)
 
-    def embed(self, model: LocalModel, text: str) -> Embedding:
+    async def render(self, request: CompletionRequest) -> str:
+        return request.prompt_text()
+
+    async def embed(self, model: LocalModel, text: str) -> Embedding:
         return Embedding(raw_embedding(model.digest_hex, text, model.embedding_length), count_tokens(text))
 
-    def tokenize(self, model: LocalModel, text: str) -> list[int]:
+    async def tokenize(self, model: LocalModel, text: str) -> list[int]:
         return token_ids(text)
+
+    async def truncated(self, model: LocalModel, text: str, tokens: int) -> str:
+        return "".join(tokenize(text)[:tokens])
+
+    async def close(self) -> None:
+        return None
+
+
+class SyntheticEngine:
+    """The engine of header-only models: every load shares one stateless :class:`SyntheticRunner`."""
+
+    name = "synthetic"
+
+    def __init__(self) -> None:
+        self.runner = SyntheticRunner()
+
+    async def load(self, model: LocalModel, options: LoadOptions) -> ModelRunner:
+        return self.runner
 
 
 #: A claim: the engine for a model, or None to let the next claim (finally the synthetic one) decide.

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import AsyncExitStack, suppress
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import AsyncExitStack, contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,7 +21,7 @@ from starlette.responses import Response
 from airflow_provider_ollama.names import InvalidModelNameError, ModelName
 from airflow_provider_ollama.testing.emulator import gojson
 from airflow_provider_ollama.testing.emulator import inference_fields as fields
-from airflow_provider_ollama.testing.emulator.engine import EngineRegistry, InferenceEngine
+from airflow_provider_ollama.testing.emulator.engine import EngineError
 from airflow_provider_ollama.testing.emulator.gojson import go_quote
 from airflow_provider_ollama.testing.emulator.http import ApiError
 from airflow_provider_ollama.testing.emulator.inference_fields import think_level
@@ -33,8 +33,6 @@ from airflow_provider_ollama.testing.emulator.scheduler import (
     Scheduler,
 )
 from airflow_provider_ollama.testing.emulator.settings import EmulatorSettings
-
-T = TypeVar("T")
 
 #: ``modelref.ErrConflictingSourceSuffix``.
 CONFLICTING_SOURCE = "use either :local or :cloud, not both"
@@ -54,9 +52,6 @@ class InferenceState(Protocol):
 
     @property
     def scheduler(self) -> Scheduler: ...
-
-    @property
-    def engines(self) -> EngineRegistry: ...
 
     def load(self, name: ModelName) -> LocalModel | None: ...
 
@@ -216,38 +211,25 @@ async def schedule(
     options: Mapping[str, Any],
     shift: bool | None = None,
 ) -> Lease:
-    """Take a runner for the request (``getRunner``); ``handleScheduleError`` answers a full queue."""
+    """Take a runner for the request (``getRunner``); ``handleScheduleError`` answers a full queue
+    (503) and a failed load (500 with the runner's message)."""
     try:
-        return await stack.enter_async_context(
-            state.scheduler.use(model, keep_alive_seconds=keep_alive, options=options, shift=shift)
-        )
+        with engine_errors():
+            return await stack.enter_async_context(
+                state.scheduler.use(model, keep_alive_seconds=keep_alive, options=options, shift=shift)
+            )
     except QueueFullError:
         raise ApiError(503, QUEUE_FULL_MESSAGE) from None
 
 
-def engine_for(state: InferenceState, model: LocalModel) -> InferenceEngine:
-    return state.engines.engine_for(model)
-
-
-async def run_blocking(engine: InferenceEngine, call: Callable[[], T]) -> T:
-    """Call an engine: at once for an instant engine, in a worker thread for a blocking one."""
-    if engine.blocking:
-        return await asyncio.to_thread(call)
-    return call()
-
-
-async def iterate(engine: InferenceEngine, chunks: Iterator[T]) -> AsyncIterator[T]:
-    """Iterate an engine's chunks, each ``next`` in a worker thread when the engine blocks."""
-    if not engine.blocking:
-        for chunk in chunks:
-            yield chunk
-        return
-    done = object()
-    while True:
-        item = await asyncio.to_thread(next, chunks, done)
-        if item is done:
-            return
-        yield item  # type: ignore[misc]
+@contextmanager
+def engine_errors() -> Iterator[None]:
+    """An engine's failure (a load, a runner that stopped, llama-server's refusal) answered with the
+    status and text Ollama answers with."""
+    try:
+        yield
+    except EngineError as error:
+        raise ApiError(error.status_code, error.message) from None
 
 
 def llama_server_error(status: int, message: str, kind: str) -> ApiError:

@@ -147,7 +147,7 @@ class StartDelayMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         remaining = self.state.ready_at - time.monotonic()
-        if remaining > 0:
+        if remaining > 0 and scope["type"] == "http":
             await asyncio.sleep(remaining)
         await self.app(scope, receive, send)
 

@@ -12,15 +12,20 @@
   runner options (num_ctx, num_batch, num_gpu, ...) or another ``shift`` reloads it.
 * A request's ``keep_alive`` replaces the runner's only when given; the runner starts to expire when
   its last request ends, and ``/api/ps`` reports the expiry computed then.
+* Loading asks the model's engine (:mod:`.engine`) for a runner: the synthetic engine's is instant
+  (``OLLAMA_EMULATOR_LOAD_SECONDS`` stands in for the load), a real model's starts a runner process.
+  A runner that unloads is closed, and :meth:`Scheduler.close` closes them all when the emulator
+  stops, so no runner process outlives it.
 
-Expiry is checked lazily on every call rather than by a timer; nothing a client can observe depends
-on the difference, since every observation (``/api/ps``, the next request) checks it first.
+Expiry is checked on every call and, for an idle runner, by a timer at its expiry time, so a real
+model's runner process ends when its keep-alive does, as Ollama's ``expireTimer`` ends it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -28,6 +33,13 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from airflow_provider_ollama.testing.emulator.engine import (
+    EngineError,
+    EngineRegistry,
+    InferenceEngine,
+    LoadOptions,
+    ModelRunner,
+)
 from airflow_provider_ollama.testing.emulator.gojson import format_time_ns
 from airflow_provider_ollama.testing.emulator.model import LocalModel
 from airflow_provider_ollama.testing.emulator.settings import EmulatorSettings
@@ -207,6 +219,9 @@ def _automatic_num_batch(model: LocalModel, effective_ctx: int, parallel: int) -
 class _Runner:
     """A loaded (or loading) model with its parallel slots (Ollama's ``runnerRef``)."""
 
+    #: What answers for the model once loaded (the engine's runner; None while loading).
+    served: ModelRunner | None = None
+
     def __init__(self, request: RunnerRequest, parallel: int, session_ns: int) -> None:
         self.key = request.key
         self.model = request.model
@@ -227,8 +242,9 @@ class _Runner:
         return self.loaded.done() and not self.loaded.cancelled() and self.loaded.result()
 
     def needs_reload(self, request: RunnerRequest) -> bool:
-        """``runnerRef.needsReload``: other adapters, projectors, runner options or context shift."""
-        if self.unloaded:
+        """``runnerRef.needsReload``: other adapters, projectors, runner options or context shift, or a
+        runner that no longer answers (Ollama pings it)."""
+        if self.unloaded or (self.served is not None and not self.served.alive):
             return True
         if _layers(self.model, "adapter") != _layers(request.model, "adapter"):
             return True
@@ -293,6 +309,12 @@ class Lease:
     def parallel(self) -> int:
         return self._runner.parallel
 
+    @property
+    def runner(self) -> ModelRunner:
+        """The loaded model's runner, which produces the answers (see :mod:`.engine`)."""
+        assert self._runner.served is not None, "a lease is only given for a loaded runner"
+        return self._runner.served
+
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[Pacer]:
         """Wait (without limit) for one of the runner's slots; freed on exit or cancellation."""
@@ -329,10 +351,13 @@ class Scheduler:
         self,
         settings: EmulatorSettings,
         *,
+        engines: EngineRegistry | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.settings = settings
+        #: Which engine loads each model (the synthetic one unless a claim says otherwise).
+        self.engines = engines or EngineRegistry()
         self.clock = clock
         self._wall_clock_ns = wall_clock_ns
         self.stats = SchedulerStats()
@@ -341,6 +366,8 @@ class Scheduler:
         self._unloaded: asyncio.Event | None = None
         self._loader: asyncio.Task[None] | None = None
         self._loader_busy = False
+        #: Runners being closed, and abandoned loads (a real model's process takes a moment to end).
+        self._closing: set[asyncio.Future[Any]] = set()
 
     # ----------------------------------------------------------------------------------- requests
 
@@ -427,7 +454,7 @@ class Scheduler:
         if pending in self._queue:
             self._queue.remove(pending)
             self._count_pending()
-        if pending.granted.done() and not pending.granted.cancelled():
+        if pending.granted.done() and not pending.granted.cancelled() and pending.granted.exception() is None:
             runner = pending.granted.result()
             if runner is not None:
                 self._finished(runner)
@@ -508,19 +535,37 @@ class Scheduler:
     async def _load(self, pending: _Pending) -> None:
         """``load``: start the runner and wait until it answers (``llama.Load`` waits for llama-server),
         holding up the loader and so the queue; only then is the runner registered for later requests.
-        The load is tied to the request that started it: if that request goes, the load is abandoned."""
+        The load is tied to the request that started it: if that request goes, the load is abandoned.
+        A load that fails is that request's error (``req.errCh``); the requests queued behind it try
+        their own load, as Ollama's do."""
         request = pending.request
         session = self.settings_session_ns() if request.session_ns is None else request.session_ns
         runner = _Runner(request, parallel_slots(request.model, self.settings.num_parallel), session)
         self.stats.loads += 1
-        delay = self.settings.load_seconds
-        if delay > 0:
-            waiter = asyncio.ensure_future(asyncio.sleep(delay))
-            watched: list[asyncio.Future[Any]] = [waiter, pending.granted]
+        engine = self.engines.engine_for(request.model)
+        synthetic = engine is self.engines.synthetic
+        if synthetic and self.settings.load_seconds <= 0:
+            runner.served = self.engines.synthetic.runner  # instant: no turn of the event loop
+        else:
+            delay = self.settings.load_seconds if synthetic else 0.0
+            loading = asyncio.ensure_future(self._load_runner(engine, request, runner.parallel, delay))
             try:
+                watched: list[asyncio.Future[Any]] = [loading, pending.granted]
                 await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                waiter.cancel()
+                if not loading.done():
+                    loading.cancel()  # the runner's start cleans up after itself
+                    self._closing.add(loading)
+                    loading.add_done_callback(self._closing.discard)
+            if not pending.granted.done():
+                error = loading.exception()
+                if error is not None:
+                    runner.loaded.set_result(False)
+                    pending.granted.set_exception(error)
+                    return
+                runner.served = loading.result()
+            elif loading.done() and not loading.cancelled() and loading.exception() is None:
+                self._close_served(loading.result())
         if pending.granted.done():  # the loading request was cancelled: the load fails
             runner.loaded.set_result(False)
             return
@@ -528,6 +573,27 @@ class Scheduler:
         runner.ref_count += 1
         self._runners[runner.key] = runner
         self._grant(pending, runner)
+
+    @staticmethod
+    async def _load_runner(
+        engine: InferenceEngine, request: RunnerRequest, parallel: int, delay: float
+    ) -> ModelRunner:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        values = dict(request.runner_options)
+        options = LoadOptions(
+            num_ctx=request.context_length,
+            num_parallel=parallel,
+            num_batch=int(values.get("num_batch") or 0),
+            num_thread=int(values.get("num_thread") or 0),
+        )
+        try:
+            served: ModelRunner = await engine.load(request.model, options)
+        except EngineError:
+            raise
+        except Exception as error:  # an engine's own failure still answers, as Ollama's load errors do
+            raise EngineError(str(error)) from error
+        return served
 
     def settings_session_ns(self) -> int:
         seconds = self.settings.keep_alive_seconds
@@ -548,6 +614,10 @@ class Scheduler:
         runner.expires_monotonic = (
             math.inf if runner.session_ns >= FOREVER_NS else self.clock() + runner.session_ns / _NS
         )
+        if runner.expires_monotonic < math.inf and runner.served is not None and runner.served.measured:
+            # A real model's process ends at its expiry, not at the next request that looks.
+            delay = runner.expires_monotonic - self.clock()
+            asyncio.get_running_loop().call_later(max(0.0, delay) + 0.001, self._purge_expired)
 
     def expire(self, model: LocalModel) -> None:
         """``expireRunner``: unload ``model`` now, or as soon as its running requests finish."""
@@ -564,12 +634,35 @@ class Scheduler:
         self.expire(model)
 
     def _remove(self, runner: _Runner) -> None:
+        """Unload ``runner``; whoever waits for an unload is told once its runner is closed."""
         if self._runners.get(runner.key) is runner:
             del self._runners[runner.key]
             self.stats.unloads += 1
         runner.unloaded = True
-        self._signal(self._unloaded)
-        self._unloaded = None
+        unloaded, self._unloaded = self._unloaded, None
+        served, runner.served = runner.served, None
+        closing = self._close_served(served) if served is not None else None
+        if closing is None:
+            self._signal(unloaded)
+        else:
+            closing.add_done_callback(lambda _: self._signal(unloaded))
+
+    def _close_served(self, served: ModelRunner) -> asyncio.Task[None]:
+        closing = asyncio.get_running_loop().create_task(served.close())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+        return closing
+
+    async def close(self) -> None:
+        """Unload every model and wait until their runners are closed (the emulator is stopping)."""
+        if self._loader is not None and not self._loader.done():
+            self._loader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._loader
+        for runner in list(self._runners.values()):
+            self._remove(runner)
+        while self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
     def _purge_expired(self) -> None:
         now = self.clock()
@@ -598,23 +691,30 @@ class Scheduler:
             entry_details = details(model.config)
             entry_details.pop("context_length", None)
             entry_details.pop("embedding_length", None)
+            size = (runner.served.size if runner.served is not None else None) or model.size
             entries.append(
                 (
                     expires_ns // _NS,
                     {
                         "name": short,
                         "model": short,
-                        "size": model.size,
+                        "size": size,
                         "digest": model.digest_hex,
                         "details": entry_details,
                         "expires_at": format_time_ns(min(expires_ns, _LATEST_FORMATTABLE_NS)),
-                        "size_vram": model.size if self.settings.gpu else 0,
+                        "size_vram": size if self.settings.gpu else 0,
                         "context_length": runner.context_length,
                     },
                 )
             )
         entries.sort(key=lambda entry: entry[0], reverse=True)
         return [entry for _, entry in entries]
+
+    def loaded_runners(self) -> list[tuple[LocalModel, ModelRunner]]:
+        """Each loaded model (as the request that loaded it named it) and its runner."""
+        return [
+            (runner.model, runner.served) for runner in self._runners.values() if runner.served is not None
+        ]
 
     def is_loaded(self, model: LocalModel) -> bool:
         self._purge_expired()

@@ -141,6 +141,7 @@ class OllamaEmulator(_EmulatorHandle):
             port=settings.port,
             server_header=False,
             graceful_shutdown_s=1,
+            lifespan="on",
         )
         state.settings = self._settings = replace(settings, port=server.port)
         self._state, self._server = state, server

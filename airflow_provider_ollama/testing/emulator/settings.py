@@ -81,6 +81,11 @@ class EmulatorSettings:
     first_token_seconds: float = 0.0
     tokens_per_second: float = 0.0  # 0 = as fast as possible
     request_latency_seconds: float = 0.0  # fixed extra time per generate/chat/embed request
+    #: CPU threads of a real model's llama.cpp runner when a request sets no ``num_thread``. Ollama lets
+    #: llama.cpp take every physical core, whose threads spin while they wait for each other: right on
+    #: a machine of its own, ruinous on one shared with test workers (2 tokens a second instead of 40
+    #: at a load of 5 on two cores). 0 restores Ollama's choice.
+    llama_threads: int = 1
 
     # Hardware and access.
     gpu: bool = False  # report loaded models as fully in VRAM (size_vram == size)
@@ -119,6 +124,7 @@ class EmulatorSettings:
             first_token_seconds=float(env.get("OLLAMA_EMULATOR_FIRST_TOKEN_SECONDS") or 0),
             tokens_per_second=float(env.get("OLLAMA_EMULATOR_TOKENS_PER_SECOND") or 0),
             request_latency_seconds=float(env.get("OLLAMA_EMULATOR_REQUEST_LATENCY") or 0),
+            llama_threads=_uint(env, "OLLAMA_EMULATOR_NUM_THREAD", 1),
             gpu=_flag(env.get("OLLAMA_EMULATOR_GPU")),
             required_token=env.get("OLLAMA_EMULATOR_TOKEN") or None,
             start_delay_seconds=float(env.get("OLLAMA_EMULATOR_START_DELAY") or 0),
@@ -158,6 +164,7 @@ class EmulatorSettings:
             "OLLAMA_EMULATOR_FIRST_TOKEN_SECONDS": _seconds(self.first_token_seconds),
             "OLLAMA_EMULATOR_TOKENS_PER_SECOND": _seconds(self.tokens_per_second),
             "OLLAMA_EMULATOR_REQUEST_LATENCY": _seconds(self.request_latency_seconds),
+            "OLLAMA_EMULATOR_NUM_THREAD": str(self.llama_threads),
             "OLLAMA_EMULATOR_GPU": "1" if self.gpu else "",
             "OLLAMA_EMULATOR_TOKEN": self.required_token or "",
             "OLLAMA_EMULATOR_START_DELAY": _seconds(self.start_delay_seconds),

@@ -31,10 +31,17 @@ def parse_model_name(text: str) -> ModelName:
         raise ApiError(400, INVALID_MODEL_NAME) from None
 
 
-def _make_scheduler(settings: EmulatorSettings) -> Any:
+def _make_scheduler(settings: EmulatorSettings, engines: EngineRegistry) -> Any:
     from airflow_provider_ollama.testing.emulator.scheduler import Scheduler
 
-    return Scheduler(settings)
+    return Scheduler(settings, engines=engines)
+
+
+def _engines(store: ModelStore, settings: EmulatorSettings) -> EngineRegistry:
+    """The synthetic engine, and llama.cpp for models with real weights (when the extra is installed)."""
+    from airflow_provider_ollama.testing.emulator.llama.serving import llama_claim
+
+    return EngineRegistry([llama_claim(store, threads=settings.llama_threads)])
 
 
 class EmulatorState:
@@ -45,9 +52,9 @@ class EmulatorState:
         self.store = ModelStore(settings.models_dir)
         self.faults = Faults(exit_allowed=exit_allowed)
         self.stats = Stats()
-        self.scheduler = _make_scheduler(settings)
         #: Which engine answers for each model (the synthetic one unless another claims it).
-        self.engines = EngineRegistry()
+        self.engines = _engines(self.store, settings)
+        self.scheduler = _make_scheduler(settings, self.engines)
         #: Monotonic time before which HTTP requests wait (``start_delay_seconds``).
         self.ready_at = time.monotonic() + settings.start_delay_seconds
         #: Blob downloads in flight, shared by concurrent pulls of the same digest.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import struct
 from pathlib import Path
@@ -65,6 +66,15 @@ def with_metadata(source: Path, target: Path, key: str, value: int) -> Path:
         writer.write(entry + padding)
         shutil.copyfileobj(reader, writer, 1 << 20)
     return target
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still exists (a runner that should have ended, or not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def truncated(source: Path, target: Path, size: int) -> Path:

@@ -18,7 +18,7 @@ def test_left_out_options_take_ollamas_defaults() -> None:
     assert body == {
         "prompt": "p",
         "stream": True,
-        "cache_prompt": True,
+        "cache_prompt": False,  # unlike Ollama: answers must not depend on the slot's previous prompt
         "n_predict": 20480,  # -1: ten contexts
         "n_keep": 4,
         "temperature": 0.8,

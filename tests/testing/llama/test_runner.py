@@ -14,19 +14,11 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_ollama.testing.emulator.llama import LlamaModel, RunnerError
-from tests.testing.llama.support import smollm2_spec, truncated, with_metadata
+from tests.testing.llama.support import process_alive, smollm2_spec, truncated, with_metadata
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.xdist_group("llama")]
 
 GREEDY = {"temperature": 0, "seed": 1}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 async def test_weights_that_do_not_load_give_ollamas_error(smollm2_gguf: Path, tmp_path: Path) -> None:
@@ -44,11 +36,11 @@ async def test_weights_that_do_not_load_give_ollamas_error(smollm2_gguf: Path, t
 async def test_closing_a_model_ends_its_runner(smollm2_gguf: Path) -> None:
     model = await LlamaModel.load(smollm2_spec(smollm2_gguf), num_ctx=512)
     pid = model.runner.pid
-    assert _alive(pid)
+    assert process_alive(pid)
 
     await model.close()
 
-    assert not _alive(pid)
+    assert not process_alive(pid)
     with pytest.raises(RunnerError, match="llama runner process has terminated"):
         await model.tokenize("hi")
 

@@ -10,6 +10,7 @@ token counts and durations. It knows nothing of HTTP routes.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -58,6 +59,9 @@ class Answer:
     total_duration_ns: int = 0
     context: tuple[int, ...] = ()  # generate only: prompt and answer tokens, Ollama's deprecated field
     logprobs: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+    #: The runner's text behind this piece, before thinking and tool calls were split off (what
+    #: Ollama appends to the prompt for generate's ``context``).
+    raw: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,23 @@ def model_spec(model: LocalModel, store: ModelStore) -> ModelSpec | None:
     )
 
 
+@dataclass(frozen=True)
+class TemplateLayer:
+    """What Ollama reads from a model's TEMPLATE: the parsed template, where thinking starts and
+    ends, and the text before a tool call."""
+
+    template: PromptTemplate
+    thinking_tags: tuple[str, str]
+    tool_tag: str
+
+
+@functools.lru_cache(maxsize=64)
+def template_layer(source: str) -> TemplateLayer:
+    """The template layer ``source``, parsed once (a runner serves every name of its model file)."""
+    template = PromptTemplate(source)
+    return TemplateLayer(template, infer_tags(template.template.nodes), tool_call_tag(source))
+
+
 class LlamaModel:
     """A model loaded in a llama.cpp runner; create with :meth:`load`, end with :meth:`close`."""
 
@@ -95,9 +116,9 @@ class LlamaModel:
         self.spec = spec
         self.runner = runner
         self.num_ctx = num_ctx
-        self.template = PromptTemplate(spec.template)
-        self._tool_tag = tool_call_tag(spec.template)
-        self.thinking_tags = infer_tags(self.template.template.nodes)
+        self.layer = template_layer(spec.template)
+        self.template = self.layer.template
+        self.thinking_tags = self.layer.thinking_tags
 
     @classmethod
     async def load(
@@ -135,10 +156,11 @@ class LlamaModel:
         )
         return cls(spec, runner, num_ctx)
 
-    def _thinking(self, think: bool | str | None, prompt: str) -> ThinkingSplitter | None:
+    @staticmethod
+    def _thinking(think: bool | str | None, prompt: str, tags: tuple[str, str]) -> ThinkingSplitter | None:
         """A splitter when thinking is asked for and the template has tags (Ollama's thinking parser);
         a prompt that already ends with the opening tag starts it inside the thinking."""
-        opening, closing = self.thinking_tags
+        opening, closing = tags
         if not think or think == "false" or not (opening and closing):
             return None
         splitter = ThinkingSplitter(opening, closing)
@@ -157,7 +179,12 @@ class LlamaModel:
     # ------------------------------------------------------------------------------------ generation
 
     def _body(
-        self, text: str, options: Mapping[str, Any] | None, format: Any, logprobs: bool, top_logprobs: int
+        self,
+        text: str | Sequence[int],
+        options: Mapping[str, Any] | None,
+        format: Any,
+        logprobs: bool,
+        top_logprobs: int,
     ) -> dict[str, Any]:
         """The /completion body: the params layer under the request's options, as Ollama merges them."""
         merged = {**self.spec.parameters, **(options or {})}
@@ -180,7 +207,6 @@ class LlamaModel:
         top_logprobs: int = 0,
     ) -> AsyncIterator[Answer]:
         """Ollama's ``/api/generate`` on this model, streamed; the last answer carries ``context``."""
-        started = time.monotonic_ns()
         text = prompt
         if not raw:
             if suffix:
@@ -198,18 +224,19 @@ class LlamaModel:
                 )
             if context:
                 text = await self.runner.detokenize(list(context)) + text
-        body = self._body(text, options, format, logprobs, top_logprobs)
         answer: list[str] = []
-        splitter = None if raw else self._thinking(think, text)
-        async for chunk in self.runner.completion(body):
-            answer.append(chunk.content)
-            thinking, content = splitter.add(chunk.content) if splitter else ("", chunk.content)
-            if not chunk.done:
-                if thinking or content:
-                    yield Answer(content=content, thinking=thinking, logprobs=chunk.logprobs)
-                continue
-            tokens = await self.runner.tokenize(text + "".join(answer))
-            yield replace(_final(chunk, started, context=tuple(tokens)), content=content, thinking=thinking)
+        async for piece in self.stream(
+            text,
+            options=options,
+            format=format,
+            think=None if raw else think,
+            logprobs=logprobs,
+            top_logprobs=top_logprobs,
+        ):
+            answer.append(piece.raw)
+            if piece.done:
+                piece = replace(piece, context=tuple(await self.runner.tokenize(text + "".join(answer))))
+            yield piece
 
     async def chat(
         self,
@@ -224,7 +251,6 @@ class LlamaModel:
         top_logprobs: int = 0,
     ) -> AsyncIterator[Answer]:
         """Ollama's ``/api/chat`` on this model, streamed; a tool call arrives whole in ``tool_calls``."""
-        started = time.monotonic_ns()
         conversation = chat_messages(
             messages, model_system=self.spec.system, model_messages=self.spec.messages
         )
@@ -237,31 +263,62 @@ class LlamaModel:
             think=think,
             truncate=truncate,
         )
-        body = self._body(text, options, format, logprobs, top_logprobs)
-        reader = ToolCallReader(self._tool_tag, tools) if tools else None
+        async for piece in self.stream(
+            text,
+            tools=tools,
+            options=options,
+            format=format,
+            think=think,
+            logprobs=logprobs,
+            top_logprobs=top_logprobs,
+        ):
+            yield piece
+
+    async def stream(
+        self,
+        text: str,
+        *,
+        prompt: Sequence[int] | None = None,
+        layer: TemplateLayer | None = None,
+        tools: Sequence[Mapping[str, Any]] = (),
+        options: Mapping[str, Any] | None = None,
+        format: Any = None,
+        think: bool | str | None = None,
+        logprobs: bool = False,
+        top_logprobs: int = 0,
+    ) -> AsyncIterator[Answer]:
+        """The answer to a rendered prompt ``text`` (or its tokens ``prompt``, once cut to the context),
+        read as Ollama reads llama-server's stream: thinking split off at the template's tags, an
+        answer that is a tool call held back and returned whole, real counts on the last piece. A
+        stream the runner gives up on (token repeats) ends without a ``done`` piece."""
+        layer = layer or self.layer
+        started = time.monotonic_ns()
+        body = self._body(text if prompt is None else prompt, options, format, logprobs, top_logprobs)
+        reader = ToolCallReader(layer.tool_tag, tools) if tools else None
         held = ""  # the answer so far, held back while it may still be a tool call
-        splitter = self._thinking(think, text)
+        splitter = self._thinking(think, text, layer.thinking_tags)
         async for chunk in self.runner.completion(body):
+            raw = chunk.content
             thinking = ""
             if splitter is not None:
                 thinking, content = splitter.add(chunk.content)
                 chunk = replace(chunk, content=content)
                 if thinking and not chunk.done:
-                    yield Answer(thinking=thinking, logprobs=chunk.logprobs)
-                    thinking = ""
+                    yield Answer(thinking=thinking, logprobs=chunk.logprobs, raw=raw)
+                    thinking, raw = "", ""
             if reader is not None:
                 held += chunk.content
                 if not chunk.done and reader.could_be_call(held):
                     continue
                 calls = reader.calls(held) if chunk.done else []
                 if calls:
-                    yield replace(_final(chunk, started), content="", tool_calls=tuple(calls))
+                    yield replace(_final(chunk, started), content="", tool_calls=tuple(calls), raw=raw)
                     return
                 chunk, reader = replace(chunk, content=held), None  # not a call: release what was held
             if chunk.done:
-                yield replace(_final(chunk, started), thinking=thinking)
-            elif chunk.content:
-                yield Answer(content=chunk.content, logprobs=chunk.logprobs)
+                yield replace(_final(chunk, started), thinking=thinking, raw=raw)
+            elif chunk.content or raw:
+                yield Answer(content=chunk.content, logprobs=chunk.logprobs, raw=raw)
 
     # ------------------------------------------------------------------------------------ embeddings
 

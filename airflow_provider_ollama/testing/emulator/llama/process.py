@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from airflow_provider_ollama.testing.emulator.engine import EngineError
 from airflow_provider_ollama.testing.emulator.llama.runner_log import RunnerLog
 
 log = logging.getLogger(__name__)
@@ -39,13 +40,8 @@ _STOPPED = (
 _HTTP_TIMEOUT = httpx.Timeout(None, connect=10.0)
 
 
-class RunnerError(Exception):
+class RunnerError(EngineError):
     """A load or request the runner failed; ``status_code`` is the HTTP status Ollama answers with."""
-
-    def __init__(self, message: str, status_code: int = 500) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
 
 
 @dataclass(frozen=True)
@@ -111,6 +107,8 @@ class LlamaRunner:
         self._client: httpx.AsyncClient | None = None
         self._slots = asyncio.Semaphore(config.num_parallel)
         self.load_duration_ns = 0
+        #: Set when a request found the runner gone (before its exit status is even collected).
+        self._stopped_answering = False
 
     # ---------------------------------------------------------------------------------------- life cycle
 
@@ -181,7 +179,8 @@ class LlamaRunner:
 
     @property
     def running(self) -> bool:
-        return self._process.returncode is None
+        """Whether the runner can still answer: its process has not ended and no request lost it."""
+        return self._process.returncode is None and not self._stopped_answering
 
     @property
     def memory_size(self) -> int:
@@ -213,6 +212,7 @@ class LlamaRunner:
         return self._client
 
     def _stopped(self) -> RunnerError:
+        self._stopped_answering = True
         message = self._log.last_error
         return RunnerError(f"{_STOPPED}: {message}" if message else _STOPPED)
 
@@ -225,7 +225,9 @@ class LlamaRunner:
             try:
                 async with self._http().stream("POST", "/completion", json=body) as response:
                     if response.status_code >= 400:
-                        raise RunnerError(_error_message(await response.aread()), response.status_code)
+                        # Ollama relays llama-server's whole error body as the message.
+                        error = (await response.aread()).decode(errors="replace").strip()
+                        raise RunnerError(error, response.status_code)
                     async for chunk in _completion_chunks(response):
                         yield chunk
             except httpx.TransportError as error:

@@ -96,7 +96,12 @@ def completion_request(
     body: dict[str, Any] = {
         "prompt": prompt,
         "stream": True,
-        "cache_prompt": True,
+        # Ollama sends true: llama-server then evaluates only what follows the prefix the slot holds from
+        # the previous request. llama.cpp's numerics depend on how a prompt is split into batches, so at
+        # temperature 0 an answer would depend on which request the slot served before (measured: the
+        # flagship's second ticket answered differently when it happened to be served first). A test
+        # server must give the same answer to the same request, so each prompt is evaluated whole.
+        "cache_prompt": False,
         "n_predict": bounded_num_predict(int(merged["num_predict"]), num_ctx),
         "n_keep": int(merged["num_keep"]),
         "temperature": float(merged["temperature"]),
