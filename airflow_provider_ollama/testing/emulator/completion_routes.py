@@ -354,6 +354,13 @@ async def _paced(run: _Run, pacer: Pacer, completion: Completion) -> AsyncIterat
             yield chunk
 
 
+def _with_logprobs(event: dict[str, Any], chunk: Chunk) -> dict[str, Any]:
+    """``event`` with the chunk's token log probabilities, when the request asked for them."""
+    if chunk.logprobs:
+        event["logprobs"] = chunk.logprobs
+    return event
+
+
 async def _generate_events(run: _Run, raw: bool) -> AsyncIterator[dict[str, Any]]:
     try:
         async with run.lease.slot() as pacer:
@@ -361,10 +368,9 @@ async def _generate_events(run: _Run, raw: bool) -> AsyncIterator[dict[str, Any]
             async for chunk in _paced(run, pacer, completion):
                 if not (chunk.content or chunk.thinking or chunk.logprobs):
                     continue
-                event = _generate_object(run.name, response=chunk.content, thinking=chunk.thinking)
-                if chunk.logprobs:
-                    event["logprobs"] = chunk.logprobs
-                yield event
+                yield _with_logprobs(
+                    _generate_object(run.name, response=chunk.content, thinking=chunk.thinking), chunk
+                )
             eval_ns = pacer.eval_duration_ns()
         if not completion.done_reason:
             return  # the runner gave up (token repeats): Ollama ends the answer without a final object
@@ -537,12 +543,10 @@ async def _chat_events(run: _Run) -> AsyncIterator[dict[str, Any]]:
                     calls = []
                 if not (chunk.content or chunk.thinking or calls or chunk.logprobs):
                     continue
-                event = chat_object(
-                    run.name, content=chunk.content, thinking=chunk.thinking, tool_calls=calls
+                yield _with_logprobs(
+                    chat_object(run.name, content=chunk.content, thinking=chunk.thinking, tool_calls=calls),
+                    chunk,
                 )
-                if chunk.logprobs:
-                    event["logprobs"] = chunk.logprobs
-                yield event
             eval_ns = pacer.eval_duration_ns()
         if not completion.done_reason:
             return  # the runner gave up (token repeats): Ollama ends the answer without a final object
