@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_ollama.testing.emulator.llama.gotemplate import TemplateError, split_actions
+
 #: Parsers built into Ollama 0.33 (model/parsers) and whether each parses tool calls and thinking.
 BUILTIN_PARSERS: dict[str, tuple[bool, bool]] = {
     "harmony": (True, True),
@@ -70,25 +72,7 @@ class _Node:
 def _parse_template(template: str) -> list[_Node]:
     """Text and actions nested into blocks (``if``/``range``/... ``else`` ... ``end``), with Go's trim
     markers applied and whitespace-free empty texts dropped, as ``text/template/parse`` builds them."""
-    tokens: list[tuple[str, str]] = []
-    position = 0
-    pending_trim = False
-    for match in _ACTION_RE.finditer(template):
-        text = template[position : match.start()]
-        if pending_trim:
-            text = text.lstrip(" \t\r\n")
-        if match.group(1):
-            text = text.rstrip(" \t\r\n")
-        if text:
-            tokens.append(("text", text))
-        tokens.append(("action", match.group(2).strip()))
-        pending_trim = bool(match.group(3))
-        position = match.end()
-    tail = template[position:]
-    if pending_trim:
-        tail = tail.lstrip(" \t\r\n")
-    if tail:
-        tokens.append(("text", tail))
+    tokens = [(kind, text) for kind, text, _line in split_actions(template)]
     root: list[_Node] = []
     stack: list[tuple[_Node, list[_Node]]] = []
     current = root
@@ -134,7 +118,11 @@ def _infer_tags(nodes: list[_Node], ranges: list[_Node], tags: list[str]) -> Non
 def infers_thinking_tags(template: str) -> bool:
     """Whether ``thinking.InferTags`` finds an opening and a closing tag in the template."""
     tags = ["", ""]
-    _infer_tags(_parse_template(template), [], tags)
+    try:
+        nodes = _parse_template(template)
+    except TemplateError:
+        return False  # a template Go cannot parse infers no tags
+    _infer_tags(nodes, [], tags)
     return bool(tags[0] and tags[1])
 
 

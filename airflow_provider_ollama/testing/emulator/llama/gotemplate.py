@@ -179,38 +179,42 @@ def _tokens(source: str, line: int) -> list[_Token]:
 _FUNCTIONS_ONLY_AT_PARSE = {"and", "or", "not", "len", "index", "slice", "eq", "ne", "lt", "le", "gt", "ge"}
 
 
+def split_actions(source: str) -> Iterator[tuple[str, str, int]]:
+    """A template's ("text", text, line) and ("action", inner, line) items, as Go's lexer reads them.
+
+    Trim markers (``{{-``, ``-}}``) are applied and comments dropped; an unclosed action raises
+    :class:`TemplateError`. The capability checks read templates with it too.
+    """
+    position = 0
+    pending_trim = False
+    for match in _ACTION.finditer(source):
+        text = source[position : match.start()]
+        if pending_trim:
+            text = text.lstrip(" \t\r\n")
+        if match.group(1):
+            text = text.rstrip(" \t\r\n")
+        if text:
+            yield "text", text, source.count("\n", 0, position) + 1
+        inner = match.group(2).strip()
+        line = source.count("\n", 0, match.start()) + 1
+        if not (inner.startswith("/*") and inner.endswith("*/")):
+            yield "action", inner, line
+        pending_trim = bool(match.group(3))
+        position = match.end()
+    text = source[position:]
+    if pending_trim:
+        text = text.lstrip(" \t\r\n")
+    if "{{" in text:
+        raise TemplateError(f"template: :{source.count(chr(10), 0, position) + 1}: unclosed action")
+    if text:
+        yield "text", text, source.count("\n", 0, position) + 1
+
+
 class _Parser:
     def __init__(self, source: str, functions: Mapping[str, Callable[..., Any]]) -> None:
         self.functions = functions
-        self.items = list(self._split(source))
+        self.items = list(split_actions(source))
         self.index = 0
-
-    @staticmethod
-    def _split(source: str) -> Iterator[tuple[str, str, int]]:
-        """("text", text, line) and ("action", inner, line) items, trim markers applied."""
-        position = 0
-        pending_trim = False
-        for match in _ACTION.finditer(source):
-            text = source[position : match.start()]
-            if pending_trim:
-                text = text.lstrip(" \t\r\n")
-            if match.group(1):
-                text = text.rstrip(" \t\r\n")
-            if text:
-                yield "text", text, source.count("\n", 0, position) + 1
-            inner = match.group(2).strip()
-            line = source.count("\n", 0, match.start()) + 1
-            if not (inner.startswith("/*") and inner.endswith("*/")):
-                yield "action", inner, line
-            pending_trim = bool(match.group(3))
-            position = match.end()
-        text = source[position:]
-        if pending_trim:
-            text = text.lstrip(" \t\r\n")
-        if "{{" in text:
-            raise TemplateError(f"template: :{source.count(chr(10), 0, position) + 1}: unclosed action")
-        if text:
-            yield "text", text, source.count("\n", 0, position) + 1
 
     def parse(self) -> list[Any]:
         nodes, stop = self._list(loop_depth=0)
