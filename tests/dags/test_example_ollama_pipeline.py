@@ -17,7 +17,6 @@ import pytest
 from airflow_provider_ollama.hooks.ollama import OllamaHook
 from airflow_provider_ollama.testing.pytest_plugin import EmulatorFactory
 from airflow_provider_ollama.testing.registry.emulator import RegistryEmulator
-from airflow_provider_ollama.testing.registry.real_models import SMOLLM2_NAME
 from tests.support.dag_runs import REPO_ROOT, run_dag
 from tests.testing.llama.support import smollm2_path
 
@@ -47,7 +46,7 @@ def test_pipeline_waits_pulls_creates_from_the_modelfile_triages_with_the_schema
     dags_folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     shutil.copytree(EXAMPLE.parent / "modelfiles", dags_folder / "modelfiles", dirs_exist_ok=True)
     smollm2_path()  # fails naming the real-model extra when it is not installed
-    base_model = ollama_registry.model_name(SMOLLM2_NAME)
+    base_model = ollama_registry.model_name("smollm2:135m")  # real weights, on llama.cpp
 
     result = run_dag(
         EXAMPLE,
