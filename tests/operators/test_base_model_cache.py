@@ -146,6 +146,7 @@ def cache_run(moto_s3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield CacheRun(result, registry, shared, model, uncached, built.manifest, host_cache)
 
 
+@pytest.mark.smoke
 @pytest.mark.airflow
 @on_cache_run
 def test_every_operator_runs_with_the_cache(cache_run: CacheRun) -> None:

@@ -34,6 +34,7 @@ def task_server_binary(monkeypatch: pytest.MonkeyPatch, ollama_binary: Path) -> 
     return ollama_binary
 
 
+@pytest.mark.smoke
 @pytest.mark.airflow
 @pytest.mark.usefixtures("task_server_binary")
 def test_local_mode_prepares_models_runs_the_callable_and_returns_its_value(ollama_registry, tmp_path):
