@@ -29,10 +29,14 @@ def is_template(value: object) -> bool:
     return False
 
 
-def require_rendered(name: str, value: object) -> None:
-    """Raise ``ValueError`` naming ``name`` if ``value`` is still a template."""
+def require_rendered(name: str, value: object, *, show_value: bool = True) -> None:
+    """Raise ``ValueError`` naming ``name`` if ``value`` is still a template.
+
+    The message shows the start of the value unless ``show_value`` is false (values that may hold
+    secrets, such as a server's environment variables).
+    """
     if is_template(value):
-        shown = repr(value)
+        shown = repr(value) if show_value else "value not shown"
         if len(shown) > _PREVIEW_LENGTH:
             shown = shown[:_PREVIEW_LENGTH] + "..."
         raise ValueError(

@@ -170,7 +170,8 @@ class LocalServer:
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first setting that cannot work (after templates are rendered)."""
         for name in self.template_fields:
-            require_rendered(name, getattr(self, name))
+            # env values may be secrets (proxy credentials, tokens): never in an error message.
+            require_rendered(name, getattr(self, name), show_value=name != "env")
         if self.keep_alive is not None:
             format_keep_alive(self.keep_alive)
         _positive("num_parallel", self.num_parallel)
@@ -187,7 +188,9 @@ class LocalServer:
             raise ValueError(f"env: expected a dict of variables, got {type(self.env).__name__}")
         for name, value in self.env.items():
             if not isinstance(name, str) or not isinstance(value, str):
-                raise ValueError(f"env: names and values must be strings, got {name!r}={value!r}")
+                raise ValueError(
+                    f"env: names and values must be strings, got {name!r} = a {type(value).__name__}"
+                )
             if name in _OWNED_VARIABLES:
                 raise ValueError(
                     f"env: {name} is set by the per-task server itself; use {_OWNED_VARIABLES[name]} instead"

@@ -142,6 +142,22 @@ def test_settings_are_airflow_template_fields_and_show_no_environment_values():
     assert repr(LocalServer()) == "LocalServer()"
 
 
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"HTTPS_PROXY": "http://user:secret@proxy:3128", "HF_TOKEN": "{{ var.value.hf_token }}"},
+        {"HTTPS_PROXY": "http://user:secret@proxy:3128", "RETRIES": 12345},
+    ],
+    ids=["a value still a template", "a value not a string"],
+)
+def test_a_bad_environment_fails_without_showing_any_of_its_values(env):
+    with pytest.raises(ValueError, match="env") as raised:
+        LocalServer(env=env).validate()
+    assert "secret" not in str(raised.value)
+    assert "var.value" not in str(raised.value)
+    assert "12345" not in str(raised.value)
+
+
 def test_settings_become_ollama_variables():
     settings = LocalServer(
         keep_alive=-1,
