@@ -110,10 +110,13 @@ def test_progress_lines_are_throttled_while_a_download_crawls(
     assert "100% of 1.0 MB, done in" in layer_lines[-1]
     summary = _messages(logs, "Pulled ")
     assert len(summary) == 1
-    # Ollama's first report for a layer comes after its first 60 ms tick: on a busy machine half the
-    # layer may have arrived by then, and bytes before the first report count as already there.
-    assert re.search(r"1\.0 MB\): (1\.0 MB|5\d\d\.\d KB) downloaded in", summary[0]), summary[0]
-    assert "MB/s" in summary[0]
+    # How much of it counts as downloaded depends on timing: Ollama reports a layer only on its 60 ms
+    # ticker, and the bytes that arrived before the first report count as already there (as after a
+    # resume). The stall holds back the second half, so it is between half the layer and all of it.
+    line = summary[0]
+    assert re.search(
+        r"1\.0 MB\): ([5-9]\d\d\.\d KB|1\.0 MB) downloaded in [\d.]+ s \([\d.]+ MB/s\)$", line
+    ), line
 
 
 def test_a_second_pull_says_already_up_to_date(
