@@ -69,13 +69,18 @@ def test_pull_reports_progress_and_returns_the_stored_manifest_digest(
 ) -> None:
     model = ollama_registry_session.model_name("tiny")
     updates: list[ollama.ProgressResponse] = []
+    # Ollama reports a blob's progress on a 60 ms ticker only, so a blob fetched faster gets no report:
+    # half the weights, then a 0.3 s pause, makes sure the weights are reported mid-download.
+    weights = ollama_registry_session.catalogue.model("library/tiny")
+    assert weights is not None
+    ollama_registry_session.faults.stall(digest=weights.model_digest, seconds=0.3, times=1)
 
     digest = hook.pull(model, insecure=True, progress=updates.append)
 
     assert digest == _stored_digest(ollama_emulator, model)
     assert updates[0].status == "pulling manifest"
     assert updates[-1].status == "success"
-    assert any(update.total for update in updates)
+    assert any(update.digest == weights.model_digest and update.total for update in updates)
     assert [entry.model for entry in hook.list_models()] == [model]
 
 
