@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.sse import sse_events
 from tests.testing.emulator.conftest import Emulator
 
 MESSAGES: Any = [{"role": "user", "content": "Why is the sky blue?"}]
@@ -18,19 +19,6 @@ WEATHER_TOOL: Any = {
     "description": "Weather for a city",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
-
-
-def sse(response: httpx.Response) -> list[tuple[str, Any]]:
-    """``event:``/``data:`` pairs of an Anthropic stream, checking its framing."""
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"] == "text/event-stream"
-    events = []
-    for block in response.text.split("\n\n")[:-1]:
-        kind, data = block.split("\n")
-        assert kind.startswith("event: ")
-        assert data.startswith("data: ")
-        events.append((kind[7:], json.loads(data[6:])))
-    return events
 
 
 def test_message_carries_the_native_chat_answer(emulator: Emulator) -> None:
@@ -67,7 +55,7 @@ def test_max_tokens_limits_the_answer(emulator: Emulator) -> None:
 
 def test_stream_has_anthropics_event_sequence(emulator: Emulator) -> None:
     body = {"model": "tiny", "max_tokens": 32, "messages": MESSAGES, "stream": True}
-    events = sse(emulator.post("/v1/messages", body))
+    events = sse_events(emulator.post("/v1/messages", body))
     kinds = [kind for kind, _ in events]
     assert kinds[0] == "message_start"
     assert kinds[1] == "content_block_start"
@@ -95,7 +83,7 @@ def test_thinking_model_answers_with_a_thinking_block_first(emulator: Emulator) 
     body = {"model": "tiny-think", "max_tokens": 256, "messages": MESSAGES, "thinking": {"type": "enabled"}}
     message = emulator.post("/v1/messages", body).json()
     assert [block["type"] for block in message["content"]] == ["thinking", "text"]
-    events = sse(emulator.post("/v1/messages", {**body, "stream": True}))
+    events = sse_events(emulator.post("/v1/messages", {**body, "stream": True}))
     starts = [data["content_block"]["type"] for kind, data in events if kind == "content_block_start"]
     assert starts == ["thinking", "text"]
     indexes = [data["index"] for kind, data in events if kind == "content_block_stop"]
@@ -119,7 +107,7 @@ def test_tool_use_blocks_and_stop_reason(emulator: Emulator) -> None:
     (call,) = [block for block in message["content"] if block["type"] == "tool_use"]
     assert call["name"] == "get_weather"
     assert "city" in call["input"]
-    events = sse(emulator.post("/v1/messages", {**body, "stream": True}))
+    events = sse_events(emulator.post("/v1/messages", {**body, "stream": True}))
     (start,) = [
         data
         for kind, data in events

@@ -8,10 +8,10 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
+from tests.support.sse import sse_events
 from tests.testing.emulator.conftest import Emulator
 
 QUESTION = "Why is the sky blue?"
@@ -27,17 +27,6 @@ WEATHER: Any = {
 def oai(emulator: Emulator) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=emulator.url + "/v1", api_key="ollama", max_retries=0) as client:
         yield client
-
-
-def sse(response: httpx.Response) -> list[tuple[str, Any]]:
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"] == "text/event-stream"
-    events = []
-    for block in response.text.split("\n\n")[:-1]:
-        kind, data = block.split("\n")
-        assert kind.startswith("event: ")
-        events.append((kind[7:], json.loads(data.removeprefix("data: "))))
-    return events
 
 
 def test_response_carries_the_native_chat_answer(oai: openai.OpenAI, emulator: Emulator) -> None:
@@ -100,7 +89,7 @@ def test_stream_events_through_the_client(oai: openai.OpenAI) -> None:
 
 
 def test_stream_objects_are_go_maps_with_sequence_numbers(emulator: Emulator) -> None:
-    events = sse(emulator.post("/v1/responses", {"model": "tiny", "input": QUESTION, "stream": True}))
+    events = sse_events(emulator.post("/v1/responses", {"model": "tiny", "input": QUESTION, "stream": True}))
     assert [data["sequence_number"] for _, data in events] == list(range(len(events)))
     for kind, data in events:
         assert data["type"] == kind
@@ -117,7 +106,9 @@ def test_stream_objects_are_go_maps_with_sequence_numbers(emulator: Emulator) ->
 def test_reasoning_comes_first_as_a_summary(oai: openai.OpenAI, emulator: Emulator) -> None:
     response = oai.responses.create(model="tiny-think", input=QUESTION, reasoning={"effort": "low"})
     assert [item.type for item in response.output] == ["reasoning", "message"]
-    events = sse(emulator.post("/v1/responses", {"model": "tiny-think", "input": QUESTION, "stream": True}))
+    events = sse_events(
+        emulator.post("/v1/responses", {"model": "tiny-think", "input": QUESTION, "stream": True})
+    )
     kinds = [kind for kind, _ in events]
     assert kinds[2] == "response.output_item.added"
     assert events[2][1]["item"]["type"] == "reasoning"
